@@ -1,0 +1,152 @@
+"""Split a document into passages that keep their section path and exact offsets.
+
+* Prose: the sentences of one paragraph, packed into passages of at most
+  ``max_chars``; a sentence is never split (unless it is unbroken text over
+  ``sentences.HARD_MAX_CHARS``) and a passage never crosses a paragraph.
+* Lists: consecutive items under one heading, packed the same way; each item
+  (or each sentence of a long item) is an answer unit, its bullet left out.
+* Tables: each row is its own passage; the header row goes into ``context``
+  so the row is found by the column names, while the quote covers the row only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from typing import Literal
+
+from qa.sentences import split_sentences
+from qa.structure import section_paths
+from qa.types import Block, Document, Passage, Span
+
+CHUNKER_VERSION = 1
+# all-MiniLM-L6-v2 reads 256 word pieces (about 1,000 characters of English); 800 leaves room for the section path.
+DEFAULT_MAX_CHARS = 800
+
+_BULLET = re.compile(r"^[ \t]*(?:[-*+•‣◦▪]|\d{1,3}[.)])[ \t]+")
+
+
+def passage_id(doc_id: str, start: int, end: int, text: str) -> str:
+    """Content address of a passage: the same text at the same place keeps its id."""
+    digest = hashlib.sha256(f"{doc_id}\0{start}\0{end}\0{text}".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:20]
+
+
+def _item_units(text: str, block: Block) -> list[Span]:
+    bullet = _BULLET.match(text, block.start, block.end)
+    start = bullet.end() if bullet else block.start
+    return split_sentences(text, start, block.end)
+
+
+def _pack(units: Sequence[Span], max_chars: int) -> Iterator[list[Span]]:
+    """Group consecutive units so that each group spans at most ``max_chars`` (one unit always fits)."""
+    group: list[Span] = []
+    for unit in units:
+        if group and unit.end - group[0].start > max_chars:
+            yield group
+            group = []
+        group.append(unit)
+    if group:
+        yield group
+
+
+def _make(
+    doc: Document,
+    path: tuple[str, ...],
+    units: Sequence[Span],
+    kind: Literal["prose", "list", "table_row"],
+    context: str = "",
+) -> Passage:
+    start, end = units[0].start, units[-1].end
+    text = doc.text[start:end]
+    return Passage(
+        id=passage_id(doc.id, start, end, text),
+        doc_id=doc.id,
+        section_path=path,
+        start=start,
+        end=end,
+        text=text,
+        kind=kind,
+        context=context,
+        units=tuple(units),
+    )
+
+
+def chunk_document(doc: Document, *, max_chars: int = DEFAULT_MAX_CHARS) -> list[Passage]:
+    """Split a parsed document into passages.
+
+    Args:
+        doc: A document whose ``blocks`` were found by a parser.
+        max_chars: Upper bound on a passage's length, unless one sentence is longer.
+
+    Returns:
+        Passages in document order; ``doc.text[p.start:p.end] == p.text`` for each.
+
+    Raises:
+        ValueError: If ``max_chars`` is not positive.
+    """
+    if max_chars < 1:
+        raise ValueError(f"max_chars ({max_chars}) must be at least 1")
+    passages: list[Passage] = []
+    paths = section_paths(doc.text, doc.blocks)
+    header = ""
+    list_units: list[Span] = []
+    list_path: tuple[str, ...] = ()
+
+    def flush_list() -> None:
+        for group in _pack(list_units, max_chars):
+            passages.append(_make(doc, list_path, group, "list"))
+        list_units.clear()
+
+    for block, path in zip(doc.blocks, paths, strict=True):
+        if block.kind == "list_item" and (not list_units or path == list_path):
+            list_path = path
+            list_units.extend(_item_units(doc.text, block))
+            continue
+        flush_list()
+        if block.kind == "list_item":
+            list_path = path
+            list_units.extend(_item_units(doc.text, block))
+        elif block.kind == "paragraph":
+            units = split_sentences(doc.text, block.start, block.end)
+            passages.extend(_make(doc, path, g, "prose") for g in _pack(units, max_chars))
+        elif block.kind == "table_header":
+            header = doc.text[block.start : block.end]
+        elif block.kind == "table_row":
+            passages.append(_make(doc, path, [Span(block.start, block.end)], "table_row", header))
+        if block.kind not in ("table_header", "table_row"):
+            header = ""
+    flush_list()
+    return passages
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def linearize_row(header: str, row: str) -> str:
+    """A table row as "column: value" pairs, so the row reads like a sentence.
+
+    Example:
+        >>> linearize_row("Metric | Value |", "Fusion Centers | ~80 |")
+        'Metric: Fusion Centers; Value: ~80'
+    """
+    names, values = _cells(header), _cells(row)
+    if not header or len(names) != len(values):
+        return row
+    return "; ".join(f"{name}: {value}" if name else value for name, value in zip(names, values, strict=True))
+
+
+def unit_texts(passage: Passage) -> list[str]:
+    """What is embedded for each answer unit: its text, a table row with its header."""
+    if passage.kind == "table_row":
+        return [linearize_row(passage.context, passage.text)]
+    return [passage.text[u.start - passage.start : u.end - passage.start] for u in passage.units]
+
+
+def retrieval_text(passage: Passage) -> str:
+    """What is embedded and indexed for a passage: its section path, then its text."""
+    body = unit_texts(passage)[0] if passage.kind == "table_row" else passage.text
+    path = " > ".join(passage.section_path)
+    return f"{path}\n{body}" if path else body

@@ -1,0 +1,38 @@
+"""Turn chosen answer units into citations, and check that each quote is verbatim."""
+
+from __future__ import annotations
+
+from qa.types import Citation, Document, Passage, Span
+
+
+def cite(document: Document, passage: Passage, unit: Span, score: float) -> Citation:
+    """A citation of ``document.text[unit.start:unit.end]``.
+
+    Args:
+        document: The passage's document.
+        passage: The passage the unit belongs to (for its id and section path).
+        unit: The quoted span.
+        score: The quote's score, clipped into [0, 1].
+
+    Raises:
+        ValueError: If the span lies outside the passage: a quote must come from its passage.
+    """
+    if not passage.start <= unit.start < unit.end <= passage.end:
+        raise ValueError(f"span [{unit.start}, {unit.end}) is outside passage [{passage.start}, {passage.end})")
+    path = passage.section_path
+    return Citation(
+        quote=document.text[unit.start : unit.end],
+        document_id=document.id,
+        document_title=document.title,
+        section=path[-1] if path else document.title,
+        section_path=path,
+        start=unit.start,
+        end=unit.end,
+        passage_id=passage.id,
+        score=round(min(1.0, max(0.0, score)), 4),
+    )
+
+
+def is_verbatim(citation: Citation, document: Document) -> bool:
+    """Whether the quote is exactly the document's text at the cited offsets."""
+    return document.text[citation.start : citation.end] == citation.quote

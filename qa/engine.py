@@ -1,0 +1,275 @@
+"""Compose the stages: build an index from documents, and answer questions from it.
+
+Building: ingest -> chunk -> embed -> index. Answering: retrieve -> extract -> cite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.chunk import CHUNKER_VERSION, DEFAULT_MAX_CHARS, chunk_document, retrieval_text, unit_texts
+from qa.cite import cite
+from qa.embed import Embedder
+from qa.errors import DocumentNotFound, QueryError
+from qa.extract import Candidate, candidates, one_per_passage
+from qa.index import Manifest, VectorIndex, make_dense, make_lexical, unit_offsets_of
+from qa.ingest import text_sha256
+from qa.retrieve import Mode, retrieve
+from qa.tokens import tokenize
+from qa.types import Answer, Document, Hit, Passage
+
+MAX_QUESTION_CHARS = 1000
+# Evidence below this means "not in these documents"; calibrated on tests/data/gold.jsonl
+# (`qa eval --calibrate`) so that no answerable gold question is refused.
+DEFAULT_MIN_SCORE = 0.40
+# Width of the logistic that maps evidence to confidence: 0.05 above the threshold reads as 0.73.
+CONFIDENCE_SCALE = 0.05
+# Passages retrieved for extraction, whatever the number of citations asked for.
+RETRIEVE_PASSAGES = 10
+
+Progress = Callable[[int, int], None]
+
+
+def clean_question(question: str) -> str:
+    """Validate and trim a question.
+
+    Raises:
+        QueryError: If it is empty, over MAX_QUESTION_CHARS, or holds control characters or lone surrogates.
+    """
+    if not isinstance(question, str):
+        raise QueryError("question must be a string")
+    text = question.strip()
+    if not text:
+        raise QueryError("question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise QueryError(f"question has {len(text)} characters; the limit is {MAX_QUESTION_CHARS}")
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cs":
+            raise QueryError("question contains a lone surrogate (invalid Unicode)")
+        if category == "Cc" and char not in "\t\n\r":
+            raise QueryError(f"question contains a control character (U+{ord(char):04X})")
+    return text
+
+
+def confidence_of(score: float, threshold: float) -> float:
+    """Map evidence to [0, 1]: monotone, and exactly 0.5 at the abstention threshold."""
+    return round(1.0 / (1.0 + math.exp(-(score - threshold) / CONFIDENCE_SCALE)), 4)
+
+
+def settings_fingerprint(embedder_name: str, max_chars: int) -> dict[str, object]:
+    """The settings a build depends on: a change means a rebuild."""
+    return {"model": embedder_name, "chunker_version": CHUNKER_VERSION, "max_chars": max_chars}
+
+
+def corpus_sha256(documents: Sequence[Document]) -> str:
+    """One digest over every document's id, title and text."""
+    digest = hashlib.sha256()
+    for doc in sorted(documents, key=lambda d: d.id):
+        digest.update(json.dumps([doc.id, doc.title, text_sha256(doc.text)]).encode())
+    return digest.hexdigest()
+
+
+def _embed_in_batches(embedder: Embedder, texts: list[str], progress: Progress | None, done: int, total: int) -> np.ndarray:
+    batch = 256
+    parts = []
+    for i in range(0, len(texts), batch):
+        parts.append(embedder.embed_passages(texts[i : i + batch]))
+        if progress:
+            progress(done + min(i + batch, len(texts)), total)
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
+
+
+def build_index(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    *,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    previous: VectorIndex | None = None,
+    progress: Progress | None = None,
+) -> VectorIndex:
+    """Chunk, embed and index documents in memory.
+
+    Args:
+        documents: Parsed documents.
+        embedder: The embedding model.
+        max_chars: Passage length bound.
+        previous: An index whose vectors are reused for unchanged passages (same id), so
+            an update embeds only what changed.
+        progress: Called with (texts embedded, texts to embed).
+    """
+    documents = sorted(documents, key=lambda d: d.id)
+    passages = [p for doc in documents for p in chunk_document(doc, max_chars=max_chars)]
+    reuse = previous if previous is not None and previous.manifest.model == embedder.name else None
+    fresh = [p for p in passages if reuse is None or p.id not in reuse.by_id]
+    fresh_units = [t for p in fresh for t in unit_texts(p)]
+    total = len(fresh) + len(fresh_units)
+    fresh_pv = _embed_in_batches(embedder, [retrieval_text(p) for p in fresh], progress, 0, total)
+    fresh_uv = _embed_in_batches(embedder, fresh_units, progress, len(fresh), total)
+    passage_vectors, unit_vectors = _assemble(passages, fresh, fresh_pv, fresh_uv, reuse, embedder.dim)
+    lexical, idf = make_lexical([tokenize(retrieval_text(p)) for p in passages])
+    dense = make_dense(passage_vectors)
+    manifest = Manifest(
+        model=embedder.name,
+        dim=embedder.dim,
+        corpus_sha256=corpus_sha256(documents),
+        settings=settings_fingerprint(embedder.name, max_chars),
+        n_documents=len(documents),
+        n_passages=len(passages),
+        n_units=len(unit_vectors),
+        faiss=type(dense).__name__,
+    )
+    return VectorIndex(
+        manifest, {d.id: d for d in documents}, passages, passage_vectors, unit_vectors,
+        unit_offsets_of(passages), dense, lexical, idf,
+    )  # fmt: skip
+
+
+def _assemble(
+    passages: list[Passage],
+    fresh: list[Passage],
+    fresh_pv: np.ndarray,
+    fresh_uv: np.ndarray,
+    reuse: VectorIndex | None,
+    dim: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Passage and unit matrices in passage order, from fresh vectors and reused ones."""
+    if reuse is None:
+        return fresh_pv.astype(np.float32), fresh_uv.astype(np.float32)
+    fresh_row = {p.id: i for i, p in enumerate(fresh)}
+    fresh_unit_offsets = unit_offsets_of(fresh)
+    pv = np.zeros((len(passages), dim), dtype=np.float32)
+    uv_parts: list[np.ndarray] = []
+    for i, p in enumerate(passages):
+        if p.id in fresh_row:
+            j = fresh_row[p.id]
+            pv[i] = fresh_pv[j]
+            uv_parts.append(fresh_uv[fresh_unit_offsets[j] : fresh_unit_offsets[j + 1]])
+        else:
+            j = reuse.by_id[p.id]
+            pv[i] = reuse.passage_vectors[j]
+            uv_parts.append(np.asarray(reuse.unit_vectors[reuse.unit_offsets[j] : reuse.unit_offsets[j + 1]]))
+    uv = np.concatenate(uv_parts).astype(np.float32) if uv_parts else np.zeros((0, dim), dtype=np.float32)
+    return pv, uv
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """A retrieved passage with the offsets of the query's words inside its text."""
+
+    hit: Hit
+    document: Document
+    highlights: tuple[tuple[int, int], ...]
+
+
+class Engine:
+    """Answers questions from a loaded index with one embedding model.
+
+    Example:
+        >>> from pathlib import Path
+        >>> from qa.embed import SentenceTransformerEmbedder
+        >>> from qa.index import load_index
+        >>> engine = Engine(load_index(Path("index")), SentenceTransformerEmbedder())  # doctest: +SKIP
+        >>> engine.ask("How many agencies participate in Secure Communities?").answer  # doctest: +SKIP
+        'Over 3,000 agencies participate, sharing biometric data to identify removable noncitizens.'
+    """
+
+    def __init__(self, index: VectorIndex, embedder: Embedder, *, min_score: float = DEFAULT_MIN_SCORE) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.min_score = min_score
+
+    def _query_vector(self, text: str, mode: Mode) -> np.ndarray | None:
+        return None if mode == "bm25" else self.embedder.embed_queries([text])[0]
+
+    def ranked(self, question: str, *, mode: Mode = "hybrid") -> tuple[list[Hit], list[Candidate]]:
+        """Retrieved passages and scored answer units for a validated question."""
+        vector = self._query_vector(question, mode)
+        hits = retrieve(self.index, vector, question, k=RETRIEVE_PASSAGES, mode=mode)
+        return hits, candidates(self.index, hits, question, vector)
+
+    def ask(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid") -> Answer:
+        """Answer a question with a verbatim quote, or abstain.
+
+        Args:
+            question: The question (trimmed; 1 to MAX_QUESTION_CHARS characters).
+            top_k: Number of citations to return (1 to 20).
+            mode: Retrieval mode.
+
+        Returns:
+            The answer; when ``answerable`` is false, ``answer`` is None and the
+            citations are the closest passages, for reference.
+
+        Raises:
+            QueryError: If the question or ``top_k`` breaks an input rule.
+        """
+        started = time.perf_counter()
+        text = clean_question(question)
+        if not 1 <= top_k <= 20:
+            raise QueryError(f"top_k ({top_k}) must be between 1 and 20")
+        _, ranked = self.ranked(text, mode=mode)
+        chosen = one_per_passage(ranked, top_k)
+        best = chosen[0].score if chosen else 0.0
+        answerable = bool(chosen) and best >= self.min_score
+        citations = tuple(
+            cite(self.index.documents[c.passage.doc_id], c.passage, c.unit, c.score) for c in chosen
+        )
+        return Answer(
+            question=text,
+            answerable=answerable,
+            answer=citations[0].quote if answerable else None,
+            confidence=confidence_of(best, self.min_score) if chosen else 0.0,
+            citations=citations,
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            reason="" if answerable else "no passage in these documents answers the question",
+        )
+
+    def search(self, query: str, *, k: int = 10, mode: Mode = "hybrid") -> list[SearchResult]:
+        """Passages for a query, with the offsets of its words in each passage's text.
+
+        Raises:
+            QueryError: If the query or ``k`` breaks an input rule.
+        """
+        text = clean_question(query)
+        if not 1 <= k <= 50:
+            raise QueryError(f"k ({k}) must be between 1 and 50")
+        hits = retrieve(self.index, self._query_vector(text, mode), text, k=k, mode=mode)
+        words = set(tokenize(text))
+        return [
+            SearchResult(hit, self.index.documents[hit.passage.doc_id], tuple(highlight_spans(hit.passage.text, words)))
+            for hit in hits
+        ]
+
+    def document(self, document_id: str) -> Document:
+        """A document by id. Raises DocumentNotFound."""
+        try:
+            return self.index.documents[document_id]
+        except KeyError:
+            raise DocumentNotFound(f"no document {document_id!r} in the index") from None
+
+    def passage(self, passage_id: str) -> Passage:
+        """A passage by id. Raises DocumentNotFound."""
+        row = self.index.by_id.get(passage_id)
+        if row is None:
+            raise DocumentNotFound(f"no passage {passage_id!r} in the index")
+        return self.index.passages[row]
+
+
+def highlight_spans(text: str, words: set[str]) -> list[tuple[int, int]]:
+    """Offsets in ``text`` of the words whose token is in ``words``."""
+    import re
+
+    spans: list[tuple[int, int]] = []
+    for match in re.finditer(r"\w+(?:[.,'’]\w+)*", text):
+        if any(token in words for token in tokenize(match.group(0))):
+            spans.append((match.start(), match.end()))
+    return spans

@@ -1,0 +1,115 @@
+"""Extract readable text and its structure from HTML, without running anything in it.
+
+Headings (``h1``-``h6``), paragraphs, list items and table rows become
+blocks; scripts, styles and other non-content elements are dropped. The
+extracted text joins blocks with blank lines, and table cells with `` | ``.
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+from qa.types import Block, BlockKind
+
+_SKIP = frozenset({"script", "style", "noscript", "template", "head", "svg", "math", "iframe", "object"})
+_BREAKS = frozenset(
+    {"p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "blockquote",
+     "pre", "br", "hr", "ul", "ol", "dl", "dt", "dd", "table", "thead", "tbody", "figure", "figcaption",
+     "form", "body", "html", "title"}
+)  # fmt: skip
+_VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "wbr"})
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.segments: list[tuple[BlockKind, int, str]] = []
+        self._buffer: list[str] = []
+        self._kind: BlockKind = "paragraph"
+        self._level = 0
+        self._skip_depth = 0
+        self._cells: list[str] | None = None
+        self._row_has_th = False
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self._buffer).split())
+        self._buffer = []
+        if text:
+            self.segments.append((self._kind, self._level, text))
+        self._kind, self._level = "paragraph", 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self._skip_depth += tag not in _VOID
+            return
+        if self._skip_depth:
+            return
+        if tag == "tr":
+            self._flush()
+            self._cells, self._row_has_th = [], False
+        elif tag in ("td", "th") and self._cells is not None:
+            self._row_has_th |= tag == "th"
+            self._buffer = []
+        elif len(tag) == 2 and tag[0] == "h" and tag[1] in "123456":
+            self._flush()
+            self._kind, self._level = "heading", int(tag[1])
+        elif tag == "li":
+            self._flush()
+            self._kind = "list_item"
+        elif tag in _BREAKS:
+            self._flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self._skip_depth = max(0, self._skip_depth - 1)
+            return
+        if self._skip_depth:
+            return
+        if tag in ("td", "th") and self._cells is not None:
+            self._cells.append(" ".join("".join(self._buffer).split()))
+            self._buffer = []
+        elif tag == "tr" and self._cells is not None:
+            cells, self._cells = self._cells, None
+            if any(cells):
+                kind: BlockKind = "table_header" if self._row_has_th else "table_row"
+                self.segments.append((kind, 0, " | ".join(cells) + " |"))
+        elif tag in _BREAKS or tag == "li" or (len(tag) == 2 and tag[0] == "h" and tag[1] in "123456"):
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip_depth:
+            self._buffer.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+
+def html_to_text(markup: str) -> tuple[str, tuple[Block, ...]]:
+    """Extract the text of an HTML document and its blocks.
+
+    Args:
+        markup: The HTML source.
+
+    Returns:
+        The extracted text (blocks separated by blank lines) and blocks with offsets into it.
+
+    Example:
+        >>> text, blocks = html_to_text("<h1>Hi</h1><p>One. <b>Two</b>.</p><script>x()</script>")
+        >>> text
+        'Hi\\n\\nOne. Two.'
+    """
+    collector = _Collector()
+    collector.feed(markup)
+    collector.close()
+    parts: list[str] = []
+    blocks: list[Block] = []
+    cursor = 0
+    for kind, level, text in collector.segments:
+        if parts:
+            parts.append("\n\n")
+            cursor += 2
+        blocks.append(Block(kind, cursor, cursor + len(text), level))
+        parts.append(text)
+        cursor += len(text)
+    return "".join(parts), tuple(blocks)

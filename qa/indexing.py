@@ -1,0 +1,104 @@
+"""Build or refresh the index of a corpus directory: what `qa index` and `qa serve` run."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.chunk import DEFAULT_MAX_CHARS
+from qa.embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
+from qa.engine import build_index, corpus_sha256, settings_fingerprint
+from qa.errors import CorpusError, IndexFormatError, IndexMissingError
+from qa.index import VectorIndex, current_build, load_index, read_manifest, save_index, writer_lock
+from qa.ingest import Problem, load_corpus
+
+
+@dataclass(frozen=True, slots=True)
+class IndexReport:
+    """What an indexing run did."""
+
+    skipped: bool
+    n_documents: int
+    n_passages: int
+    seconds: float
+    path: Path | None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _up_to_date(index_dir: Path, corpus_hash: str, fingerprint: dict[str, object]) -> int | None:
+    """The passage count of the current build if it matches corpus and settings, else None."""
+    try:
+        manifest = read_manifest(current_build(index_dir))
+    except (IndexMissingError, IndexFormatError):
+        return None
+    if manifest.corpus_sha256 == corpus_hash and manifest.settings == fingerprint:
+        return manifest.n_passages
+    return None
+
+
+def _previous(index_dir: Path, model: str) -> VectorIndex | None:
+    try:
+        return load_index(index_dir, model=model)
+    except (IndexMissingError, IndexFormatError):
+        return None
+
+
+def _tqdm_progress(log: Callable[[str], None]) -> Callable[[int, int], None]:
+    from tqdm import tqdm
+
+    bar: list[tqdm] = []  # type: ignore[type-arg]  # tqdm is generic only in its stubs
+
+    def update(done: int, total: int) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, desc="embedding", unit="text", file=sys.stderr, mininterval=0.5))
+        bar[0].update(done - bar[0].n)
+        if done >= total:
+            bar[0].close()
+
+    return update
+
+
+def index_corpus(
+    corpus_dir: Path,
+    index_dir: Path,
+    *,
+    model: str = DEFAULT_MODEL,
+    threads: int | None = None,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    force: bool = False,
+    embedder: Embedder | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> IndexReport:
+    """Index every supported file in ``corpus_dir`` into ``index_dir``, unless nothing changed.
+
+    Files that cannot be read are logged and left out; the rest is indexed.
+
+    Raises:
+        CorpusError: If the directory is missing or holds no readable document.
+        ModelError: If the model cannot be loaded.
+    """
+    started = time.perf_counter()
+    documents, problems = load_corpus(corpus_dir)
+    for problem in problems:
+        log(f"skipped {problem.message}")
+    if not documents:
+        raise CorpusError(f"no readable documents in {corpus_dir} (.txt, .md, .html, .pdf)")
+    name = embedder.name if embedder is not None else model
+    fingerprint = settings_fingerprint(name, max_chars)
+    with writer_lock(index_dir):
+        n_passages = None if force else _up_to_date(index_dir, corpus_sha256(documents), fingerprint)
+        if n_passages is not None:
+            return IndexReport(True, len(documents), n_passages, time.perf_counter() - started, None, problems)
+        embedder = embedder or SentenceTransformerEmbedder(model, threads=threads)
+        index = build_index(
+            documents,
+            embedder,
+            max_chars=max_chars,
+            previous=_previous(index_dir, embedder.name),
+            progress=_tqdm_progress(log),
+        )
+        path = save_index(index, index_dir)
+    return IndexReport(False, len(documents), len(index.passages), time.perf_counter() - started, path, problems)

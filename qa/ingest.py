@@ -1,0 +1,154 @@
+"""Read source files into documents: plain text, Markdown, HTML and PDF.
+
+A document's id is its path relative to the corpus root with POSIX
+separators. Its ``text`` is what every offset refers to: the decoded file for
+``.txt`` and ``.md``, the extracted text for HTML and PDF.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from qa.errors import CorpusError
+from qa.htmltext import html_to_text
+from qa.structure import heading_text, parse_blocks
+from qa.types import Block, Document
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+# Larger files are refused rather than read into memory whole.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A file that was left out of the index, and why."""
+
+    document_id: str
+    message: str
+
+
+def _decode(data: bytes, doc_id: str) -> str:
+    if b"\x00" in data:
+        raise CorpusError(f"{doc_id}: binary file (contains NUL bytes), not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{doc_id}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
+        ) from exc
+
+
+def _pdf_text(data: bytes, doc_id: str) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    if not data.lstrip().startswith(b"%PDF"):
+        raise CorpusError(f"{doc_id}: not a PDF file (no %PDF header)")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise CorpusError(f"{doc_id}: the PDF is encrypted")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise CorpusError(f"{doc_id}: cannot read the PDF ({exc.__class__.__name__}: {exc})") from exc
+    text = "\n\n".join(page for page in pages if page)
+    if not text.strip():
+        raise CorpusError(f"{doc_id}: the PDF has no text layer (a scan?); run OCR on it first")
+    return text
+
+
+def _title(text: str, blocks: tuple[Block, ...], doc_id: str) -> str:
+    for block in blocks:
+        if block.kind == "heading":
+            return heading_text(text, block)
+    return PurePosixPath(doc_id).stem or doc_id
+
+
+def parse_document(doc_id: str, data: bytes, *, title: str | None = None) -> Document:
+    """Turn a file's bytes into a document, choosing the parser by the id's suffix.
+
+    Args:
+        doc_id: The document id (its relative path); its suffix picks the parser.
+        data: The file's content.
+        title: A title to use instead of the first heading.
+
+    Returns:
+        The parsed document.
+
+    Raises:
+        CorpusError: If the file is empty, binary, not UTF-8, an unreadable PDF,
+            of an unsupported type, or has no text.
+    """
+    suffix = PurePosixPath(doc_id).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise CorpusError(f"{doc_id}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+    if len(data) > MAX_FILE_BYTES:
+        raise CorpusError(f"{doc_id}: file is larger than {MAX_FILE_BYTES} bytes")
+    if not data.strip():
+        raise CorpusError(f"{doc_id}: file is empty")
+    if suffix == ".pdf":
+        text, fmt = _pdf_text(data, doc_id), "pdf"
+        blocks = parse_blocks(text)
+    elif suffix in (".html", ".htm"):
+        text, blocks = html_to_text(_decode(data, doc_id))
+        fmt = "html"
+    else:
+        text = _decode(data, doc_id)
+        fmt = "txt" if suffix == ".txt" else "md"
+        blocks = parse_blocks(text, markdown=fmt == "md")
+    if not text.strip() or not blocks:
+        raise CorpusError(f"{doc_id}: no text found")
+    return Document(id=doc_id, title=title or _title(text, blocks, doc_id), text=text, blocks=blocks, format=fmt)
+
+
+def corpus_files(root: Path) -> list[Path]:
+    """Supported files under ``root``, sorted, hidden files and folders left out."""
+    files = [
+        path
+        for path in root.rglob("*")
+        if path.is_file()
+        and path.suffix.lower() in SUPPORTED_SUFFIXES
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    ]
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def load_corpus(root: Path) -> tuple[list[Document], list[Problem]]:
+    """Read every supported file under ``root``.
+
+    Files that cannot be read are reported, not raised, so one bad file does
+    not stop the rest of the corpus from being indexed.
+
+    Args:
+        root: The corpus directory.
+
+    Returns:
+        The documents, sorted by id, and the problems found.
+
+    Raises:
+        CorpusError: If ``root`` is not a directory.
+    """
+    if not root.is_dir():
+        raise CorpusError(f"corpus directory {root} does not exist or is not a directory")
+    documents: list[Document] = []
+    problems: list[Problem] = []
+    for path in corpus_files(root):
+        doc_id = path.relative_to(root).as_posix()
+        try:
+            documents.append(parse_document(doc_id, path.read_bytes()))
+        except CorpusError as exc:
+            problems.append(Problem(doc_id, str(exc)))
+        except OSError as exc:
+            problems.append(Problem(doc_id, f"{doc_id}: cannot read the file ({exc.strerror or exc})"))
+    return documents, problems
+
+
+def text_sha256(text: str) -> str:
+    """sha256 of a document's text, as stored in the index."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,0 +1,241 @@
+"""Find the structure of plain text and Markdown: headings, paragraphs, lists, tables.
+
+The parser works line by line on the exact text, so every block's offsets
+point into the unchanged source. Markdown ``#`` headings give their own
+level. Plain-text headings are inferred: a short line that starts with a
+capital letter or a digit, has no final punctuation and is not part of a
+wrapped paragraph. Their nesting is inferred too:
+
+* a numbered heading ("2.1 Scope") takes its depth from its number;
+* a heading followed directly by another heading is a parent, and the
+  headings after it are its children;
+* a child run ends at the first sibling whose body has another shape (a
+  table or a list after prose children, say), which goes back up a level.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from qa.types import Block, BlockKind
+
+# A heading is a label, not a sentence: at most this many words and characters.
+MAX_HEADING_WORDS = 12
+MAX_HEADING_CHARS = 100
+# The first line may be a longer title.
+MAX_TITLE_CHARS = 200
+
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•‣◦▪]|\d{1,3}[.)])[ \t]+\S")
+_TABLE_SEPARATOR = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
+_NUMBERED = re.compile(r"^(\d{1,3}(?:\.\d{1,3})*)\.?[ \t]+\S")
+_HEADING_START = re.compile(r"^[A-Z0-9§(\"“'‘\u00C0-\u024F]")
+_TERMINAL = ".,;:!?"
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    start: int
+    end: int  # excludes the line break
+    text: str
+
+
+def split_lines(text: str) -> list[_Line]:
+    """Split text into lines with offsets, keeping ``\\r\\n``, ``\\r`` and ``\\n`` out of them."""
+    lines: list[_Line] = []
+    for match in re.finditer(r"[^\r\n]*(?:\r\n|\r|\n|$)", text):
+        raw = match.group(0)
+        if not raw:
+            continue
+        body = raw.rstrip("\r\n")
+        lines.append(_Line(match.start(), match.start() + len(body), body))
+    return lines
+
+
+def _trimmed(line: _Line) -> tuple[int, int]:
+    lead = len(line.text) - len(line.text.lstrip())
+    return line.start + lead, line.start + len(line.text.rstrip())
+
+
+def is_table_line(text: str) -> bool:
+    """A pipe-table row: at least two cell separators."""
+    return text.count("|") >= 2
+
+
+def looks_like_heading(text: str, *, first: bool = False) -> bool:
+    """Whether a plain-text line reads as a heading rather than prose.
+
+    Args:
+        text: The line, without its line break.
+        first: Whether it is the document's first non-blank line (a title may be longer).
+    """
+    stripped = text.strip()
+    if not stripped or stripped[-1] in _TERMINAL or not _HEADING_START.match(stripped):
+        return False
+    if is_table_line(stripped) or _LIST_ITEM.match(stripped) or not re.search(r"[A-Za-z]", stripped):
+        return False
+    limit = MAX_TITLE_CHARS if first else MAX_HEADING_CHARS
+    words = len(stripped.split())
+    return len(stripped) <= limit and (first or words <= MAX_HEADING_WORDS)
+
+
+def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
+    """Give each line a kind; None for blank lines and table separators."""
+    kinds: list[BlockKind | None] = []
+    seen_text = False
+    for i, line in enumerate(lines):
+        text = line.text.strip()
+        kind: BlockKind | None
+        if not text or _TABLE_SEPARATOR.match(text):
+            kind = None
+        elif _MD_HEADING.match(text):
+            kind = "heading"
+        elif is_table_line(text):
+            following = lines[i + 1].text.strip() if i + 1 < len(lines) else ""
+            header = bool(_TABLE_SEPARATOR.match(following)) and "-" in following
+            kind = "table_header" if header else "table_row"
+        elif _LIST_ITEM.match(line.text):
+            kind = "list_item"
+        elif not markdown and _is_plain_heading(lines, i, kinds, first=not seen_text):
+            kind = "heading"
+        else:
+            kind = "paragraph"
+        seen_text = seen_text or bool(text)
+        kinds.append(kind)
+    return kinds
+
+
+def _is_plain_heading(lines: list[_Line], i: int, kinds: list[BlockKind | None], *, first: bool) -> bool:
+    if not looks_like_heading(lines[i].text, first=first):
+        return False
+    if not any(line.text.strip() for line in lines[i + 1 :]):
+        return False  # a heading introduces something
+    previous = lines[i - 1].text.strip() if i > 0 else ""
+    # A wrapped paragraph: the line before is prose that has not ended its sentence.
+    return not (previous and kinds[-1] == "paragraph" and previous[-1] not in _TERMINAL)
+
+
+def _raw_blocks(text: str, markdown: bool) -> list[Block]:
+    """Blocks with heading levels still unset (0) for plain-text headings."""
+    lines = split_lines(text)
+    kinds = _classify(lines, markdown)
+    blocks: list[Block] = []
+    open_para: tuple[int, int] | None = None
+    for line, kind in zip(lines, kinds, strict=True):
+        start, end = _trimmed(line)
+        if kind == "paragraph" and markdown and open_para is not None:
+            open_para = (open_para[0], end)  # Markdown joins soft-wrapped lines
+            continue
+        if open_para is not None:
+            blocks.append(Block("paragraph", *open_para))
+            open_para = None
+        if kind == "paragraph" and markdown:
+            open_para = (start, end)
+        elif kind == "heading":
+            blocks.append(_heading_block(text, start, end))
+        elif kind is not None:
+            blocks.append(Block(kind, start, end))
+    if open_para is not None:
+        blocks.append(Block("paragraph", *open_para))
+    return blocks
+
+
+def _heading_block(text: str, start: int, end: int) -> Block:
+    match = _MD_HEADING.match(text[start:end])
+    if not match:
+        return Block("heading", start, end, 0)
+    inner = start + match.start(2)
+    return Block("heading", inner, start + match.end(2), len(match.group(1)))
+
+
+def _body_shape(blocks: list[Block], i: int) -> str:
+    """The kind of the first non-heading block after heading ``i`` ("" if none)."""
+    for block in blocks[i + 1 :]:
+        if block.kind == "heading":
+            return ""
+        return "table" if block.kind.startswith("table") else block.kind
+    return ""
+
+
+def _infer_levels(text: str, blocks: list[Block]) -> Iterator[Block]:
+    """Assign levels to plain-text headings (level 0) as the module docstring describes."""
+    # A first line that reads as a heading is the title: level 1, the rest below it.
+    base = 1 if blocks and blocks[0].kind == "heading" and not blocks[0].level else 0
+    parent_level = 0  # level of the open parent heading, 0 when none
+    child_shape = ""  # body shape of the first child under the open parent
+    for i, block in enumerate(blocks):
+        if block.kind != "heading" or block.level:
+            yield block
+            continue
+        if i == 0 and base:
+            yield Block("heading", block.start, block.end, 1)
+            continue
+        numbered = _NUMBERED.match(text[block.start : block.end])
+        next_is_heading = i + 1 < len(blocks) and blocks[i + 1].kind == "heading"
+        shape = _body_shape(blocks, i)
+        if numbered:
+            level = base + numbered.group(1).count(".") + 1
+        elif parent_level and (not child_shape or shape in ("", child_shape)):
+            level = parent_level + 1
+            child_shape = child_shape or shape
+        else:
+            level = base + 1
+            parent_level, child_shape = 0, ""
+        if next_is_heading and not numbered:
+            parent_level, child_shape = level, ""
+        yield Block("heading", block.start, block.end, level)
+
+
+def parse_blocks(text: str, *, markdown: bool = False) -> tuple[Block, ...]:
+    """Split a document's text into structural blocks with exact offsets.
+
+    Args:
+        text: The document text, unchanged.
+        markdown: Treat the text as Markdown (``#`` headings only, soft-wrapped paragraphs).
+
+    Returns:
+        Blocks in document order; headings carry their level (1 = top).
+
+    Example:
+        >>> [b.kind for b in parse_blocks("Title\\nIntro\\nSome text.\\n")]
+        ['heading', 'heading', 'paragraph']
+    """
+    blocks = _raw_blocks(text, markdown)
+    return tuple(_infer_levels(text, blocks))
+
+
+def heading_text(text: str, block: Block) -> str:
+    """The visible text of a heading block, whitespace collapsed."""
+    return " ".join(text[block.start : block.end].split())
+
+
+def title_block(blocks: tuple[Block, ...]) -> Block | None:
+    """The heading that titles the document, if any.
+
+    It is the first block when that is a heading and no later heading is at
+    its level or above; such a title is left out of section paths.
+    """
+    if not blocks or blocks[0].kind != "heading":
+        return None
+    top = blocks[0].level
+    later = (b for b in blocks[1:] if b.kind == "heading")
+    return None if any(b.level <= top for b in later) else blocks[0]
+
+
+def section_paths(text: str, blocks: tuple[Block, ...]) -> list[tuple[str, ...]]:
+    """The section path of every block: the headings above it, the title left out.
+
+    A heading's own path ends with itself.
+    """
+    title = title_block(blocks)
+    stack: list[tuple[int, str]] = []
+    paths: list[tuple[str, ...]] = []
+    for block in blocks:
+        if block.kind == "heading" and block is not title:
+            while stack and stack[-1][0] >= block.level:
+                stack.pop()
+            stack.append((block.level, heading_text(text, block)))
+        paths.append(tuple(name for _, name in stack))
+    return paths

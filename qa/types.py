@@ -1,0 +1,126 @@
+"""Values that flow through the pipeline.
+
+Every offset is a Unicode code-point index into ``Document.text`` and every
+span is half-open ``[start, end)``, so ``document.text[start:end] == quote``
+holds for every passage, sentence and citation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+BlockKind = Literal["heading", "paragraph", "list_item", "table_header", "table_row"]
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A structural unit of a document found by a parser.
+
+    Attributes:
+        kind: What the block is.
+        start: Offset of the first character in ``Document.text``.
+        end: Offset one past the last character.
+        level: Heading depth (1 = top level); 0 for other blocks.
+    """
+
+    kind: BlockKind
+    start: int
+    end: int
+    level: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A source document as indexed.
+
+    Attributes:
+        id: Path relative to the corpus root, with POSIX separators.
+        title: The first heading, or the file name.
+        text: Exactly the text that every offset refers to.
+        blocks: Headings, paragraphs, list items and table rows, in order.
+        format: The parser that produced it (``txt``, ``md``, ``html``, ``pdf``).
+    """
+
+    id: str
+    title: str
+    text: str
+    blocks: tuple[Block, ...] = ()
+    format: str = "txt"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A sentence, list item or table row inside a passage: the unit of an answer."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrievable chunk of a document.
+
+    Attributes:
+        id: Content address: stable across rebuilds while the text is unchanged.
+        doc_id: The document it comes from.
+        section_path: Headings above it, outermost first (the title excluded).
+        start: Offset of the passage in the document text.
+        end: End offset (exclusive).
+        text: ``document.text[start:end]``.
+        kind: ``prose``, ``list`` or ``table_row``.
+        context: Extra text used for retrieval only (the table header of a row).
+        units: Answer units (sentences, list items, a table row) inside the passage.
+    """
+
+    id: str
+    doc_id: str
+    section_path: tuple[str, ...]
+    start: int
+    end: int
+    text: str
+    kind: Literal["prose", "list", "table_row"] = "prose"
+    context: str = ""
+    units: tuple[Span, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A passage returned by retrieval, with its fused score and 0-based rank."""
+
+    passage: Passage
+    score: float
+    rank: int
+    dense_score: float = 0.0
+    lexical_score: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A verbatim quote from a document, with where it comes from."""
+
+    quote: str
+    document_id: str
+    document_title: str
+    section: str
+    section_path: tuple[str, ...]
+    start: int
+    end: int
+    passage_id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The result of a question: a verbatim answer, or an abstention.
+
+    ``citations[0]`` is the answer's own source when ``answerable`` is true.
+    """
+
+    question: str
+    answerable: bool
+    answer: str | None
+    confidence: float
+    citations: tuple[Citation, ...] = field(default_factory=tuple)
+    took_ms: float = 0.0
+    reason: str = ""
