@@ -273,3 +273,28 @@ def highlight_spans(text: str, words: set[str]) -> list[tuple[int, int]]:
         if any(token in words for token in tokenize(match.group(0))):
             spans.append((match.start(), match.end()))
     return spans
+
+
+def update_index(
+    index: VectorIndex,
+    embedder: Embedder,
+    *,
+    add: Sequence[Document] = (),
+    remove: Sequence[str] = (),
+) -> VectorIndex:
+    """A new index with documents added (or replaced, by id) and removed.
+
+    Only passages whose text changed are embedded; the rest reuse their vectors.
+    The given index is not modified, so it keeps serving until the caller swaps.
+
+    Raises:
+        DocumentNotFound: If a document to remove is not in the index.
+    """
+    documents = dict(index.documents)
+    for doc_id in remove:
+        if doc_id not in documents:
+            raise DocumentNotFound(f"no document {doc_id!r} in the index")
+        del documents[doc_id]
+    documents.update((doc.id, doc) for doc in add)
+    max_chars = int(str(index.manifest.settings.get("max_chars", DEFAULT_MAX_CHARS)))
+    return build_index(list(documents.values()), embedder, max_chars=max_chars, previous=index)
