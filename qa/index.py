@@ -124,8 +124,8 @@ def make_lexical(token_lists: Sequence[list[str]]) -> tuple[Any, dict[str, float
     import bm25s
 
     lexical = bm25s.BM25()
-    # bm25s needs at least one token per passage to build its vocabulary.
-    lexical.index([tokens or [""] for tokens in token_lists], show_progress=False)
+    # bm25s needs a vocabulary: an empty index gets one placeholder passage-free token.
+    lexical.index([tokens or ["\x00"] for tokens in token_lists] or [["\x00"]], show_progress=False)
     return lexical, idf_of(lexical, len(token_lists))
 
 
@@ -134,7 +134,7 @@ def idf_of(lexical: Any, n_docs: int) -> dict[str, float]:
     df = np.diff(np.asarray(lexical.scores["indptr"]))
     vocab: dict[str, int] = lexical.vocab_dict
     idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-    return {token: float(idf[col]) for token, col in vocab.items() if token and col < len(idf)}
+    return {token: float(idf[col]) for token, col in vocab.items() if token.strip("\x00") and col < len(idf)}
 
 
 # ---- writing ---------------------------------------------------------------------------
