@@ -6,15 +6,34 @@ Every field's variable is documented in README.md (a test checks it).
 
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from qa.chunk import DEFAULT_MAX_CHARS
 from qa.embed import DEFAULT_MODEL
 from qa.engine import DEFAULT_MIN_SCORE
+
+# Seconds in each period a rate limit may name ("60/minute", "5/second", "1000/hour").
+RATE_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)\s*$")
+
+
+def parse_rate_limit(value: str) -> tuple[int, float]:
+    """Split a rate such as ``"60/minute"`` into (requests, seconds).
+
+    Raises:
+        ValueError: If the rate is not ``<count>/<second|minute|hour>`` with a positive count.
+    """
+    match = _RATE.match(value)
+    if match is None or int(match.group(1)) < 1:
+        raise ValueError(f"rate limit {value!r} must look like '60/minute' (per second, minute or hour)")
+    return int(match.group(1)), RATE_PERIODS[match.group(2)]
 
 
 class Settings(BaseSettings):
@@ -33,14 +52,42 @@ class Settings(BaseSettings):
         DEFAULT_MIN_SCORE, ge=0, le=2, description="Evidence below this answers 'not in these documents'"
     )
     max_chars: int = Field(DEFAULT_MAX_CHARS, ge=100, le=10_000, description="Upper bound on a passage's length")
-    api_keys: list[str] = Field(default_factory=list, description="Bearer keys allowed to add and delete documents")
+    # NoDecode: the environment holds "a,b" (or a JSON list); _split_list parses either.
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        repr=False,  # keys never reach a log line through a printed Settings
+        description="Bearer keys allowed to add and delete documents (comma-separated)",
+    )
     require_key_for_reads: bool = Field(False, description="Require a key for read endpoints too")
-    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser")
-    rate_limit: str | None = Field(None, description="Requests per client, e.g. '60/minute'; unset means no limit")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (comma-separated)"
+    )
+    rate_limit: str | None = Field(
+        None, description="Requests per client address or API key, e.g. '60/minute'; unset means no limit"
+    )
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest JSON request body, in bytes")
     max_upload_bytes: int = Field(20 << 20, ge=1024, description="Largest uploaded file, in bytes")
     request_timeout: float = Field(30.0, gt=0, le=600, description="Seconds before a request is answered with 503")
     debug_delay_ms: int = Field(0, ge=0, le=10_000, description="Test-only: delay every /v1/ask by this many ms")
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        """Accept a JSON list or comma-separated text; blank items are dropped."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            parse_rate_limit(value)
+            return value.strip()
+        return None
 
 
 @lru_cache

@@ -66,6 +66,10 @@ class _QueryCache:
                 self._items.move_to_end(key)
             return vector
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def put(self, key: str, vector: Vectors) -> None:
         with self._lock:
             self._items[key] = vector
@@ -151,6 +155,10 @@ class SentenceTransformerEmbedder:
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         """Embed passages or sentences for the index."""
         return self._encode(texts)
+
+    def clear_cache(self) -> None:
+        """Forget remembered questions (evaluation times the model, not the cache)."""
+        self._cache.clear()
 
 
 def _put(out: Vectors, i: int, vector: Vectors) -> bool:

@@ -20,7 +20,7 @@ from qa.chunk import CHUNKER_VERSION, DEFAULT_MAX_CHARS, chunk_document, retriev
 from qa.cite import cite
 from qa.embed import Embedder
 from qa.errors import DocumentNotFound, QueryError
-from qa.extract import Candidate, candidates, one_per_passage
+from qa.extract import Candidate, answer_span, candidates, citable
 from qa.index import Manifest, VectorIndex, make_dense, make_lexical, unit_offsets_of
 from qa.ingest import text_sha256
 from qa.retrieve import Mode, retrieve
@@ -163,6 +163,15 @@ def _assemble(
 
 
 @dataclass(frozen=True, slots=True)
+class Asked:
+    """An answer with what led to it: the retrieved passages and the evidence score."""
+
+    answer: Answer
+    hits: list[Hit]
+    evidence: float
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     """A retrieved passage with the offsets of the query's words inside its text."""
 
@@ -200,14 +209,21 @@ class Engine:
     def ask(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid") -> Answer:
         """Answer a question with a verbatim quote, or abstain.
 
+        See ``ask_detailed`` for the arguments; this returns only the answer.
+        """
+        return self.ask_detailed(question, top_k=top_k, mode=mode).answer
+
+    def ask_detailed(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid") -> Asked:
+        """Answer a question, and keep the retrieved passages and the evidence score.
+
         Args:
             question: The question (trimmed; 1 to MAX_QUESTION_CHARS characters).
             top_k: Number of citations to return (1 to 20).
             mode: Retrieval mode.
 
         Returns:
-            The answer; when ``answerable`` is false, ``answer`` is None and the
-            citations are the closest passages, for reference.
+            The answer (when ``answerable`` is false, ``answer`` is None and the
+            citations are the closest passages, for reference), the hits and the evidence.
 
         Raises:
             QueryError: If the question or ``top_k`` breaks an input rule.
@@ -216,14 +232,17 @@ class Engine:
         text = clean_question(question)
         if not 1 <= top_k <= 20:
             raise QueryError(f"top_k ({top_k}) must be between 1 and 20")
-        _, ranked = self.ranked(text, mode=mode)
-        chosen = one_per_passage(ranked, top_k)
+        hits, ranked = self.ranked(text, mode=mode)
+        answer_unit = answer_span(ranked) if ranked else None
+        chosen = citable(ranked, answer_unit, top_k) if answer_unit else []
         best = chosen[0].score if chosen else 0.0
         answerable = bool(chosen) and best >= self.min_score
+        spans = [answer_unit if i == 0 and answer_unit else c.unit for i, c in enumerate(chosen)]
         citations = tuple(
-            cite(self.index.documents[c.passage.doc_id], c.passage, c.unit, c.score) for c in chosen
+            cite(self.index.documents[c.passage.doc_id], c.passage, span, c.score)
+            for c, span in zip(chosen, spans, strict=True)
         )
-        return Answer(
+        answer = Answer(
             question=text,
             answerable=answerable,
             answer=citations[0].quote if answerable else None,
@@ -232,6 +251,7 @@ class Engine:
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             reason="" if answerable else "no passage in these documents answers the question",
         )
+        return Asked(answer, hits, best)
 
     def search(self, query: str, *, k: int = 10, mode: Mode = "hybrid") -> list[SearchResult]:
         """Passages for a query, with the offsets of its words in each passage's text.

@@ -9,16 +9,26 @@ four signals, all in [0, 1] or close to it:
   catches names and numbers that embeddings blur;
 * ``passage``: cosine of the question and the whole passage, for context;
 * ``neighbour``: coverage of the unit before it, since a question's words
-  often sit in the sentence that introduces the answer.
+  often sit in the sentence that introduces the answer;
+* ``rank``: 1 / (1 + rank) of the passage in the fused retrieval ranking;
+* ``heading``: the share of the unit's own heading words that the question
+  uses: a question that names a section is about that section;
+* ``answer type``: 1 when the question asks for a quantity or a date ("how
+  many", "when", "what year") and the unit holds a number the question does
+  not, or asks "who" and the unit names someone the question does not.
 
-The weights were fitted once on the development sets and are constants
-here, not per-question rules.
+The weights were fitted once, by grid search, on the development sets
+(tests/data/gold.jsonl and XQuAD dev); they are constants here, not
+per-question rules. When the two best units are adjacent sentences of one
+passage and nearly tied, the answer spans both (``answer_span``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+
+import re
 
 import numpy as np
 import numpy.typing as npt
@@ -30,9 +40,14 @@ from qa.types import Hit, Passage, Span
 W_SIMILARITY = 0.45
 W_COVERAGE = 0.35
 W_PASSAGE = 0.15
-W_NEIGHBOUR = 0.05
+W_NEIGHBOUR = 0.10
+W_RANK = 0.05
+W_TYPE = 0.10
+W_HEADING = 0.10
+# Two adjacent best units closer than this in score are returned together.
+MERGE_MARGIN = 0.05
 # Words of the section path or a table header count this much towards coverage.
-CONTEXT_WEIGHT = 0.5
+CONTEXT_WEIGHT = 1.0
 # Units are drawn from this many of the best passages.
 EXTRACT_PASSAGES = 8
 
@@ -49,6 +64,26 @@ class Candidate:
     rank: int
 
 
+_QUANTITY_QUESTION = re.compile(
+    r"\b(how (many|much|long|old|far|large|big|tall|often|few)|when|(what|which|in what) "
+    r"(year|percentage|percent|age|number|amount|date|time|decade|century|month|day))\b",
+    re.IGNORECASE,
+)
+_PERSON_QUESTION = re.compile(r"\b(who|whom|whose)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+")
+_NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]+")
+
+
+def answer_type_match(question: str, unit_text: str) -> float:
+    """1.0 when the unit holds the kind of thing the question asks for and the question lacks it."""
+    if _QUANTITY_QUESTION.search(question):
+        return 1.0 if set(_NUMBER.findall(unit_text)) - set(_NUMBER.findall(question)) else 0.0
+    if _PERSON_QUESTION.search(question):
+        lowered = question.lower()
+        return 1.0 if any(name.lower() not in lowered for name in _NAME.findall(unit_text)) else 0.0
+    return 0.0
+
+
 def question_weights(question: str, idf: dict[str, float]) -> dict[str, float]:
     """IDF weight of each distinct question token; unknown tokens get the highest IDF seen."""
     ceiling = max(idf.values(), default=1.0)
@@ -62,6 +97,14 @@ def coverage(weights: dict[str, float], tokens: AbstractSet[str], context: Abstr
         return 0.0
     found = sum(w if t in tokens else CONTEXT_WEIGHT * w if t in context else 0.0 for t, w in weights.items())
     return found / total
+
+
+def heading_match(question_tokens: AbstractSet[str], passage: Passage) -> float:
+    """Share of the passage's nearest heading's words found in the question (0 without a heading)."""
+    if not passage.section_path:
+        return 0.0
+    words = set(tokenize(passage.section_path[-1]))
+    return len(words & question_tokens) / len(words) if words else 0.0
 
 
 def _context_tokens(passage: Passage) -> set[str]:
@@ -86,6 +129,7 @@ def candidates(
         passages: How many hits to draw units from.
     """
     weights = question_weights(question, index.idf)
+    question_tokens = set(weights)
     scored: list[Candidate] = []
     for hit in hits[:passages]:
         passage = hit.passage
@@ -97,26 +141,52 @@ def candidates(
             else np.zeros(hi - lo, dtype=np.float32)
         )
         context = _context_tokens(passage)
+        heading = heading_match(question_tokens, passage)
         text = index.documents[passage.doc_id].text
         previous = 0.0
         for unit, sim in zip(passage.units, sims, strict=True):
-            tokens = set(tokenize(text[unit.start : unit.end]))
-            cov = coverage(weights, tokens, context)
-            score = W_SIMILARITY * float(sim) + W_COVERAGE * cov + W_PASSAGE * hit.dense_score + W_NEIGHBOUR * previous
+            unit_text = text[unit.start : unit.end]
+            cov = coverage(weights, set(tokenize(unit_text)), context)
+            score = (
+                W_SIMILARITY * float(sim)
+                + W_COVERAGE * cov
+                + W_PASSAGE * hit.dense_score
+                + W_NEIGHBOUR * previous
+                + W_RANK / (1 + hit.rank)
+                + W_TYPE * answer_type_match(question, unit_text)
+                + W_HEADING * heading
+            )
             scored.append(Candidate(passage, unit, score, float(sim), cov, hit.rank))
             previous = cov
     scored.sort(key=lambda c: (-c.score, c.rank, c.unit.start))
     return scored
 
 
-def one_per_passage(ranked: list[Candidate], limit: int) -> list[Candidate]:
-    """The best candidate of each passage, in score order, at most ``limit``."""
-    seen: set[str] = set()
-    chosen: list[Candidate] = []
-    for candidate in ranked:
-        if candidate.passage.id not in seen:
-            seen.add(candidate.passage.id)
+def citable(ranked: list[Candidate], answer: Span, limit: int) -> list[Candidate]:
+    """The best candidates, at most ``limit``: the answer's own unit first, then units outside the answer."""
+    chosen = ranked[:1]
+    for candidate in ranked[1:]:
+        if len(chosen) == limit:
+            break
+        if not (answer.start <= candidate.unit.start and candidate.unit.end <= answer.end):
             chosen.append(candidate)
-            if len(chosen) == limit:
-                break
     return chosen
+
+
+def answer_span(ranked: list[Candidate]) -> Span:
+    """The answer's span: the best unit, or the best two when adjacent and within MERGE_MARGIN.
+
+    Raises:
+        ValueError: If there is no candidate.
+    """
+    if not ranked:
+        raise ValueError("no candidate to answer from")
+    best = ranked[0]
+    if len(ranked) > 1:
+        second = ranked[1]
+        units = best.passage.units
+        if second.passage.id == best.passage.id and best.score - second.score <= MERGE_MARGIN:
+            i, j = sorted((units.index(best.unit), units.index(second.unit)))
+            if j == i + 1:
+                return Span(units[i].start, units[j].end)
+    return best.unit

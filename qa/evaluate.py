@@ -1,0 +1,208 @@
+"""Score an engine on a gold set: answers, sections, citations, retrieval, abstention, latency.
+
+``evaluate`` asks every question once per mode and returns each item's
+scores and the aggregate. Aggregate keys (stable; ``qa eval --json`` prints them):
+
+=========================  ====================================================================
+``n``, ``n_answerable``    questions, and those the gold says are answerable
+``containment``            share of answerable questions whose answer contains a gold answer
+``containment_top3``       ... whose first three citations contain one
+``exact_match``, ``f1``    SQuAD exact match and token F1 of the answer (answerable questions)
+``median_answer_chars``    median answer length in characters
+``median_answer_units``    median number of sentences (units) in an answer
+``section_accuracy``       share of answerable questions with a listed section on the first citation
+``quote_exactness``        share of all citations whose quote equals the document text at its offsets
+``recall@1/5/10``          share of answerable questions with a gold passage in the top k
+``mrr@10``, ``ndcg@10``    mean reciprocal rank and nDCG of the gold passages
+``citation_precision``     share of citations (answered questions) that contain a gold answer
+``citation_recall``        share of answerable questions with at least one such citation
+``abstention_*``           precision, recall, F1 of abstaining on unanswerable questions
+``false_refusal_rate``     share of answerable questions refused
+``latency_p50/p95/p99_ms`` time per question, model loaded and warm
+=========================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qa import metrics
+from qa.engine import Engine
+from qa.gold import GoldItem
+from qa.index import VectorIndex
+from qa.retrieve import Mode
+from qa.types import Passage
+
+RETRIEVAL_DEPTH = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """One question's outcome and scores."""
+
+    item: GoldItem
+    answer: str | None
+    abstained: bool
+    evidence: float
+    confidence: float
+    contained: bool
+    contained_top3: bool
+    exact_match: float
+    f1: float
+    answer_units: int
+    section: str
+    section_ok: bool | None
+    gold_rank: int | None
+    citations: list[dict[str, Any]]
+    latency_ms: float
+
+
+@dataclass(slots=True)
+class EvalResult:
+    """Every item's result and the aggregate, for one mode."""
+
+    mode: str
+    items: list[ItemResult] = field(default_factory=list)
+    aggregate: dict[str, float] = field(default_factory=dict)
+
+
+def is_relevant(item: GoldItem, passage: Passage) -> bool:
+    """Whether a passage is a gold passage: inside the gold paragraph, or holding a gold answer."""
+    if item.paragraph is not None:
+        doc_id, start, end = item.paragraph
+        return passage.doc_id == doc_id and start <= passage.start and passage.end <= end
+    return metrics.contains_answer(passage.text, item.answers)
+
+
+def _gold_rank(item: GoldItem, passages: Sequence[Passage]) -> int | None:
+    return next((rank for rank, p in enumerate(passages) if is_relevant(item, p)), None)
+
+
+def evaluate_item(engine: Engine, item: GoldItem, *, mode: Mode, k: int) -> ItemResult:
+    """Ask one gold question and score the outcome."""
+    clear_cache = getattr(engine.embedder, "clear_cache", None)
+    if clear_cache is not None:
+        clear_cache()
+    started = time.perf_counter()
+    asked = engine.ask_detailed(item.question, top_k=k, mode=mode)
+    latency = (time.perf_counter() - started) * 1000
+    answer = asked.answer
+    first = answer.citations[0] if answer.citations else None
+    citations = [
+        {
+            "quote": c.quote,
+            "section": c.section,
+            "document_id": c.document_id,
+            "start": c.start,
+            "end": c.end,
+            "exact": engine.index.documents[c.document_id].text[c.start : c.end] == c.quote,
+            "has_answer": metrics.contains_answer(c.quote, item.answers),
+        }
+        for c in answer.citations
+    ]
+    units = 0
+    if answer.answer is not None and first is not None:
+        passage = engine.passage(first.passage_id)
+        units = sum(1 for u in passage.units if first.start <= u.start and u.end <= first.end)
+    return ItemResult(
+        item=item,
+        answer=answer.answer,
+        abstained=not answer.answerable,
+        evidence=asked.evidence,
+        confidence=answer.confidence,
+        contained=metrics.contains_answer(answer.answer, item.answers),
+        contained_top3=any(c["has_answer"] for c in citations[:3]),
+        exact_match=metrics.exact_match(answer.answer, item.answers),
+        f1=metrics.token_f1(answer.answer, item.answers),
+        answer_units=units,
+        section=first.section if first else "",
+        section_ok=(first is not None and first.section in item.sections) if item.sections else None,
+        gold_rank=_gold_rank(item, [h.passage for h in asked.hits[:RETRIEVAL_DEPTH]]),
+        citations=citations,
+        latency_ms=latency,
+    )
+
+
+def _share(flags: Sequence[bool]) -> float:
+    return metrics.mean([1.0 if f else 0.0 for f in flags])
+
+
+def aggregate(results: Sequence[ItemResult], index: VectorIndex) -> dict[str, float]:
+    """The aggregate scores over item results (keys in the module docstring)."""
+    answerable = [r for r in results if not r.item.unanswerable]
+    ranked = [r.gold_rank for r in answerable]
+    all_citations = [c for r in results for c in r.citations]
+    answered_citations = [c for r in answerable if not r.abstained for c in r.citations]
+    abstention = metrics.abstention_scores([r.abstained for r in results], [r.item.unanswerable for r in results])
+    latencies = [r.latency_ms for r in results] or [0.0]
+    with_sections = [r.section_ok for r in answerable if r.section_ok is not None]
+    answered = [r for r in results if r.answer is not None]
+    out: dict[str, float] = {
+        "n": len(results),
+        "n_answerable": len(answerable),
+        "containment": _share([r.contained for r in answerable]),
+        "containment_top3": _share([r.contained_top3 for r in answerable]),
+        "exact_match": metrics.mean([r.exact_match for r in answerable]),
+        "f1": metrics.mean([r.f1 for r in answerable]),
+        "median_answer_chars": statistics.median([len(r.answer or "") for r in answered]) if answered else 0.0,
+        "median_answer_units": statistics.median([r.answer_units for r in answered]) if answered else 0.0,
+        "section_accuracy": _share([bool(s) for s in with_sections]) if with_sections else 0.0,
+        "quote_exactness": _share([c["exact"] for c in all_citations]) if all_citations else 1.0,
+        "mrr@10": metrics.mean([0.0 if r is None else 1.0 / (r + 1) for r in ranked]),
+        "ndcg@10": metrics.mean([metrics.ndcg_at_k(_flags(r), {"gold"}, 10) for r in ranked]),
+        "citation_precision": _share([c["has_answer"] for c in answered_citations]),
+        "citation_recall": _share([any(c["has_answer"] for c in r.citations) for r in answerable]),
+        "abstention_precision": abstention.precision,
+        "abstention_recall": abstention.recall,
+        "abstention_f1": abstention.f1,
+        "false_refusal_rate": abstention.false_refusal_rate,
+        "latency_p50_ms": metrics.percentile(latencies, 50),
+        "latency_p95_ms": metrics.percentile(latencies, 95),
+        "latency_p99_ms": metrics.percentile(latencies, 99),
+    }
+    for k in (1, 5, 10):
+        out[f"recall@{k}"] = _share([r is not None and r < k for r in ranked])
+    return out
+
+
+def _flags(rank: int | None) -> list[str]:
+    """A ranking of placeholder ids with the single gold passage at ``rank`` (for nDCG)."""
+    return ["gold" if i == rank else f"other{i}" for i in range(RETRIEVAL_DEPTH)]
+
+
+def evaluate(
+    engine: Engine,
+    items: Sequence[GoldItem],
+    *,
+    mode: Mode = "hybrid",
+    k: int = 3,
+    progress: Callable[[int], None] | None = None,
+) -> EvalResult:
+    """Ask every gold question and score the answers.
+
+    Args:
+        engine: A loaded engine.
+        items: Gold questions.
+        mode: Retrieval mode to evaluate.
+        k: Citations per answer.
+        progress: Called after each question with the number done.
+    """
+    engine.ask(items[0].question if items else "warm up", mode=mode)  # warm caches before timing
+    result = EvalResult(mode)
+    for done, item in enumerate(items, 1):
+        result.items.append(evaluate_item(engine, item, mode=mode, k=k))
+        if progress:
+            progress(done)
+    result.aggregate = aggregate(result.items, engine.index)
+    return result
+
+
+def calibrate(results: Sequence[ItemResult], *, max_false_refusal: float = 0.02) -> tuple[float, metrics.AbstentionScores]:
+    """The abstention threshold that maximises abstention F1 within the false-refusal budget."""
+    answerable = [r.evidence for r in results if not r.item.unanswerable]
+    unanswerable = [r.evidence for r in results if r.item.unanswerable]
+    return metrics.best_threshold(answerable, unanswerable, max_false_refusal=max_false_refusal)

@@ -1,0 +1,77 @@
+"""Tests for ``qa.sentences.split_sentences``."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.sentences import HARD_MAX_CHARS, split_sentences
+
+
+def sentences(text: str) -> list[str]:
+    return [text[s.start : s.end] for s in split_sentences(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Dr. Smith arrived. He sat down.", ["Dr. Smith arrived.", "He sat down."]),
+        ("He went to the U.S. Senate. It was closed.", ["He went to the U.S. Senate.", "It was closed."]),
+        ("Some agencies, e.g., ICE, share data. Others do not.", ["Some agencies, e.g., ICE, share data.", "Others do not."]),
+        ("Use i.e. Paris as a hub. Fine.", ["Use i.e. Paris as a hub.", "Fine."]),
+        ("The budget was $2.8 billion. It grew.", ["The budget was $2.8 billion.", "It grew."]),
+        ("Version 1.2.3 is out. Update now.", ["Version 1.2.3 is out.", "Update now."]),
+        ('He said "Stop." Then he left.', ['He said "Stop."', "Then he left."]),
+        ("She wrote \u201cDone.\u201d Next came more.", ["She wrote \u201cDone.\u201d", "Next came more."]),
+        ("(It ended.) A new one began.", ["(It ended.)", "A new one began."]),
+        ("Is it legal? Yes. Really!  Maybe.", ["Is it legal?", "Yes.", "Really!", "Maybe."]),
+        ("J. R. R. Tolkien wrote it. Done.", ["J. R. R. Tolkien wrote it.", "Done."]),
+        ("It costs 3.5 dollars vs. 4 dollars. Fine.", ["It costs 3.5 dollars vs. 4 dollars.", "Fine."]),
+        # A stop followed by a lower-case word is not a boundary.
+        ("See fig. below. ok then.", ["See fig. below. ok then."]),
+        # A sentence may begin with a digit or an opening quote.
+        ("It ended. 2025 began. \u201cHello,\u201d she said.", ["It ended.", "2025 began.", "\u201cHello,\u201d she said."]),
+        # A line break inside a block does not end a sentence; a blank line does.
+        ("Line one\nline two. Next.\n\nNew para", ["Line one\nline two.", "Next.", "New para"]),
+        ("No final stop", ["No final stop"]),
+        ("   padded.   ", ["padded."]),
+        ("", []),
+        (" \n\t ", []),
+    ],
+)
+def test_split_sentences(text: str, expected: list[str]) -> None:
+    assert sentences(text) == expected
+
+
+def test_corpus_sentence_with_eg_and_curly_apostrophe() -> None:
+    item = "State laws vary in controlling or prohibiting sharing of data with federal immigration authorities, e.g., California\u2019s SB 54 limits cooperation."
+    assert sentences(item) == [item]
+
+
+def test_offsets_are_into_the_whole_text_for_a_sub_range() -> None:
+    text = "Head.\nFirst one. Second one.\nTail."
+    start, end = text.index("First"), text.index("\nTail")
+    spans = split_sentences(text, start, end)
+    assert [(s.start, s.end) for s in spans] == [(6, 16), (17, 28)]
+    assert [text[s.start : s.end] for s in spans] == ["First one.", "Second one."]
+
+
+def test_hard_cap_cuts_unbroken_text() -> None:
+    """A 10,000-character line without spaces or punctuation is cut into HARD_MAX_CHARS pieces."""
+    text = "x" * 10_000
+    spans = split_sentences(text)
+    assert [(s.start, s.end) for s in spans] == [(i, min(i + HARD_MAX_CHARS, 10_000)) for i in range(0, 10_000, HARD_MAX_CHARS)]
+    assert "".join(text[s.start : s.end] for s in spans) == text
+
+
+def test_hard_cap_prefers_whitespace() -> None:
+    text = "a" * 1000 + " " + "b" * 1000 + " " + "c" * 10
+    spans = split_sentences(text)
+    assert [text[s.start : s.end] for s in spans] == ["a" * 1000, "b" * 1000 + " " + "c" * 10]
+    assert all(s.end - s.start <= HARD_MAX_CHARS for s in spans)
+
+
+def test_hard_cap_keeps_pieces_trimmed() -> None:
+    text = "w" * 1499 + "     " + "z" * 1600
+    spans = split_sentences(text)
+    pieces = [text[s.start : s.end] for s in spans]
+    assert pieces == ["w" * 1499, "z" * 1500, "z" * 100]
