@@ -20,7 +20,7 @@ from qa.chunk import CHUNKER_VERSION, DEFAULT_MAX_CHARS, chunk_document, retriev
 from qa.cite import cite
 from qa.embed import Embedder
 from qa.errors import DocumentNotFound, QueryError
-from qa.extract import Candidate, answer_span, candidates, citable
+from qa.extract import Candidate, answer_span, candidates, citable, evidence
 from qa.index import Manifest, VectorIndex, make_dense, make_lexical, unit_offsets_of
 from qa.ingest import text_sha256
 from qa.retrieve import Mode, retrieve
@@ -30,7 +30,7 @@ from qa.types import Answer, Document, Hit, Passage
 MAX_QUESTION_CHARS = 1000
 # Evidence below this means "not in these documents"; calibrated on tests/data/gold.jsonl
 # (`qa eval --calibrate`) so that no answerable gold question is refused.
-DEFAULT_MIN_SCORE = 0.40
+DEFAULT_MIN_SCORE = 0.35
 # Width of the logistic that maps evidence to confidence: 0.05 above the threshold reads as 0.73.
 CONFIDENCE_SCALE = 0.05
 # Passages retrieved for extraction, whatever the number of citations asked for.
@@ -235,7 +235,7 @@ class Engine:
         hits, ranked = self.ranked(text, mode=mode)
         answer_unit = answer_span(ranked) if ranked else None
         chosen = citable(ranked, answer_unit, top_k) if answer_unit else []
-        best = chosen[0].score if chosen else 0.0
+        best = evidence(text, chosen[0], self.index.idf) if chosen else 0.0
         answerable = bool(chosen) and best >= self.min_score
         spans = [answer_unit if i == 0 and answer_unit else c.unit for i, c in enumerate(chosen)]
         citations = tuple(

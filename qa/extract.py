@@ -84,6 +84,28 @@ def answer_type_match(question: str, unit_text: str) -> float:
     return 0.0
 
 
+# Evidence penalties for abstention: a question about something the corpus never names,
+# or asking for a quantity, date or person that the best unit does not hold.
+P_UNKNOWN_NAME = 0.25
+P_MISSING_TYPE = 0.15
+_NAMED = re.compile(r"(?<=\s)(?:[A-Z][\w’'-]*|\d[\d,.]*)")
+
+
+def unknown_names(question: str, idf: dict[str, float]) -> list[str]:
+    """Capitalised words (not the first) and numbers of the question that no passage contains."""
+    return [word for word in _NAMED.findall(question.strip()) if (t := tokenize(word)) and all(x not in idf for x in t)]
+
+
+def evidence(question: str, best: Candidate, idf: dict[str, float]) -> float:
+    """The score that decides abstention: the best unit's score, less the penalties above."""
+    index_text = best.passage.text[best.unit.start - best.passage.start : best.unit.end - best.passage.start]
+    penalty = P_UNKNOWN_NAME if unknown_names(question, idf) else 0.0
+    asks_type = bool(_QUANTITY_QUESTION.search(question) or _PERSON_QUESTION.search(question))
+    if asks_type and not answer_type_match(question, index_text):
+        penalty += P_MISSING_TYPE
+    return best.score - penalty
+
+
 def question_weights(question: str, idf: dict[str, float]) -> dict[str, float]:
     """IDF weight of each distinct question token; unknown tokens get the highest IDF seen."""
     ceiling = max(idf.values(), default=1.0)

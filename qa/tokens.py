@@ -22,17 +22,25 @@ STOPWORDS = frozenset(
     myself no nor not now of off on once only or other our ours ourselves out over own same she should so
     some such than that the their theirs them themselves then there these they this those through to too
     under until up very was we were what when where which while who whom why will with would you your
-    yours yourself yourselves s t""".split()
+    yours yourself yourselves s t also many much kind kinds sort type according""".split()
 )
 
 
 _STEMMER = snowballstemmer.stemmer("english")
 
 
+# Month names and their abbreviations meet at the abbreviation ("January" finds "Jan-Mar").
+_MONTHS = {
+    name: name[:3]
+    for name in "january february march april may june july august september october november december".split()
+} | {"sept": "sep"}
+
+
 @lru_cache(maxsize=1 << 17)
 def stem(word: str) -> str:
-    """The Snowball English stem of a lower-cased word, possessive removed."""
-    return str(_STEMMER.stemWord(re.sub(r"['’]s$", "", word)))
+    """The Snowball English stem of a lower-cased word, possessive removed; months abbreviated."""
+    word = re.sub(r"['’]s$", "", word)
+    return _MONTHS.get(word) or str(_STEMMER.stemWord(word))
 
 
 def tokenize(text: str) -> list[str]:
@@ -40,8 +48,8 @@ def tokenize(text: str) -> list[str]:
 
     Example:
         >>> tokenize("How many agencies participate in Secure Communities?")
-        ['mani', 'agenc', 'particip', 'secur', 'communiti']
+        ['agenc', 'particip', 'secur', 'communiti']
     """
     folded = unicodedata.normalize("NFKC", text).casefold()
-    words = (stem(match.group(0).replace(",", "")) for match in _TOKEN.finditer(folded))
-    return [word for word in words if word not in STOPWORDS]
+    words = (match.group(0).replace(",", "") for match in _TOKEN.finditer(folded))
+    return [stem(word) for word in words if word not in STOPWORDS and re.sub(r"['’]s$", "", word) not in STOPWORDS]
