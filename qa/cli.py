@@ -232,3 +232,118 @@ def show_command(document_id: str, index_dir: Path | None, as_json: bool) -> Non
     else:
         sys.stdout.write(doc.text)
         sys.stdout.flush()
+
+
+_GATES = {
+    "min_containment": "containment",
+    "min_containment_top3": "containment_top3",
+    "min_recall5": "recall@5",
+    "min_section_accuracy": "section_accuracy",
+    "min_quote_exactness": "quote_exactness",
+    "min_abstention_recall": "abstention_recall",
+}
+
+
+@main.command("eval")
+@click.argument("gold", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "squad"]), default=None, help="[default: by suffix]")
+@INDEX_DIR
+@click.option("--corpus", "corpus_dir", type=click.Path(file_okay=False, path_type=Path), help="Index this corpus in memory.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "all"]), default="hybrid", show_default=True)
+@click.option("-k", "top_k", type=click.IntRange(1, 20), default=3, show_default=True, help="Citations per answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the aggregates as JSON.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write an HTML report here.")
+@click.option("--calibrate", is_flag=True, help="Propose the abstention threshold (<= 2% answerable refused).")
+@click.option("--min-containment", type=float, help="Fail unless hybrid containment reaches this.")
+@click.option("--min-containment-top3", type=float, help="Fail unless containment in the top 3 citations reaches this.")
+@click.option("--min-recall5", type=float, help="Fail unless recall@5 reaches this.")
+@click.option("--min-section-accuracy", type=float, help="Fail unless section accuracy reaches this.")
+@click.option("--min-quote-exactness", type=float, help="Fail unless quote exactness reaches this.")
+@click.option("--min-abstention-recall", type=float, help="Fail unless this share of unanswerable questions abstains.")
+def eval_command(
+    gold: Path | None,
+    fmt: str | None,
+    index_dir: Path | None,
+    corpus_dir: Path | None,
+    mode: str,
+    top_k: int,
+    as_json: bool,
+    report: Path | None,
+    calibrate: bool,
+    **gates: float | None,
+) -> None:
+    """Score answers against GOLD [default: tests/data/gold.jsonl] (JSON Lines or SQuAD JSON)."""
+    from tqdm import tqdm
+
+    from qa.evaluate import calibrate as propose_threshold
+    from qa.evaluate import evaluate
+    from qa.report import render_report
+
+    gold = gold or Path("tests/data/gold.jsonl")
+    engine, items = _eval_setup(gold, fmt, index_dir, corpus_dir)
+    modes = ["bm25", "dense", "hybrid"] if mode == "all" else [mode]
+    results = []
+    for name in modes:
+        with tqdm(total=len(items), desc=f"eval {name}", file=sys.stderr, disable=None) as bar:
+            results.append(evaluate(engine, items, mode=name, k=top_k, progress=lambda _: bar.update(1)))  # type: ignore[arg-type]  # name is a Mode
+    main_result = results[-1]
+    threshold = None
+    if calibrate:
+        threshold, scores = propose_threshold(main_result.items)
+        click.echo(f"Proposed QA_MIN_SCORE={threshold:.4f} (abstention F1 {scores.f1:.3f}, false refusals "
+                   f"{scores.false_refusal_rate:.3f}); current {engine.min_score}", err=True)
+        for label, flag in (("answerable", False), ("unanswerable", True)):
+            values = sorted(round(r.evidence, 3) for r in main_result.items if r.item.unanswerable is flag)
+            click.echo(f"  {label} scores: {values}", err=True)
+    if as_json:
+        payload = {r.mode: r.aggregate for r in results}
+        click.echo(json.dumps({"gold": str(gold), "modes": payload, "threshold": threshold}, indent=2))
+    else:
+        _print_table(results)
+    if report:
+        report.write_text(render_report(f"qa eval: {gold.name}", results, threshold or engine.min_score), encoding="utf-8")
+        click.echo(f"Report written to {report}", err=True)
+    unmet = [
+        f"{_GATES[name]} {main_result.aggregate[_GATES[name]]:.3f} < {floor}"
+        for name, floor in gates.items()
+        if floor is not None and main_result.aggregate[_GATES[name]] < floor
+    ]
+    if unmet:
+        _fail("gate not met: " + "; ".join(unmet))
+
+
+def _eval_setup(gold: Path, fmt: str | None, index_dir: Path | None, corpus_dir: Path | None) -> tuple[Any, list[Any]]:
+    from qa.embed import SentenceTransformerEmbedder
+    from qa.engine import Engine, build_index
+    from qa.errors import QAError
+    from qa.gold import load_jsonl, load_squad
+    from qa.ingest import load_corpus
+
+    settings = _settings()
+    fmt = fmt or ("squad" if gold.suffix.lower() == ".json" else "jsonl")
+    try:
+        if fmt == "squad":
+            documents, items = load_squad(gold)
+        else:
+            items = load_jsonl(gold)
+            documents = load_corpus(corpus_dir)[0] if corpus_dir else []
+        if not items:
+            _fail(f"{gold} holds no questions")
+        if documents:
+            embedder = SentenceTransformerEmbedder(settings.model, threads=settings.threads)
+            click.echo(f"Indexing {len(documents)} documents in memory...", err=True)
+            engine = Engine(build_index(documents, embedder, max_chars=settings.max_chars), embedder,
+                            min_score=settings.min_score)  # fmt: skip
+        else:
+            engine = open_engine(index_dir)
+    except QAError as exc:
+        _fail(str(exc))
+    return engine, items
+
+
+def _print_table(results: list[Any]) -> None:
+    from qa.report import _KEYS
+
+    click.echo(f"{'metric':<22}" + "".join(f"{r.mode:>10}" for r in results))
+    for key in ("n", *_KEYS):
+        click.echo(f"{key:<22}" + "".join(f"{r.aggregate.get(key, 0):>10.3f}" for r in results))

@@ -24,13 +24,13 @@ from qa.extract import Candidate, answer_span, candidates, citable, evidence
 from qa.index import Manifest, VectorIndex, make_dense, make_lexical, unit_offsets_of
 from qa.ingest import text_sha256
 from qa.retrieve import Mode, retrieve
-from qa.tokens import tokenize
+from qa.tokens import TOKENIZER_VERSION, tokenize
 from qa.types import Answer, Document, Hit, Passage
 
 MAX_QUESTION_CHARS = 1000
 # Evidence below this means "not in these documents"; calibrated on tests/data/gold.jsonl
 # (`qa eval --calibrate`) so that no answerable gold question is refused.
-DEFAULT_MIN_SCORE = 0.35
+DEFAULT_MIN_SCORE = 0.25
 # Width of the logistic that maps evidence to confidence: 0.05 above the threshold reads as 0.73.
 CONFIDENCE_SCALE = 0.05
 # Passages retrieved for extraction, whatever the number of citations asked for.
@@ -68,7 +68,12 @@ def confidence_of(score: float, threshold: float) -> float:
 
 def settings_fingerprint(embedder_name: str, max_chars: int) -> dict[str, object]:
     """The settings a build depends on: a change means a rebuild."""
-    return {"model": embedder_name, "chunker_version": CHUNKER_VERSION, "max_chars": max_chars}
+    return {
+        "model": embedder_name,
+        "chunker_version": CHUNKER_VERSION,
+        "tokenizer_version": TOKENIZER_VERSION,
+        "max_chars": max_chars,
+    }
 
 
 def corpus_sha256(documents: Sequence[Document]) -> str:

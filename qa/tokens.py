@@ -13,6 +13,9 @@ from functools import lru_cache
 
 import snowballstemmer
 
+# Bumped whenever tokens change: the lexical index must then be rebuilt.
+TOKENIZER_VERSION = 2
+
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)?|\d+", re.UNICODE)
 
 STOPWORDS = frozenset(

@@ -1,0 +1,85 @@
+"""Answer quality on the project's gold set and on XQuAD dev, with the real model.
+
+The gates sit a little under the measured figures (see README), so a
+regression fails CI while machine noise does not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.embed import SentenceTransformerEmbedder
+from qa.engine import Engine, build_index
+from qa.evaluate import evaluate
+from qa.gold import load_jsonl, load_squad
+from qa.ingest import load_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLD = ROOT / "tests" / "data" / "gold.jsonl"
+XQUAD = ROOT.parent / "shared" / "datasets" / "xquad-en-dev" / "xquad-en-dev.json"
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="module")
+def gold_result(embedder: SentenceTransformerEmbedder):
+    documents, problems = load_corpus(ROOT / "corpus")
+    assert problems == []
+    engine = Engine(build_index(documents, embedder), embedder)
+    return evaluate(engine, load_jsonl(GOLD))
+
+
+def test_gold_set_has_the_promised_shape() -> None:
+    records = [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines()]
+    assert len(records) >= 40
+    assert sum(r["unanswerable"] for r in records) >= 8
+    assert all(set(r) == {"id", "question", "answers", "sections", "unanswerable"} for r in records)
+
+
+def test_gold_answers_and_sections(gold_result) -> None:
+    aggregate = gold_result.aggregate
+    assert aggregate["containment"] >= 0.95
+    assert aggregate["section_accuracy"] >= 0.95
+    assert aggregate["quote_exactness"] == 1.0
+    assert aggregate["median_answer_units"] == 1
+
+
+def test_no_answerable_gold_question_is_refused(gold_result) -> None:
+    refused = [r.item.question for r in gold_result.items if not r.item.unanswerable and r.abstained]
+    assert refused == []
+
+
+def test_off_topic_questions_abstain(gold_result) -> None:
+    """Questions about other subjects entirely (sport, cooking, astronomy) are refused with no answer."""
+    off_topic = {"g057", "g058", "g059", "g060"}
+    results = [r for r in gold_result.items if r.item.id in off_topic]
+    assert len(results) == 4
+    assert all(r.abstained and r.answer is None for r in results)
+
+
+def test_abstention_recall_floor(gold_result) -> None:
+    """On-topic questions the briefing does not answer are the hard case: at least 5 of 12 abstain."""
+    assert gold_result.aggregate["abstention_recall"] >= 5 / 12
+    assert gold_result.aggregate["false_refusal_rate"] == 0.0
+
+
+@pytest.mark.slow
+def test_xquad_dev_gates(embedder: SentenceTransformerEmbedder) -> None:
+    if not XQUAD.is_file():
+        pytest.skip(f"XQuAD dev file not found at {XQUAD} (shared/datasets is absent)")
+    documents, items = load_squad(XQUAD)
+    engine = Engine(build_index(documents, embedder), embedder)
+    aggregate = evaluate(engine, items).aggregate
+    assert aggregate["containment"] >= 0.78
+    assert aggregate["containment_top3"] >= 0.91
+    assert aggregate["recall@5"] >= 0.98
+    assert aggregate["quote_exactness"] == 1.0
+    assert aggregate["median_answer_units"] <= 1
