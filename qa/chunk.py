@@ -20,11 +20,12 @@ from qa.sentences import split_sentences
 from qa.structure import section_paths
 from qa.types import Block, Document, Passage, Span
 
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 # all-MiniLM-L6-v2 reads 256 word pieces (about 1,000 characters of English); 800 leaves room for the section path.
 DEFAULT_MAX_CHARS = 800
 
-_BULLET = re.compile(r"^[ \t]*(?:[-*+•‣◦▪]|\d{1,3}[.)])[ \t]+")
+# Used with match(text, pos): anchored at pos, so no "^" (which would only match at offset 0).
+_BULLET = re.compile(r"[ \t]*(?:[-*+•‣◦▪]|\d{1,3}[.)])[ \t]+")
 
 
 def passage_id(doc_id: str, start: int, end: int, text: str) -> str:

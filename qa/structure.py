@@ -125,13 +125,13 @@ def _raw_blocks(text: str, markdown: bool) -> list[Block]:
     open_para: tuple[int, int] | None = None
     for line, kind in zip(lines, kinds, strict=True):
         start, end = _trimmed(line)
-        if kind == "paragraph" and markdown and open_para is not None:
-            open_para = (open_para[0], end)  # Markdown joins soft-wrapped lines
+        if kind == "paragraph" and open_para is not None and (markdown or text[open_para[1] - 1] not in _TERMINAL):
+            open_para = (open_para[0], end)  # a soft-wrapped line continues its paragraph
             continue
         if open_para is not None:
             blocks.append(Block("paragraph", *open_para))
             open_para = None
-        if kind == "paragraph" and markdown:
+        if kind == "paragraph":
             open_para = (start, end)
         elif kind == "heading":
             blocks.append(_heading_block(text, start, end))
