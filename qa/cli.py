@@ -347,3 +347,33 @@ def _print_table(results: list[Any]) -> None:
     click.echo(f"{'metric':<22}" + "".join(f"{r.mode:>10}" for r in results))
     for key in ("n", *_KEYS):
         click.echo(f"{key:<22}" + "".join(f"{r.aggregate.get(key, 0):>10.3f}" for r in results))
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to bind.")
+@INDEX_DIR
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
+def serve_command(host: str, port: int, index_dir: Path | None, workers: int) -> None:
+    """Serve the HTTP API, building the index of QA_CORPUS_DIR first if there is none."""
+    import os
+
+    import uvicorn
+
+    from qa.errors import IndexMissingError, QAError
+    from qa.index import current_build
+    from qa.indexing import index_corpus
+
+    settings = _settings()
+    index_dir = index_dir or settings.index_dir
+    os.environ["QA_INDEX_DIR"] = str(index_dir)  # the app factory reads its settings from the environment
+    try:
+        current_build(index_dir)
+    except IndexMissingError:
+        click.echo(f"No index in {index_dir}: building it from {settings.corpus_dir}", err=True)
+        try:
+            index_corpus(settings.corpus_dir, index_dir, model=settings.model, threads=settings.threads,
+                         max_chars=settings.max_chars, log=lambda message: click.echo(message, err=True))  # fmt: skip
+        except QAError as exc:
+            _fail(str(exc))
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
