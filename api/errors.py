@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -26,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Route
 
 from qa.errors import QAError
 
@@ -77,7 +79,7 @@ def problem(
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
-def field_errors(raw: list[Any] | tuple[Any, ...]) -> list[dict[str, Any]]:
+def field_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
     """Pydantic errors reduced to ``loc`` and ``msg``: the input value is never echoed."""
     out = []
     for error in raw:
@@ -99,10 +101,22 @@ async def qa_error_handler(request: Request, exc: Exception) -> ProblemResponse:
     return problem(status, str(exc))
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.state.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 async def http_error_handler(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else status_title(exc.status_code)
-    return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return problem(exc.status_code, detail, headers=headers)
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> ProblemResponse:

@@ -34,7 +34,11 @@ class Metrics:
         labels = ("method", "route", "status")
         self.requests = Counter("qa_http_requests", "HTTP requests answered", labels, registry=self.registry)
         self.latency = Histogram(
-            "qa_http_request_duration_seconds", "Time to answer", labels, buckets=LATENCY_BUCKETS, registry=self.registry
+            "qa_http_request_duration_seconds",
+            "Time to answer",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         documents = Gauge("qa_index_documents", "Documents in the index being served", registry=self.registry)
         documents.set_function(lambda: float(index_size()[0]))
@@ -57,8 +61,8 @@ def route_template(scope: Scope) -> str:
     route = scope.get("route")
     if route is not None and hasattr(route, "path"):
         return str(route.path)
-    app = scope.get("app")
-    for candidate in getattr(getattr(app, "router", None), "routes", ()):
+    state = getattr(scope.get("app"), "state", None)
+    for candidate in getattr(state, "routes", ()):
         match, _ = candidate.matches(scope)
         if match is not Match.NONE and hasattr(candidate, "path"):
             return str(candidate.path)

@@ -11,7 +11,7 @@ import unicodedata
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from qa.engine import MAX_QUESTION_CHARS, clean_question
 from qa.errors import QueryError
@@ -19,6 +19,13 @@ from qa.ingest import SUPPORTED_SUFFIXES
 
 MAX_DOCUMENT_ID_CHARS = 255
 MAX_TITLE_CHARS = 500
+
+
+def reject_surrogates(value: object, info: ValidationInfo) -> object:
+    """Name a lone surrogate (JSON allows "\\ud800") before pydantic's str check fails vaguely on it."""
+    if isinstance(value, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise ValueError(f"{info.field_name} is not valid Unicode (it contains a lone surrogate)")
+    return value
 
 
 def check_question(value: str) -> str:
@@ -67,18 +74,12 @@ def check_title(value: str | None) -> str | None:
     return value
 
 
-def check_text(value: str) -> str:
-    """Document text must encode as UTF-8 (no lone surrogates)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text is not valid Unicode (it contains a lone surrogate)") from None
-    return value
-
-
-Question = Annotated[str, Field(min_length=1, description=f"1 to {MAX_QUESTION_CHARS} characters after trimming")]
-DocumentId = Annotated[str, AfterValidator(check_document_id)]
-Title = Annotated[str | None, AfterValidator(check_title)]
+Unicode = BeforeValidator(reject_surrogates)
+Question = Annotated[
+    str, Field(min_length=1, description=f"1 to {MAX_QUESTION_CHARS} characters after trimming"), Unicode
+]
+DocumentId = Annotated[str, AfterValidator(check_document_id), Unicode]
+Title = Annotated[str | None, AfterValidator(check_title), Unicode]
 
 
 class _Request(BaseModel):
@@ -96,7 +97,7 @@ class DocumentIn(_Request):
     """``POST /v1/documents`` as JSON: the text is parsed by the id's suffix."""
 
     document_id: DocumentId = Field(description="Relative path such as 'policies/retention.md'", examples=["notes.md"])
-    text: Annotated[str, AfterValidator(check_text)] = Field(min_length=1, description="The document's content")
+    text: Annotated[str, Unicode] = Field(min_length=1, description="The document's content")
     title: Title = Field(None, description="Title; default: the first heading")
 
 

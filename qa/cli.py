@@ -357,9 +357,11 @@ def _print_table(results: list[Any]) -> None:
 def serve_command(host: str, port: int, index_dir: Path | None, workers: int) -> None:
     """Serve the HTTP API, building the index of QA_CORPUS_DIR first if there is none."""
     import os
+    import signal
 
     import uvicorn
 
+    from qa.config import get_settings
     from qa.errors import IndexMissingError, QAError
     from qa.index import current_build
     from qa.indexing import index_corpus
@@ -367,6 +369,7 @@ def serve_command(host: str, port: int, index_dir: Path | None, workers: int) ->
     settings = _settings()
     index_dir = index_dir or settings.index_dir
     os.environ["QA_INDEX_DIR"] = str(index_dir)  # the app factory reads its settings from the environment
+    get_settings.cache_clear()  # ...in this process too, where they were already read
     try:
         current_build(index_dir)
     except IndexMissingError:
@@ -376,4 +379,9 @@ def serve_command(host: str, port: int, index_dir: Path | None, workers: int) ->
                          max_chars=settings.max_chars, log=lambda message: click.echo(message, err=True))  # fmt: skip
         except QAError as exc:
             _fail(str(exc))
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit 0 then, not -15.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    uvicorn.run(
+        "api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+        timeout_graceful_shutdown=10,
+    )  # fmt: skip

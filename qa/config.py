@@ -41,34 +41,46 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
 
-    index_dir: Path = Field(Path("index"), description="Directory holding the built index")
-    corpus_dir: Path = Field(Path("corpus"), description="Source documents indexed by `qa index` and `qa serve`")
+    index_dir: Path = Field(default=Path("index"), description="Directory holding the built index")
+    corpus_dir: Path = Field(
+        default=Path("corpus"), description="Source documents indexed by `qa index` and `qa serve`"
+    )
     model: str = Field(
-        DEFAULT_MODEL,
-        description="Embedding model: 'all-MiniLM-L6-v2' (shipped in a package) or a local sentence-transformers folder",
+        default=DEFAULT_MODEL,
+        description=(
+            "Embedding model: 'all-MiniLM-L6-v2' (shipped in a package) or a local sentence-transformers folder"
+        ),
     )
-    threads: int = Field(2, ge=1, le=256, description="Torch threads for the embedding model (this machine has 2 cores)")
+    threads: int = Field(
+        default=2, ge=1, le=256, description="Torch threads for the embedding model (this machine has 2 cores)"
+    )
     min_score: float = Field(
-        DEFAULT_MIN_SCORE, ge=0, le=2, description="Evidence below this answers 'not in these documents'"
+        default=DEFAULT_MIN_SCORE, ge=0, le=2, description="Evidence below this answers 'not in these documents'"
     )
-    max_chars: int = Field(DEFAULT_MAX_CHARS, ge=100, le=10_000, description="Upper bound on a passage's length")
+    max_chars: int = Field(
+        default=DEFAULT_MAX_CHARS, ge=100, le=10_000, description="Upper bound on a passage's length"
+    )
     # NoDecode: the environment holds "a,b" (or a JSON list); _split_list parses either.
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         repr=False,  # keys never reach a log line through a printed Settings
         description="Bearer keys allowed to add and delete documents (comma-separated)",
     )
-    require_key_for_reads: bool = Field(False, description="Require a key for read endpoints too")
+    require_key_for_reads: bool = Field(default=False, description="Require a key for read endpoints too")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (comma-separated)"
     )
     rate_limit: str | None = Field(
-        None, description="Requests per client address or API key, e.g. '60/minute'; unset means no limit"
+        default=None, description="Requests per client address or API key, e.g. '60/minute'; unset means no limit"
     )
-    max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest JSON request body, in bytes")
-    max_upload_bytes: int = Field(20 << 20, ge=1024, description="Largest uploaded file, in bytes")
-    request_timeout: float = Field(30.0, gt=0, le=600, description="Seconds before a request is answered with 503")
-    debug_delay_ms: int = Field(0, ge=0, le=10_000, description="Test-only: delay every /v1/ask by this many ms")
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON request body, in bytes")
+    max_upload_bytes: int = Field(default=20 << 20, ge=1024, description="Largest uploaded file, in bytes")
+    request_timeout: float = Field(
+        default=30.0, gt=0, le=600, description="Seconds before a request is answered with 503"
+    )
+    debug_delay_ms: int = Field(
+        default=0, ge=0, le=10_000, description="Test-only: delay every /v1/ask by this many ms"
+    )
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

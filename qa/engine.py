@@ -63,7 +63,8 @@ def clean_question(question: str) -> str:
 
 def confidence_of(score: float, threshold: float) -> float:
     """Map evidence to [0, 1]: monotone, and exactly 0.5 at the abstention threshold."""
-    return round(1.0 / (1.0 + math.exp(-(score - threshold) / CONFIDENCE_SCALE)), 4)
+    exponent = min(700.0, max(-700.0, -(score - threshold) / CONFIDENCE_SCALE))  # math.exp overflows past ~709
+    return round(1.0 / (1.0 + math.exp(exponent)), 4)
 
 
 def settings_fingerprint(embedder_name: str, max_chars: int) -> dict[str, object]:

@@ -261,7 +261,8 @@ def save_index(index: VectorIndex, index_dir: Path) -> Path:
 
 def _prune(index_dir: Path, *, keep: Path) -> None:
     """Delete unfinished builds and all but the newest KEEP_BUILDS finished ones."""
-    builds = sorted((p for p in (index_dir / "builds").iterdir() if p.is_dir()), key=lambda p: p.name)
+    # Oldest first by modification time: names made within one second do not sort by age.
+    builds = sorted((p for p in (index_dir / "builds").iterdir() if p.is_dir()), key=lambda p: (p.stat().st_mtime_ns, p.name))
     finished = [p for p in builds if not p.name.endswith(".tmp") and p != keep]
     stale = [p for p in builds if p.name.endswith(".tmp")] + finished[: max(0, len(finished) - KEEP_BUILDS)]
     for path in stale:

@@ -12,7 +12,7 @@ from qa.chunk import DEFAULT_MAX_CHARS
 from qa.embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from qa.engine import build_index, corpus_sha256, settings_fingerprint
 from qa.errors import CorpusError, IndexFormatError, IndexMissingError
-from qa.index import VectorIndex, current_build, load_index, read_manifest, save_index, writer_lock
+from qa.index import VectorIndex, current_build, load_index, read_manifest, save_index, verify_build, writer_lock
 from qa.ingest import Problem, load_corpus
 
 
@@ -31,7 +31,9 @@ class IndexReport:
 def _up_to_date(index_dir: Path, corpus_hash: str, fingerprint: dict[str, object]) -> int | None:
     """The passage count of the current build if it matches corpus and settings, else None."""
     try:
-        manifest = read_manifest(current_build(index_dir))
+        build = current_build(index_dir)
+        manifest = read_manifest(build)
+        verify_build(build, manifest)  # a damaged build is rebuilt, not skipped
     except (IndexMissingError, IndexFormatError):
         return None
     if manifest.corpus_sha256 == corpus_hash and manifest.settings == fingerprint:

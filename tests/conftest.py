@@ -86,7 +86,9 @@ def index_copy(hash_index_dir: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder()
+    # One torch thread: with two on this 2-core machine, any other busy process (a parallel test run,
+    # a server) makes each query wait on a descheduled worker, about 0.5 s instead of 20 ms.
+    return SentenceTransformerEmbedder(threads=1)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,125 @@
+"""The FastAPI app: ``create_app(settings)``; the lifespan loads the model and index once.
+
+Run it with ``qa serve`` (uvicorn, ``api.main:create_app`` as a factory).
+Tests build apps directly and may hand in a loaded engine or embedder, so one
+model serves many apps::
+
+    app = create_app(Settings(index_dir=tmp), engine=engine)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api import errors, middleware, pages
+from api.deps import configured_keys, key_matches
+from api.errors import PROBLEM_JSON
+from api.metrics import Metrics
+from api.routes import ask, docs, documents, health, search
+from api.state import Service, start
+from qa.config import Settings, get_settings
+from qa.embed import Embedder
+from qa.engine import Engine
+
+DESCRIPTION = (
+    "Citation-backed extractive question answering: every answer is a verbatim quote "
+    "with its document, section and exact character offsets. Errors are RFC 9457 problem details."
+)
+
+
+def _version() -> str:
+    try:
+        return version("qa-cite")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def _lifespan(engine: Engine | None) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service: Service = app.state.service
+        service.write_lock = asyncio.Lock()
+        await anyio.to_thread.run_sync(start, service, engine)
+        app.state.metrics.model_load.set(service.model_load_seconds)
+        yield
+        for task in list(service.tasks):
+            task.cancel()
+
+    return lifespan
+
+
+def _problem_media_types(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare error bodies as application/problem+json, which is what they are sent as."""
+    for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
+        for status, response in operation.get("responses", {}).items():
+            content = response.get("content", {})
+            if status[:1] in "45" and "application/json" in content:
+                content[PROBLEM_JSON] = content.pop("application/json")
+    return schema
+
+
+def _install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = _problem_media_types(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    embedder: Embedder | None = None,
+) -> FastAPI:
+    """Build the app.
+
+    Args:
+        settings: Defaults to the ``QA_*`` environment (``qa.config.get_settings``).
+        engine: An engine to serve instead of loading one (tests share one model this way).
+        embedder: A model to load the index of ``settings.index_dir`` with, instead of loading one.
+
+    Returns:
+        The app; the model and index load when its lifespan starts.
+    """
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="qa-cite",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=_lifespan(engine),
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = None
+    app.state.service = Service(settings, app.state, embedder=embedder)
+    app.state.metrics = metrics = Metrics(lambda: _index_size(app))
+    errors.install(app)
+    routers = [module.router for module in (health, ask, search, documents, docs, pages)]
+    for router in routers:
+        app.include_router(router)
+    # Every route, flat (FastAPI nests included routers): for Allow headers and metric labels.
+    own = [route for router in routers for route in router.routes]
+    app.state.routes = own + [route for route in app.router.routes if hasattr(route, "path")]
+    keys = configured_keys(settings)
+    middleware.install(app, settings, metrics, lambda token: key_matches(token, keys))
+    _install_openapi(app)
+    return app
+
+
+def _index_size(app: FastAPI) -> tuple[int, int]:
+    engine: Engine | None = app.state.engine
+    if engine is None:
+        return 0, 0
+    return len(engine.index.documents), len(engine.index.passages)

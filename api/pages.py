@@ -1,0 +1,284 @@
+"""The service's HTML face: the demo page, the embeddable widget script and the source viewer.
+
+* ``GET /``: the ``<qa-search>`` widget on the loaded index, with a copy-paste embed snippet.
+* ``GET /widget.js``: the widget, one dependency-free script (``api/static/widget.js``).
+* ``GET /view/{document_id}?start=S&end=E``: a document as readable text with its sections,
+  ``text[S:E]`` highlighted in ``<mark id="cited">`` and the section path above it.
+
+Every string that comes from a document or a request goes through :func:`html.escape`
+before it fills a template (``api/static/*.html``): a document is always shown as text,
+never interpreted as HTML. The pages load nothing but files from this origin, and their
+Content-Security-Policy allows nothing more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from html import escape
+from pathlib import Path
+from string import Template
+from typing import Annotated
+from urllib.parse import quote
+
+import anyio
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+
+from api.state import refresh_if_stale
+from qa.engine import Engine
+from qa.errors import DocumentNotFound
+from qa.types import Block, Document
+
+router = APIRouter(include_in_schema=False)
+
+STATIC_DIR = Path(__file__).parent / "static"
+# The pages run one script and one stylesheet from this origin and call the API on it; nothing else.
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# The files served from api/static/, with their media types; nothing else there is reachable.
+ASSETS = {
+    "widget.js": "text/javascript; charset=utf-8",
+    "pages.css": "text/css; charset=utf-8",
+    "pages.js": "text/javascript; charset=utf-8",
+}
+# The URL of widget.js stays the same across releases, so caches revalidate (ETag) after an hour.
+ASSET_CACHE = "public, max-age=3600"
+# The demo page lists at most this many documents; GET /v1/documents has them all.
+DEMO_DOCUMENTS = 50
+BLOCK_TAGS = {"paragraph": "p", "list_item": "li", "table_header": "div", "table_row": "div"}
+BLOCK_CLASSES = {"table_header": "tr th", "table_row": "tr"}
+# Runs of list items share a <ul>, runs of table rows a <div class="table">.
+GROUP_OF = {"list_item": "ul", "table_header": "table", "table_row": "table"}
+# The |---|---| rule under a Markdown table's header, with the line breaks around it.
+TABLE_RULE = re.compile(r"\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """A static file held in memory, with its validator."""
+
+    body: bytes
+    etag: str
+    media_type: str
+
+
+@lru_cache
+def load_asset(name: str) -> Asset:
+    """Read ``api/static/<name>`` once."""
+    body = (STATIC_DIR / name).read_bytes()
+    return Asset(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"', ASSETS[name])
+
+
+@lru_cache
+def template(name: str) -> Template:
+    """An HTML template from ``api/static/``; every value put in it must be escaped."""
+    return Template((STATIC_DIR / name).read_text(encoding="utf-8"))
+
+
+def asset_response(request: Request, name: str) -> Response:
+    """A static file, or 304 when the client's copy is current."""
+    asset = load_asset(name)
+    headers = {
+        "ETag": asset.etag,
+        "Cache-Control": ASSET_CACHE,
+        # Any site may embed the widget; the script carries no secret.
+        "Access-Control-Allow-Origin": "*",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    if asset.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+def page(request: Request, title: str, body: str, *, status: int = 200, kind: str = "plain") -> HTMLResponse:
+    """A complete HTML page around ``body`` (markup whose text is already escaped), with the pages' CSP."""
+    root = escape(request.scope.get("root_path", ""))
+    html = template("page.html").substitute(title=escape(title), root=root, kind=kind, body=body)
+    headers = {"Content-Security-Policy": PAGE_CSP, "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def message(request: Request, status: int, title: str, text: str) -> HTMLResponse:
+    """A short page that says what went wrong (``text`` is escaped markup)."""
+    return page(request, title, f"<h1>{escape(title)}</h1>\n<p>{text}</p>", status=status)
+
+
+def view_href(root: str, document_id: str) -> str:
+    """The viewer's URL for a document: each segment of the id percent-encoded."""
+    return f"{root}/view/" + "/".join(quote(part, safe="") for part in document_id.split("/"))
+
+
+async def current_engine(request: Request) -> Engine | None:
+    """The engine being served, after picking up an index that another process swapped in."""
+    service = getattr(request.app.state, "service", None)
+    if service is not None:
+        await refresh_if_stale(service)
+    engine: Engine | None = getattr(request.app.state, "engine", None)
+    return engine
+
+
+@router.api_route("/widget.js", methods=["GET", "HEAD"])
+def widget_script(request: Request) -> Response:
+    """The ``<qa-search>`` custom element."""
+    return asset_response(request, "widget.js")
+
+
+@router.get("/static/{name}")
+def static_file(request: Request, name: str) -> Response:
+    """The pages' stylesheet and script."""
+    if name not in ASSETS:
+        return message(request, 404, "Not found", "There is no such file.")
+    return asset_response(request, name)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def demo(request: Request) -> HTMLResponse:
+    """The demo page: the widget on this service, the embed snippet and the indexed documents."""
+    root = request.scope.get("root_path", "")
+    service = str(request.base_url).rstrip("/")
+    snippet = (
+        f'<script src="{service}/widget.js" defer></script>\n'
+        f'<qa-search endpoint="{service}" placeholder="Ask the documents…" top-k="3"></qa-search>'
+    )
+    engine = await current_engine(request)
+    documents = list(engine.index.documents.values()) if engine is not None else []
+    items = "".join(
+        f'<li><a href="{escape(view_href(root, d.id))}">{escape(d.title)}</a> <code>{escape(d.id)}</code></li>\n'
+        for d in documents[:DEMO_DOCUMENTS]
+    )
+    more = f"<p>and {len(documents) - DEMO_DOCUMENTS} more.</p>" if len(documents) > DEMO_DOCUMENTS else ""
+    listing = f"<ul class='docs'>\n{items}</ul>{more}" if documents else "<p>No index is loaded yet.</p>"
+    body = template("demo.html").substitute(
+        root=escape(root), snippet=escape(snippet), count=len(documents), documents=listing
+    )
+    return page(request, "Ask the documents", body, kind="demo")
+
+
+@router.get("/view/{document_id:path}", response_class=HTMLResponse)
+async def view(
+    request: Request,
+    document_id: str,
+    start: Annotated[int | None, Query(ge=0, description="Start of the cited range")] = None,
+    end: Annotated[int | None, Query(ge=0, description="End of the cited range (exclusive)")] = None,
+) -> HTMLResponse:
+    """A document with the cited range ``[start, end)`` highlighted and its section path shown."""
+    engine = await current_engine(request)
+    if engine is None:
+        return message(request, 503, "Not ready", "The index is not loaded yet; try again in a moment.")
+    try:
+        doc = engine.document(document_id)
+    except DocumentNotFound:
+        return message(request, 404, "Not found", f"There is no document <code>{escape(document_id)}</code> here.")
+    if start is not None or end is not None:
+        if start is None or end is None or not start < end <= len(doc.text):
+            rule = f"Give both <code>start</code> and <code>end</code>, with 0 ≤ start &lt; end ≤ {len(doc.text)}"
+            return message(request, 400, "Bad range", f"{rule} (the document's length); got {start}–{end}.")
+    # Escaping a long document takes a while: keep it off the event loop.
+    html = await anyio.to_thread.run_sync(render_view, doc, start, end)
+    return page(request, f"{doc.title} · source", html, kind="viewer")
+
+
+def render_view(doc: Document, start: int | None, end: int | None) -> str:
+    """The viewer's body: where the citation is, then the whole document."""
+    info = f"<p class='docid'>Source <code>{escape(doc.id)}</code> · {len(doc.text):,} characters</p>"
+    if start is not None and end is not None:
+        crumbs = "".join(f"<li>{escape(name)}</li>" for name in section_path(doc, start) or [doc.title])
+        info += (
+            f"\n<nav aria-label='Section path'><ol class='crumbs'>{crumbs}</ol></nav>"
+            f"\n<p class='range'>Cited: characters {start:,}–{end:,}. <a href='#cited'>Go to the citation</a></p>"
+        )
+    article = f"<article class='doc' data-format='{escape(doc.format)}'>{render_text(doc, start, end)}</article>"
+    return f"<div class='info'>{info}</div>\n{article}"
+
+
+def section_path(doc: Document, offset: int) -> list[str]:
+    """Headings above ``offset``, outermost first, without the document's title (level 1)."""
+    stack: list[Block] = []
+    for block in doc.blocks:
+        if block.start > offset:
+            break
+        if block.kind == "heading":
+            stack = [b for b in stack if b.level < block.level] + [block]
+    return [doc.text[b.start : b.end].strip() for b in stack if b.level > 1]
+
+
+class Marker:
+    """Escapes spans of a document, wrapping what lies inside the cited range in ``<mark>``.
+
+    The first mark is ``id="cited"`` (the scroll target). A range that crosses blocks
+    becomes one ``<mark class="cited">`` per piece; together they hold exactly ``text[start:end]``.
+    """
+
+    def __init__(self, text: str, start: int | None, end: int | None) -> None:
+        self.text = text
+        self.start, self.end = (start, end) if start is not None and end is not None else (0, 0)
+        self.first = True
+
+    def __call__(self, a: int, b: int, *, gap: bool = False) -> str:
+        s, e = max(a, self.start), min(b, self.end)
+        if s >= e:
+            return escape(self.text[a:b])
+        attrs = ' id="cited"' if self.first else ""
+        self.first = False
+        mark = f'<mark class="{"cited gap" if gap else "cited"}"{attrs}>{escape(self.text[s:e])}</mark>'
+        return escape(self.text[a:s]) + mark + escape(self.text[e:b])
+
+
+def render_text(doc: Document, start: int | None, end: int | None) -> str:
+    """The document as HTML: every character of ``doc.text`` appears once, escaped, in order.
+
+    Blocks become headings, paragraphs, list items and table rows; the whitespace between
+    them stays in the markup, where the stylesheet collapses it. Text that no block covers,
+    such as a plain-text document without structure, keeps its line breaks (``pre-wrap``).
+    """
+    mark = Marker(doc.text, start, end)
+    out: list[str] = []
+    group = ""  # the open wrapper: "ul", "table" or none
+    at = 0
+    for block in sorted(doc.blocks, key=lambda b: b.start):
+        if block.start < at:  # overlapping blocks: show the text once
+            continue
+        gap = doc.text[at : block.start]
+        wanted = GROUP_OF.get(block.kind, "")
+        if group == wanted == "table" and TABLE_RULE.fullmatch(gap):
+            out.append(trimmed(mark, at, block.start, "tr rule"))  # the rule stays inside its table
+        else:
+            if group and (gap.strip() or wanted != group):
+                out.append("</ul>" if group == "ul" else "</div>")
+                group = ""
+            out.append(loose(mark, at, block.start))
+            if wanted and wanted != group:
+                out.append("<ul class='list'>" if wanted == "ul" else "<div class='table'>")
+                group = wanted
+        out.append(render_block(block, mark))
+        at = block.end
+    if group:
+        out.append("</ul>" if group == "ul" else "</div>")
+    out.append(loose(mark, at, len(doc.text)))
+    return "".join(out)
+
+
+def loose(mark: Marker, a: int, b: int) -> str:
+    """Text outside any block: whitespace as it is, anything else in a pre-wrap ``div``."""
+    if not mark.text[a:b].strip():
+        return mark(a, b, gap=True)
+    return trimmed(mark, a, b, "loose")
+
+
+def trimmed(mark: Marker, a: int, b: int, cls: str) -> str:
+    """``text[a:b]`` in a ``div``, with the whitespace around it left outside (where it collapses)."""
+    text = mark.text[a:b]
+    s, e = a + len(text) - len(text.lstrip()), b - (len(text) - len(text.rstrip()))
+    return f"{mark(a, s, gap=True)}<div class='{cls}'>{mark(s, e)}</div>{mark(e, b, gap=True)}"
+
+
+def render_block(block: Block, mark: Marker) -> str:
+    """One block as an element holding its text."""
+    tag = f"h{min(max(block.level, 1), 6)}" if block.kind == "heading" else BLOCK_TAGS.get(block.kind, "p")
+    cls = f" class='{BLOCK_CLASSES[block.kind]}'" if block.kind in BLOCK_CLASSES else ""
+    return f"<{tag}{cls}>{mark(block.start, block.end)}</{tag}>"

@@ -1,0 +1,47 @@
+"""``/v1/ask``: a verbatim answer with citations, or an abstention."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AfterValidator
+
+from api.deps import EngineDep, SettingsDep, require_reader, run_sync
+from api.routes import problems
+from api.schemas import AnswerOut, AskRequest, check_question
+from qa.cli import answer_record
+from qa.engine import MAX_QUESTION_CHARS, Engine
+
+router = APIRouter(prefix="/v1", tags=["answers"], dependencies=[Depends(require_reader)])
+
+ERRORS = problems(400, 401, 403, 413, 422, 429, 503)
+
+
+async def _answer(engine: Engine, delay_ms: int, question: str, top_k: int) -> AnswerOut:
+    if delay_ms:  # QA_DEBUG_DELAY_MS: lets browser tests see a slow answer
+        await asyncio.sleep(delay_ms / 1000)
+    answer = await run_sync(engine.ask, question, top_k=top_k)
+    return AnswerOut.model_validate(answer_record(answer))
+
+
+@router.post("/ask", responses=ERRORS)
+async def ask(body: AskRequest, engine: EngineDep, settings: SettingsDep) -> AnswerOut:
+    """Answer a question: the same object as `qa ask --json`."""
+    return await _answer(engine, settings.debug_delay_ms, body.question, body.top_k)
+
+
+@router.get("/ask", responses=ERRORS)
+async def ask_get(
+    q: Annotated[
+        str,
+        Query(min_length=1, description=f"The question, 1 to {MAX_QUESTION_CHARS} characters"),
+        AfterValidator(check_question),
+    ],
+    engine: EngineDep,
+    settings: SettingsDep,
+    k: Annotated[int, Query(ge=1, le=20, description="Citations to return")] = 3,
+) -> AnswerOut:
+    """Answer a question given in the URL: the same object as `POST /v1/ask`."""
+    return await _answer(engine, settings.debug_delay_ms, q, k)

@@ -1,0 +1,178 @@
+"""``/v1/documents``: list and read what is indexed; add (JSON or upload) and delete with a key.
+
+Ids are looked up in the index only, never on the filesystem. Writes run one
+at a time, in a thread, and swap the served engine when done (``api.state``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from api.deps import EngineDep, ServiceDep, SettingsDep, require_reader, require_writer, run_sync
+from api.routes import problems
+from api.schemas import (
+    DocumentIn,
+    DocumentList,
+    DocumentOut,
+    DocumentSummary,
+    DocumentWritten,
+    SectionOut,
+    UploadFields,
+)
+from api.sources import StoredSource
+from api.state import Service, add_document, remove_document
+from qa.config import Settings
+from qa.index import VectorIndex
+from qa.ingest import parse_document, text_sha256
+from qa.structure import heading_text
+from qa.types import Document
+
+router = APIRouter(prefix="/v1", tags=["documents"])
+
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": DocumentIn.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": ".txt, .md, .html or .pdf"},
+                        "document_id": {"type": "string", "description": "Default: the file name"},
+                        "title": {"type": "string"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def _summary(doc: Document, passages: int) -> dict[str, Any]:
+    sections = [
+        SectionOut(title=heading_text(doc.text, b), level=b.level, start=b.start, end=b.end)
+        for b in doc.blocks
+        if b.kind == "heading"
+    ]
+    return {
+        "document_id": doc.id,
+        "title": doc.title,
+        "format": doc.format,
+        "length": len(doc.text),
+        "sha256": text_sha256(doc.text),
+        "passages": passages,
+        "sections": sections,
+    }
+
+
+def _passage_counts(index: VectorIndex) -> Counter[str]:
+    return Counter(p.doc_id for p in index.passages)
+
+
+@router.get("/documents", dependencies=[Depends(require_reader)], responses=problems(401, 403, 422, 429, 503))
+async def list_documents(
+    engine: EngineDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> DocumentList:
+    """The indexed documents, sorted by id, with their section outlines."""
+    index = engine.index
+    counts = _passage_counts(index)
+    ids = sorted(index.documents)[offset : offset + limit]
+    documents = [DocumentSummary(**_summary(index.documents[i], counts[i])) for i in ids]
+    return DocumentList(documents=documents, total=len(index.documents), offset=offset, limit=limit)
+
+
+@router.get(
+    "/documents/{document_id:path}", dependencies=[Depends(require_reader)], responses=problems(401, 403, 404, 429, 503)
+)
+async def get_document(document_id: str, engine: EngineDep) -> DocumentOut:
+    """One document with its text exactly as indexed (every offset refers to it)."""
+    doc = engine.document(document_id)
+    return DocumentOut(**_summary(doc, _passage_counts(engine.index)[doc.id]), text=doc.text)
+
+
+def _invalid(errors: list[Any]) -> RequestValidationError:
+    return RequestValidationError([{**e, "loc": ("body", *e.get("loc", ()))} for e in errors])
+
+
+async def _json_upload(request: Request) -> tuple[str, bytes, str | None]:
+    try:
+        data = json.loads(await request.body())
+    except (ValueError, RecursionError) as exc:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "ctx": {"error": str(exc)[:200]}}]
+        ) from None
+    try:
+        body = DocumentIn.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(exc.errors(include_url=False, include_input=False)) from None
+    return body.document_id, body.text.encode("utf-8"), body.title
+
+
+async def _multipart_upload(request: Request, settings: Settings) -> tuple[str, bytes, str | None]:
+    async with request.form(max_files=1, max_fields=2) as form:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise _invalid([{"type": "missing", "loc": ("file",), "msg": "a file is required in the 'file' field"}])
+        fields: dict[str, Any] = {k: v for k, v in form.multi_items() if k != "file"}
+        fields.setdefault("document_id", file.filename or "")
+        try:
+            meta = UploadFields.model_validate(fields)
+        except ValidationError as exc:
+            raise _invalid(exc.errors(include_url=False, include_input=False)) from None
+        data = await file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise HTTPException(413, f"uploads are limited to {settings.max_upload_bytes} bytes (QA_MAX_UPLOAD_BYTES)")
+    return meta.document_id, data, meta.title
+
+
+async def _write(service: Service, func: Any, *args: Any) -> Any:
+    assert service.write_lock is not None, "the app has not started"
+    async with service.write_lock:
+        return await run_sync(func, service, *args)
+
+
+@router.post(
+    "/documents",
+    status_code=201,
+    dependencies=[Depends(require_writer)],
+    responses=problems(400, 401, 403, 413, 415, 422, 429, 503),
+    openapi_extra=UPLOAD_BODY,
+)
+async def post_document(
+    request: Request, engine: EngineDep, service: ServiceDep, settings: SettingsDep
+) -> DocumentWritten:
+    """Add or replace a document (JSON text or a file upload); answerable once this returns."""
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        document_id, data, title = await _multipart_upload(request, settings)
+    elif content_type.split(";")[0].strip() == "application/json":
+        document_id, data, title = await _json_upload(request)
+    else:
+        raise HTTPException(415, "send application/json or multipart/form-data")
+    doc = await run_sync(parse_document, document_id, data, title=title)
+    passages = await _write(service, add_document, doc, StoredSource(document_id, title, data))
+    return DocumentWritten(document_id=document_id, passages=passages)
+
+
+@router.delete(
+    "/documents/{document_id:path}",
+    status_code=204,
+    response_class=Response,
+    dependencies=[Depends(require_writer)],
+    responses=problems(401, 403, 404, 429, 503),
+)
+async def delete_document(document_id: str, engine: EngineDep, service: ServiceDep) -> Response:
+    """Remove a document from the index, and its stored upload."""
+    await _write(service, remove_document, document_id)
+    return Response(status_code=204)

@@ -1,0 +1,277 @@
+"""Tests for the ``qa`` command: exit codes, exact output, JSON Lines, stdin mode.
+
+Most run in-process with click's CliRunner, so the real model loads once for the session; two run
+the installed console script in a subprocess, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from qa.cli import main
+from qa.config import get_settings
+from qa.embed import HashEmbedder
+from qa.indexing import index_corpus
+
+QA = Path(sys.executable).parent / "qa"
+ANSWER_KEYS = ["question", "answerable", "answer", "confidence", "citations", "took_ms"]
+CITATION_KEYS = ["quote", "document_id", "document_title", "section", "section_path", "start", "end", "passage_id", "score"]
+AGENCIES = "How many agencies participate in Secure Communities?"
+AGENCIES_ANSWER = "Over 3,000 agencies participate, sharing biometric data to identify removable noncitizens."
+FUSION = "How many fusion centers are there?"
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    """Settings from a clean environment: QA_INDEX_DIR points at an empty folder until a test sets it."""
+    for name in list(os.environ):
+        if name.startswith("QA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "no-index"))
+    monkeypatch.setenv("QA_THREADS", "1")  # see conftest.embedder
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+_PROGRESS = re.compile(r"^(Loading weights|embedding):")
+
+
+def messages(result: Result) -> list[str]:
+    """Lines of stderr, progress bars left out."""
+    return [line for line in result.stderr.splitlines() if line.strip() and not _PROGRESS.match(line)]
+
+
+def json_lines(result: Result) -> list[dict[str, object]]:
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def assert_contract(record: dict[str, object], question: str) -> None:
+    assert list(record) == ANSWER_KEYS
+    assert record["question"] == question
+    citations = record["citations"]
+    assert isinstance(citations, list) and citations
+    for citation in citations:
+        assert list(citation) == CITATION_KEYS
+    if record["answerable"]:
+        assert record["answer"] == citations[0]["quote"]
+    else:
+        assert record["answer"] is None
+
+
+# --- without the model ------------------------------------------------------------------------------
+
+
+def test_help_is_instant_and_lists_the_commands() -> None:
+    """The console script answers --help without importing torch, faiss or the model."""
+    probe = "import sys, qa.cli; print(sorted(m for m in ('torch', 'faiss', 'sentence_transformers', 'bm25s') if m in sys.modules))"
+    imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert imported.stdout.strip() == "[]"
+    result = subprocess.run([str(QA), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "Usage: qa [OPTIONS] COMMAND [ARGS]..." in result.stdout
+    for command in ("index", "ask", "search", "show"):
+        assert f"  {command} " in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["ask"], id="no-question"),
+        pytest.param(["ask", "-k", "0", "q"], id="k-too-small"),
+        pytest.param(["ask", "-k", "21", "q"], id="k-too-large"),
+        pytest.param(["search"], id="no-query"),
+        pytest.param(["show"], id="no-document"),
+        pytest.param(["nope"], id="unknown-command"),
+    ],
+)
+def test_usage_errors_exit_2(settings_env: pytest.MonkeyPatch, args: list[str]) -> None:
+    assert invoke(*args).exit_code == 2
+
+
+def test_index_of_a_missing_corpus_exits_1(settings_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    result = invoke("index", str(tmp_path / "missing"), "--index-dir", str(tmp_path / "index"))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: corpus directory {tmp_path / 'missing'} does not exist or is not a directory\n"
+
+
+@pytest.fixture
+def show_index(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """A HashEmbedder index of files whose bytes `qa show` must reproduce exactly."""
+    files = {
+        "crlf.txt": "Title\r\nOverview\r\nCaf\u00e9 \u2019quoted\u2019 text \U0001F600.\r\n\r\nNo final newline".encode(),
+        "sub/notes.md": b"# Notes\n\n## Part\n\nTabs\there.\n\n",
+    }
+    corpus = tmp_path / "corpus"
+    for name, data in files.items():
+        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
+        (corpus / name).write_bytes(data)
+    index_dir = tmp_path / "index"
+    index_corpus(corpus, index_dir, embedder=HashEmbedder())
+    return index_dir, files
+
+
+@pytest.mark.parametrize("doc_id", ["crlf.txt", "sub/notes.md"])
+def test_show_prints_the_text_byte_for_byte(
+    settings_env: pytest.MonkeyPatch, show_index: tuple[Path, dict[str, bytes]], doc_id: str
+) -> None:
+    index_dir, files = show_index
+    settings_env.setenv("QA_INDEX_DIR", str(index_dir))
+    result = invoke("show", doc_id)
+    assert result.exit_code == 0
+    assert result.stdout_bytes == files[doc_id]
+
+
+def test_show_in_a_subprocess_prints_the_default_corpus_byte_for_byte(hash_index_dir: Path, corpus_dir: Path) -> None:
+    env = {**os.environ, "QA_INDEX_DIR": str(hash_index_dir)}
+    result = subprocess.run([str(QA), "show", "immigration-data-sharing.txt"], capture_output=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (corpus_dir / "immigration-data-sharing.txt").read_bytes()
+
+
+def test_show_json(settings_env: pytest.MonkeyPatch, show_index: tuple[Path, dict[str, bytes]]) -> None:
+    index_dir, files = show_index
+    result = invoke("show", "crlf.txt", "--json", "--index-dir", str(index_dir))
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"id": "crlf.txt", "title": "Title", "text": files["crlf.txt"].decode()}
+
+
+def test_show_unknown_document_exits_1(settings_env: pytest.MonkeyPatch, hash_index_dir: Path) -> None:
+    result = invoke("show", "nope.txt", "--index-dir", str(hash_index_dir))
+    assert result.exit_code == 1
+    assert result.stderr == "Error: no document 'nope.txt' in the index\n"
+    assert result.stdout == ""
+
+
+def test_show_without_an_index_exits_1(settings_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    result = invoke("show", "a.txt")
+    assert result.exit_code == 1
+    missing = tmp_path / "no-index"
+    assert result.stderr == f"Error: no index in {missing}: build one with `qa index --index-dir {missing}`\n"
+
+
+# --- with the real model ----------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_ask_without_an_index_says_to_run_qa_index(
+    settings_env: pytest.MonkeyPatch, embedder: object, tmp_path: Path
+) -> None:
+    result = invoke("ask", AGENCIES)
+    assert result.exit_code == 1
+    missing = tmp_path / "no-index"
+    assert messages(result) == [f"Error: no index in {missing}: build one with `qa index --index-dir {missing}`"]
+    assert result.stdout == ""
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_ask_json_prints_one_line_per_question_in_order(model_index_dir: Path) -> None:
+    """The installed script, in its own process: JSON Lines in the order of the questions."""
+    env = {**os.environ, "QA_INDEX_DIR": str(model_index_dir), "QA_THREADS": "1"}
+    result = subprocess.run(
+        [str(QA), "ask", "--json", AGENCIES, FUSION], capture_output=True, text=True, env=env, timeout=180
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert_contract(first, AGENCIES)
+    assert_contract(second, FUSION)
+    assert first["answer"] == AGENCIES_ANSWER
+    assert first["citations"][0]["section_path"] == ["Notable Data Sharing Programs and Agreements", "Secure Communities"]
+    assert (first["citations"][0]["start"], first["citations"][0]["end"]) == (1180, 1270)
+
+
+@pytest.mark.model
+def test_ask_reads_questions_from_stdin(settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path) -> None:
+    settings_env.setenv("QA_INDEX_DIR", str(model_index_dir))
+    result = invoke("ask", "--json", "-", input=f"{AGENCIES}\n\n   \n{FUSION}\r\nWho won the 2024 World Series?")
+    assert result.exit_code == 0, result.stderr
+    records = json_lines(result)
+    assert [r["question"] for r in records] == [AGENCIES, FUSION, "Who won the 2024 World Series?"]
+    for record, question in zip(records, [AGENCIES, FUSION, "Who won the 2024 World Series?"], strict=True):
+        assert_contract(record, question)
+    assert [r["answerable"] for r in records] == [True, True, False]
+
+
+@pytest.mark.model
+def test_ask_with_an_empty_question_exits_1_and_answers_the_rest(
+    settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path
+) -> None:
+    result = invoke("ask", "--json", "--index-dir", str(model_index_dir), "", AGENCIES)
+    assert result.exit_code == 1
+    assert messages(result) == ["Error: question is empty: ''"]
+    error, answer = json_lines(result)
+    assert error == {"question": "", "error": "question is empty"}
+    assert_contract(answer, AGENCIES)
+
+
+@pytest.mark.model
+def test_ask_prints_a_readable_answer(settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path) -> None:
+    result = invoke("ask", "-k", "1", "--index-dir", str(model_index_dir), AGENCIES)
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [
+        f"Q: {AGENCIES}",
+        f"A: {AGENCIES_ANSWER}",
+        "   Notable Data Sharing Programs and Agreements > Secure Communities | immigration-data-sharing.txt [1180:1270]",
+    ]
+    assert re.fullmatch(r"   confidence [01]\.\d\d", lines[3])
+    assert lines[4:] == [""]
+
+
+@pytest.mark.model
+def test_search_json(settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path) -> None:
+    result = invoke("search", "fusion centers", "-k", "3", "--json", "--index-dir", str(model_index_dir))
+    assert result.exit_code == 0
+    payload = json.loads(result.stdout)
+    assert payload["query"] == "fusion centers"
+    assert len(payload["results"]) == 3
+    for record in payload["results"]:
+        assert list(record) == [
+            "passage_id", "document_id", "document_title", "section", "section_path", "text", "start", "end", "score", "highlights",
+        ]  # fmt: skip
+        text = record["text"]
+        assert all(text[s:e].lower().startswith(("fusion", "center")) for s, e in record["highlights"])
+
+
+@pytest.mark.model
+def test_index_reports_a_bad_file_and_indexes_the_rest(
+    settings_env: pytest.MonkeyPatch, embedder: object, corpus_dir: Path, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "immigration-data-sharing.txt").write_bytes((corpus_dir / "immigration-data-sharing.txt").read_bytes())
+    (corpus / "bad.txt").write_bytes(b"\xff\xfe not UTF-8")
+    (corpus / "empty.md").write_bytes(b"")
+    index_dir = tmp_path / "index"
+    result = invoke("index", str(corpus), "--index-dir", str(index_dir))
+    assert result.exit_code == 0
+    lines = messages(result)
+    assert lines[:2] == [
+        "skipped bad.txt: not valid UTF-8 (byte 0xff at offset 0); save it as UTF-8",
+        "skipped empty.md: file is empty",
+    ]
+    assert re.fullmatch(rf"Indexed 1 documents into 16 passages in \d+\.\d s: {re.escape(str(index_dir))}/builds/\S+", lines[-1])
+    assert len(lines) == 3
+    again = invoke("index", str(corpus), "--index-dir", str(index_dir))
+    assert again.exit_code == 0
+    assert messages(again) == [
+        "skipped bad.txt: not valid UTF-8 (byte 0xff at offset 0); save it as UTF-8",
+        "skipped empty.md: file is empty",
+        "Index is up to date (1 documents, 16 passages).",
+    ]

@@ -1,0 +1,343 @@
+"""Tests for ``qa.engine``: input rules, confidence, answers' citations, search highlights, updates.
+
+Plumbing runs on ``HashEmbedder``; what depends on meaning runs on the real model (``model`` marker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from qa.chunk import chunk_document, retrieval_text, unit_texts
+from qa.embed import HashEmbedder, Vectors
+from qa.engine import (
+    MAX_QUESTION_CHARS,
+    Engine,
+    build_index,
+    clean_question,
+    confidence_of,
+    highlight_spans,
+    update_index,
+)
+from qa.errors import DocumentNotFound, QueryError
+from qa.index import VectorIndex
+from qa.ingest import parse_document
+from qa.tokens import tokenize
+from qa.types import Answer, Document
+
+
+class RecordingEmbedder(HashEmbedder):
+    """A HashEmbedder that remembers every passage text it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        self.embedded.extend(texts)
+        return super().embed_passages(texts)
+
+
+def assert_answer_contract(answer: Answer, index: VectorIndex) -> None:
+    """Every citation quotes its document verbatim, from inside its passage; the answer is the first quote."""
+    assert 0.0 <= answer.confidence <= 1.0
+    assert answer.took_ms >= 0
+    for c in answer.citations:
+        document = index.documents[c.document_id]
+        assert document.text[c.start : c.end] == c.quote
+        passage = index.passages[index.by_id[c.passage_id]]
+        assert passage.doc_id == c.document_id
+        assert passage.start <= c.start < c.end <= passage.end
+        assert c.section_path == passage.section_path
+        assert c.section == (passage.section_path[-1] if passage.section_path else document.title)
+        assert c.document_title == document.title
+        assert 0.0 <= c.score <= 1.0
+    if answer.answerable:
+        assert answer.citations and answer.answer == answer.citations[0].quote
+        assert answer.reason == ""
+    else:
+        assert answer.answer is None
+        assert answer.reason
+
+
+@pytest.fixture(scope="module")
+def hash_engine(hash_index: VectorIndex) -> Engine:
+    return Engine(hash_index, HashEmbedder())
+
+
+# --- clean_question ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("", "question is empty"),
+        ("   \n\t ", "question is empty"),
+        ("x" * (MAX_QUESTION_CHARS + 1), "question has 1001 characters; the limit is 1000"),
+        ("a\x00b", "question contains a control character (U+0000)"),
+        ("bell\x07", "question contains a control character (U+0007)"),
+        ("del\x7f", "question contains a control character (U+007F)"),
+        ("\ud800", "question contains a lone surrogate (invalid Unicode)"),
+        ("why \udfff?", "question contains a lone surrogate (invalid Unicode)"),
+        (None, "question must be a string"),
+        (b"bytes", "question must be a string"),
+    ],
+)
+def test_clean_question_refuses(question: Any, message: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        clean_question(question)
+    assert str(caught.value) == message
+    assert caught.value.status == 422
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("  What is 287(g)?  ", "What is 287(g)?"),
+        ("a\tb\nc\r\nd", "a\tb\nc\r\nd"),
+        ("x" * MAX_QUESTION_CHARS, "x" * MAX_QUESTION_CHARS),
+        ("  " + "x" * MAX_QUESTION_CHARS + "\n", "x" * MAX_QUESTION_CHARS),  # the limit applies after trimming
+        ("Who’s in charge? \U0001F600", "Who’s in charge? \U0001F600"),
+        ("zero\u200bwidth", "zero\u200bwidth"),  # a format character, not a control character
+    ],
+)
+def test_clean_question_accepts(question: str, expected: str) -> None:
+    assert clean_question(question) == expected
+
+
+# --- confidence -------------------------------------------------------------------------------------
+
+
+def test_confidence_is_one_half_at_the_threshold() -> None:
+    assert confidence_of(0.4, 0.4) == 0.5
+    assert confidence_of(0.0, 0.0) == 0.5
+    assert confidence_of(0.45, 0.4) == 0.7311
+
+
+def test_confidence_is_monotone_and_bounded() -> None:
+    scores = np.linspace(-1.0, 2.0, 601)
+    values = [confidence_of(float(s), 0.4) for s in scores]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert all(a <= b for a, b in zip(values, values[1:]))
+    assert values[0] == 0.0 and values[-1] == 1.0
+
+
+def test_confidence_of_an_extreme_score() -> None:
+    """Pins a bug: confidence_of(-50.0, 0.4) computes math.exp(1008) and raises OverflowError
+    instead of returning 0.0 (unreachable with today's scores, which stay near [-1, 2])."""
+    assert confidence_of(-50.0, 0.4) == 0.0
+
+
+# --- answering (plumbing) ----------------------------------------------------------------------------
+
+
+def test_answer_contract_with_hash_embedder(hash_engine: Engine) -> None:
+    for question in ["How many agencies participate in Secure Communities?", "fusion centers", "zeppelin?"]:
+        assert_answer_contract(hash_engine.ask(question), hash_engine.index)
+
+
+def test_threshold_decides_answerable(hash_index: VectorIndex) -> None:
+    question = "How many agencies participate in Secure Communities?"
+    always = Engine(hash_index, HashEmbedder(), min_score=-10.0).ask(question)
+    never = Engine(hash_index, HashEmbedder(), min_score=10.0).ask(question)
+    assert always.answerable and always.confidence == 1.0
+    assert not never.answerable and never.answer is None and never.confidence == 0.0
+    assert never.reason == "no passage in these documents answers the question"
+    # Abstaining still lists the closest passages, for reference.
+    assert [c.quote for c in never.citations] == [c.quote for c in always.citations]
+
+
+def test_confidence_is_one_half_when_evidence_equals_the_threshold(hash_index: VectorIndex) -> None:
+    question = "How many agencies participate in Secure Communities?"
+    evidence = Engine(hash_index, HashEmbedder()).ask_detailed(question).evidence
+    answer = Engine(hash_index, HashEmbedder(), min_score=evidence).ask(question)
+    assert answer.answerable
+    assert answer.confidence == 0.5
+
+
+@pytest.mark.parametrize("top_k", [0, 21, -1])
+def test_top_k_out_of_range(hash_engine: Engine, top_k: int) -> None:
+    with pytest.raises(QueryError, match=rf"^top_k \({top_k}\) must be between 1 and 20$"):
+        hash_engine.ask("fusion centers", top_k=top_k)
+
+
+@pytest.mark.parametrize("top_k", [1, 2, 20])
+def test_top_k_bounds_the_citations(hash_engine: Engine, top_k: int) -> None:
+    answer = hash_engine.ask("fusion centers", top_k=top_k)
+    assert 1 <= len(answer.citations) <= top_k
+
+
+def test_ask_trims_the_question(hash_engine: Engine) -> None:
+    assert hash_engine.ask("  fusion centers \n").question == "fusion centers"
+
+
+def test_ask_refuses_a_bad_question(hash_engine: Engine) -> None:
+    with pytest.raises(QueryError, match="question is empty"):
+        hash_engine.ask(" ")
+
+
+def test_unknown_document_and_passage(hash_engine: Engine) -> None:
+    with pytest.raises(DocumentNotFound, match=r"^no document 'nope\.txt' in the index$"):
+        hash_engine.document("nope.txt")
+    with pytest.raises(DocumentNotFound, match=r"^no passage 'abc' in the index$"):
+        hash_engine.passage("abc")
+    passage = hash_engine.index.passages[3]
+    assert hash_engine.passage(passage.id) == passage
+    assert hash_engine.document("immigration-data-sharing.txt").text.startswith("Expansion of Data Sharing")
+
+
+# --- search highlights -------------------------------------------------------------------------------
+
+
+def _all_offsets(text: str, word: str) -> list[tuple[int, int]]:
+    spans, at = [], text.find(word)
+    while at >= 0:
+        spans.append((at, at + len(word)))
+        at = text.find(word, at + 1)
+    return spans
+
+
+def test_search_highlights_are_offsets_of_query_words(hash_engine: Engine) -> None:
+    results = hash_engine.search("biometric agencies", k=3, mode="bm25")
+    top = results[0]
+    text = top.hit.passage.text
+    assert top.hit.passage.section_path[-1] == "Secure Communities"
+    assert list(top.highlights) == sorted(_all_offsets(text, "agencies") + _all_offsets(text, "biometric"))
+    assert [text[s:e] for s, e in top.highlights] == ["agencies", "agencies", "biometric"]
+    for result in results:
+        for s, e in result.highlights:
+            assert set(tokenize(result.hit.passage.text[s:e])) & {"biometr", "agenc"}
+
+
+def test_highlights_keep_numbers_and_apostrophes_whole() -> None:
+    text = "Over 3,000 agencies; California’s SB 54 and 2.8 billion."
+    words = set(tokenize("3,000 California 2.8"))
+    assert [text[s:e] for s, e in highlight_spans(text, words)] == ["3,000", "California’s", "2.8"]
+
+
+@pytest.mark.parametrize("k", [0, 51])
+def test_search_k_out_of_range(hash_engine: Engine, k: int) -> None:
+    with pytest.raises(QueryError, match=rf"^k \({k}\) must be between 1 and 50$"):
+        hash_engine.search("fusion", k=k)
+
+
+# --- updates reuse unchanged vectors ------------------------------------------------------------------
+
+
+NEW_DOC = b"# Zeppelins\n\n## History\n\nAirships flew in 1900. They carried mail.\n\n- Hydrogen\n- Helium\n"
+
+
+@pytest.fixture
+def base_index(corpus_document: Document) -> VectorIndex:
+    return build_index([corpus_document], HashEmbedder())
+
+
+def _rows(index: VectorIndex) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Passage vector and unit vectors of every passage, by passage id."""
+    return {
+        p.id: (
+            np.asarray(index.passage_vectors[i]),
+            np.asarray(index.unit_vectors[index.unit_offsets[i] : index.unit_offsets[i + 1]]),
+        )
+        for i, p in enumerate(index.passages)
+    }
+
+
+def _assert_reused(before: VectorIndex, after: VectorIndex) -> None:
+    old, new = _rows(before), _rows(after)
+    for passage_id in old.keys() & new.keys():
+        assert np.array_equal(old[passage_id][0], new[passage_id][0])
+        assert np.array_equal(old[passage_id][1], new[passage_id][1])
+
+
+def test_update_adds_a_document_embedding_only_its_passages(base_index: VectorIndex) -> None:
+    embedder = RecordingEmbedder()
+    new_doc = parse_document("zeppelins.md", NEW_DOC)
+    updated = update_index(base_index, embedder, add=[new_doc])
+    new_passages = chunk_document(new_doc)
+    assert embedder.embedded == [retrieval_text(p) for p in new_passages] + [t for p in new_passages for t in unit_texts(p)]
+    assert sorted(updated.documents) == ["immigration-data-sharing.txt", "zeppelins.md"]
+    assert len(updated.passages) == 16 + len(new_passages)
+    _assert_reused(base_index, updated)
+    assert updated.dense.ntotal == len(updated.passages)
+    assert sorted(base_index.documents) == ["immigration-data-sharing.txt"]  # the old index is untouched
+
+
+def test_update_replaces_a_document_embedding_only_the_changed_passage(
+    base_index: VectorIndex, corpus_document: Document
+) -> None:
+    embedder = RecordingEmbedder()
+    text = corpus_document.text.replace("Over 3,000 agencies", "Over 3,100 agencies")
+    updated = update_index(base_index, embedder, add=[parse_document(corpus_document.id, text.encode())])
+    (changed,) = [p for p in updated.passages if p.id not in base_index.by_id]
+    assert "Over 3,100 agencies" in changed.text
+    assert embedder.embedded == [retrieval_text(changed), *unit_texts(changed)]
+    assert len(updated.passages) == 16
+    _assert_reused(base_index, updated)
+
+
+def test_update_removes_a_document_without_embedding(base_index: VectorIndex) -> None:
+    with_new = update_index(base_index, HashEmbedder(), add=[parse_document("zeppelins.md", NEW_DOC)])
+    embedder = RecordingEmbedder()
+    removed = update_index(with_new, embedder, remove=["zeppelins.md"])
+    assert embedder.embedded == []
+    assert removed.passages == base_index.passages
+    assert np.array_equal(removed.passage_vectors, base_index.passage_vectors)
+    assert np.array_equal(removed.unit_vectors, base_index.unit_vectors)
+
+
+def test_update_removing_an_unknown_document(base_index: VectorIndex) -> None:
+    with pytest.raises(DocumentNotFound, match=r"^no document 'ghost\.txt' in the index$"):
+        update_index(base_index, HashEmbedder(), remove=["ghost.txt"])
+
+
+# --- the real model --------------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_every_gold_citation_is_verbatim(model_engine: Engine, gold: list[dict[str, Any]]) -> None:
+    """The offset invariant over every citation of every gold question, curly apostrophes included."""
+    cited = 0
+    for item in gold:
+        answer = model_engine.ask(item["question"])
+        assert answer.citations, item["id"]
+        assert_answer_contract(answer, model_engine.index)
+        cited += len(answer.citations)
+    assert cited >= len(gold)
+
+
+@pytest.mark.model
+def test_numbers_come_from_the_right_sentence(model_engine: Engine) -> None:
+    answer = model_engine.ask("How many agencies participate in Secure Communities?")
+    assert answer.answerable
+    assert answer.answer == "Over 3,000 agencies participate, sharing biometric data to identify removable noncitizens."
+    first = answer.citations[0]
+    assert (first.section, first.section_path) == (
+        "Secure Communities",
+        ("Notable Data Sharing Programs and Agreements", "Secure Communities"),
+    )
+    assert (first.start, first.end) == (1180, 1270)
+
+
+@pytest.mark.model
+def test_quote_after_curly_apostrophes_has_code_point_offsets(model_engine: Engine, corpus_dir: Path) -> None:
+    answer = model_engine.ask("Which California law limits cooperation with federal immigration authorities?")
+    assert_answer_contract(answer, model_engine.index)
+    quote = next(c for c in answer.citations if "SB 54" in c.quote)
+    raw = (corpus_dir / quote.document_id).read_bytes()
+    # Two U+2019 (3 bytes, 1 code point each) come before it: its byte offset is 4 more.
+    text = model_engine.index.documents[quote.document_id].text
+    assert text[: quote.start].count("\u2019") == 2
+    assert raw.index(quote.quote.encode()) == quote.start + 4
+
+
+@pytest.mark.model
+def test_out_of_corpus_question_abstains(model_engine: Engine) -> None:
+    answer = model_engine.ask("Who won the 2024 World Series?")
+    assert not answer.answerable
+    assert answer.answer is None
+    assert answer.confidence < 0.5

@@ -1,0 +1,155 @@
+"""Tests for ``qa.retrieve``: FAISS against a numpy oracle, RRF by hand, lexical search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+import qa.index
+from qa.embed import HashEmbedder
+from qa.index import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, VectorIndex, load_index, make_dense
+from qa.indexing import index_corpus
+from qa.retrieve import RRF_K, dense_search, fuse_rrf, lexical_search, retrieve
+from qa.tokens import tokenize
+
+
+def unit_vectors(rows: int, dim: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((rows, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def brute_force_top_k(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The oracle: exact inner-product top-k by numpy, best first."""
+    scores = queries @ vectors.T
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, axis=1), order
+
+
+# --- dense search against the oracle ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("rows", "dim", "k"), [(1, 8, 1), (500, 32, 10), (2000, 64, 50)])
+def test_flat_index_equals_brute_force(rows: int, dim: int, k: int) -> None:
+    vectors, queries = unit_vectors(rows, dim, seed=1), unit_vectors(20, dim, seed=2)
+    dense = make_dense(vectors)
+    assert isinstance(dense, faiss.IndexFlatIP)
+    scores, ids = dense.search(queries, k)
+    expected_scores, expected_ids = brute_force_top_k(vectors, queries, k)
+    assert np.array_equal(ids, expected_ids)
+    np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=1e-5)
+
+
+def test_dense_search_equals_brute_force_on_the_corpus_index(hash_index: VectorIndex) -> None:
+    query = HashEmbedder().embed_queries(["secure communities agencies"])[0]
+    found = dense_search(hash_index, query, 100)
+    scores, ids = brute_force_top_k(np.asarray(hash_index.passage_vectors), query[None, :], 16)
+    assert [row for row, _ in found] == ids[0].tolist()
+    np.testing.assert_allclose([score for _, score in found], scores[0], atol=1e-5)
+
+
+def test_hnsw_recall_against_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above FLAT_MAX_PASSAGES make_dense switches to HNSW: its recall@10 is checked against exact search."""
+    monkeypatch.setattr(qa.index, "FLAT_MAX_PASSAGES", 100)
+    vectors, queries = unit_vectors(3000, 32, seed=3), unit_vectors(50, 32, seed=4)
+    dense = make_dense(vectors)
+    assert isinstance(dense, faiss.IndexHNSWFlat)
+    assert (dense.hnsw.efConstruction, dense.hnsw.efSearch) == (HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH)
+    _, ids = dense.search(queries, 10)
+    _, expected = brute_force_top_k(vectors, queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids.tolist(), expected.tolist(), strict=True)])
+    assert recall >= 0.98
+    assert HNSW_M == 32
+
+
+def test_hnsw_index_round_trips_with_its_search_depth(
+    monkeypatch: pytest.MonkeyPatch, corpus_dir: Path, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(qa.index, "FLAT_MAX_PASSAGES", 10)
+    index_corpus(corpus_dir, tmp_path, embedder=HashEmbedder())
+    loaded = load_index(tmp_path)
+    assert loaded.manifest.faiss == "IndexHNSWFlat"
+    assert loaded.dense.hnsw.efSearch == HNSW_EF_SEARCH
+    query = HashEmbedder().embed_queries(["fusion centers"])[0]
+    _, expected = brute_force_top_k(np.asarray(loaded.passage_vectors), query[None, :], 5)
+    assert [row for row, _ in dense_search(loaded, query, 5)] == expected[0].tolist()
+
+
+# --- reciprocal rank fusion ------------------------------------------------------------------------
+
+
+def test_fuse_rrf_exact_scores() -> None:
+    fused = fuse_rrf([(1, 0.9), (2, 0.8)], [(2, 7.0), (3, 1.0)])
+    assert fused == [(2, 1 / 61 + 1 / 62), (1, 1 / 61), (3, 1 / 62)]
+    assert RRF_K == 61
+
+
+def test_fuse_rrf_ignores_scores_and_breaks_ties_by_row() -> None:
+    assert fuse_rrf([(5, 100.0)], [(3, -1.0)]) == [(3, 1 / 61), (5, 1 / 61)]
+    assert fuse_rrf([(7, 0.0), (8, 0.0), (9, 0.0)]) == [(7, 1 / 61), (8, 1 / 62), (9, 1 / 63)]
+
+
+def test_fuse_rrf_of_nothing() -> None:
+    assert fuse_rrf() == []
+    assert fuse_rrf([], []) == []
+
+
+# --- lexical search ---------------------------------------------------------------------------------
+
+
+def test_lexical_search_finds_a_rare_token(hash_index: VectorIndex) -> None:
+    found = lexical_search(hash_index, tokenize("biometric"), 10)
+    assert len(found) == 1
+    assert "biometric data" in hash_index.passages[found[0][0]].text
+    assert found[0][1] > 0
+
+
+def test_lexical_search_stems_and_ranks(hash_index: VectorIndex) -> None:
+    found = lexical_search(hash_index, tokenize("license plate readers"), 10)
+    texts = [hash_index.passages[row].text for row, _ in found]
+    assert texts[0].startswith("License Plate Reader Searches by Police for ICE")
+    assert [score for _, score in found] == sorted((score for _, score in found), reverse=True)
+
+
+def test_lexical_search_with_unknown_or_no_tokens(hash_index: VectorIndex) -> None:
+    assert lexical_search(hash_index, tokenize("zeppelin"), 10) == []
+    assert lexical_search(hash_index, [], 10) == []
+
+
+# --- retrieve ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_retrieve_modes(hash_index: VectorIndex, mode: str) -> None:
+    question = "How many fusion centers are there?"
+    query = HashEmbedder().embed_queries([question])[0]
+    hits = retrieve(hash_index, query, question, k=5, mode=mode)  # type: ignore[arg-type]  # parametrized Literal
+    assert [h.rank for h in hits] == list(range(len(hits)))
+    assert 1 <= len(hits) <= 5
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    for h in hits:
+        row = hash_index.by_id[h.passage.id]
+        assert h.dense_score == pytest.approx(float(hash_index.passage_vectors[row] @ query), abs=1e-5)
+
+
+def test_retrieve_hybrid_scores_are_the_fused_scores(hash_index: VectorIndex) -> None:
+    question = "fusion centers"
+    query = HashEmbedder().embed_queries([question])[0]
+    dense = dense_search(hash_index, query, 50)
+    lexical = lexical_search(hash_index, tokenize(question), 50)
+    hits = retrieve(hash_index, query, question, k=3)
+    assert [(hash_index.by_id[h.passage.id], h.score) for h in hits] == fuse_rrf(dense, lexical)[:3]
+    assert [h.lexical_score for h in hits] == [dict(lexical).get(hash_index.by_id[h.passage.id], 0.0) for h in hits]
+
+
+def test_bm25_mode_needs_no_query_vector(hash_index: VectorIndex) -> None:
+    hits = retrieve(hash_index, None, "biometric", k=3, mode="bm25")
+    assert len(hits) == 1
+    assert hits[0].dense_score == 0.0
+
+
+def test_k_larger_than_the_index(hash_index: VectorIndex) -> None:
+    query = HashEmbedder().embed_queries(["data"])[0]
+    assert len(retrieve(hash_index, query, "data", k=100, mode="dense")) == 16
