@@ -1,0 +1,184 @@
+"""Every route through TestClient on the real model, with exact JSON bodies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import qa.cli
+from qa.cli import answer_record, search_record
+from qa.ingest import text_sha256
+
+pytestmark = pytest.mark.model
+
+DOC_ID = "immigration-data-sharing.txt"
+TITLE = "Expansion of Data Sharing and Interoperability Between Immigration and Law Enforcement Agencies"
+FUSION = "About 80 fusion centers are federally overseen but locally operated nationwide, including New York."
+QUESTIONS = [
+    "How many fusion centers are there?",
+    "How many 287(g) agreements exist as of July 2025?",
+    "What is the capital of France?",
+    "  Which state law limits cooperation with federal immigration authorities?  ",
+]
+
+
+def without_took(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "took_ms"}
+
+
+def test_ask_answers_with_a_verbatim_cited_quote(model_client) -> None:
+    body = model_client.post("/v1/ask", json={"question": "How many fusion centers are there?", "top_k": 1}).json()
+    assert isinstance(body.pop("took_ms"), float)
+    assert body == {
+        "question": "How many fusion centers are there?",
+        "answerable": True,
+        "answer": FUSION,
+        "confidence": 1.0,
+        "citations": [
+            {
+                "quote": FUSION,
+                "document_id": DOC_ID,
+                "document_title": TITLE,
+                "section": "Fusion Centers",
+                "section_path": ["Notable Data Sharing Programs and Agreements", "Fusion Centers"],
+                "start": 1602,
+                "end": 1701,
+                "passage_id": "e1f5eab50bb90936f98d",
+                "score": 0.9737,
+            }
+        ],
+    }
+
+
+def test_ask_abstains_when_the_documents_do_not_say(model_client) -> None:
+    body = model_client.get("/v1/ask", params={"q": "What is the capital of France?"}).json()
+    assert body["answerable"] is False and body["answer"] is None and len(body["citations"]) == 3
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_ask_equals_the_core_answer_and_get_equals_post(model_client, model_engine, question: str) -> None:
+    expected = without_took(answer_record(model_engine.ask(question, top_k=2)))
+    posted = model_client.post("/v1/ask", json={"question": question, "top_k": 2}).json()
+    got = model_client.get("/v1/ask", params={"q": question, "k": 2}).json()
+    assert without_took(posted) == expected
+    assert without_took(got) == expected
+
+
+def test_ask_equals_qa_ask_json(model_client, model_engine, monkeypatch) -> None:
+    """The API's answer object is what `qa ask --json` prints (same engine, so same model and index)."""
+    monkeypatch.setattr(qa.cli, "open_engine", lambda index_dir: model_engine)
+    result = CliRunner().invoke(qa.cli.main, ["ask", "--json", *QUESTIONS[:3]])
+    assert result.exit_code == 0, result.output
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    served = [model_client.post("/v1/ask", json={"question": q}).json() for q in QUESTIONS[:3]]
+    assert [without_took(r) for r in served] == [without_took(r) for r in printed]
+
+
+def test_search_returns_passages_with_highlights(model_client, model_engine) -> None:
+    body = model_client.get("/v1/search", params={"q": "fusion centers", "k": 2}).json()
+    assert body == {"query": "fusion centers", "results": [search_record(r) for r in model_engine.search("fusion centers", k=2)]}
+    first = body["results"][0]
+    assert first["passage_id"] == "e1f5eab50bb90936f98d" and first["section"] == "Fusion Centers"
+    assert first["highlights"] == [[9, 15], [16, 23], [106, 113]]
+    assert [first["text"][s:e] for s, e in first["highlights"]] == ["fusion", "centers", "centers"]
+    assert len(model_client.get("/v1/search?q=data").json()["results"]) == 10
+
+
+def test_documents_list_and_one(model_client, corpus_document) -> None:
+    sections = [
+        ("Expansion of Data Sharing and Interoperability Between Immigration and Law Enforcement Agencies", 1),
+        ("Overview", 2),
+        ("Notable Data Sharing Programs and Agreements", 2),
+        ("Secure Communities", 3),
+        ("287(g) Agreements", 3),
+        ("Fusion Centers", 3),
+        ("Data from State and Local Agencies", 3),
+        ("Private Sector Data Purchases", 3),
+        ("Relevant Data and Metrics", 2),
+        ("Potential Impact on New York City", 2),
+        ("Legal and Policy Considerations", 2),
+    ]
+    listing = model_client.get("/v1/documents").json()
+    assert listing["total"] == 1 and listing["offset"] == 0 and listing["limit"] == 100
+    (summary,) = listing["documents"]
+    assert [(s["title"], s["level"]) for s in summary.pop("sections")] == sections
+    assert summary == {
+        "document_id": DOC_ID,
+        "title": TITLE,
+        "format": "txt",
+        "length": 4342,
+        "sha256": text_sha256(corpus_document.text),
+        "passages": 16,
+    }
+    document = model_client.get(f"/v1/documents/{DOC_ID}").json()
+    assert document["text"] == corpus_document.text
+    for section in document["sections"]:
+        assert document["text"][section["start"] : section["end"]].strip() == section["title"]
+    assert model_client.get("/v1/documents?offset=1").json()["documents"] == []
+
+
+def test_passage_by_id(model_client, corpus_document) -> None:
+    body = model_client.get("/v1/passages/e1f5eab50bb90936f98d").json()
+    assert body == {
+        "passage_id": "e1f5eab50bb90936f98d",
+        "document_id": DOC_ID,
+        "document_title": TITLE,
+        "section": "Fusion Centers",
+        "section_path": ["Notable Data Sharing Programs and Agreements", "Fusion Centers"],
+        "kind": "prose",
+        "text": corpus_document.text[1602:1866],
+        "start": 1602,
+        "end": 1866,
+    }
+
+
+def test_health_readiness_and_metrics(model_client) -> None:
+    assert model_client.get("/healthz").json() == {"status": "ok"}
+    assert model_client.get("/readyz").json() == {
+        "status": "ready",
+        "documents": 1,
+        "passages": 16,
+        "model": "all-MiniLM-L6-v2",
+    }
+    model_client.get("/v1/documents/missing.txt")
+    text = model_client.get("/metrics").text
+    assert 'qa_http_requests_total{method="GET",route="/readyz",status="200"}' in text
+    assert 'qa_http_requests_total{method="GET",route="/v1/documents/{document_id:path}",status="404"}' in text
+    assert 'qa_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status="200"}' in text
+    assert "qa_index_passages 16.0" in text and "qa_index_documents 1.0" in text
+    assert "qa_model_load_seconds " in text
+
+
+def test_openapi_lists_every_endpoint(model_client) -> None:
+    schema = model_client.get("/openapi.json").json()
+    assert {path: sorted(ops) for path, ops in schema["paths"].items()} == {
+        "/healthz": ["get"],
+        "/readyz": ["get"],
+        "/v1/ask": ["get", "post"],
+        "/v1/search": ["get"],
+        "/v1/passages/{passage_id}": ["get"],
+        "/v1/documents": ["get", "post"],
+        "/v1/documents/{document_id}": ["delete", "get"],
+    }
+    ask = schema["paths"]["/v1/ask"]["post"]
+    assert ask["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AnswerOut"}
+    assert ask["responses"]["422"]["content"] == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}
+    upload = schema["paths"]["/v1/documents"]["post"]["requestBody"]["content"]
+    assert sorted(upload) == ["application/json", "multipart/form-data"]
+
+
+def test_model_app_loads_the_model_itself(model_index_dir: Path) -> None:
+    """Without an injected engine the lifespan loads the model and index named by the settings."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from qa.config import Settings
+
+    with TestClient(create_app(Settings(index_dir=model_index_dir))) as client:
+        assert client.get("/readyz").json()["model"] == "all-MiniLM-L6-v2"
+        load = [line for line in client.get("/metrics").text.splitlines() if line.startswith("qa_model_load_seconds ")]
+        assert float(load[0].split()[1]) > 0

@@ -1,0 +1,96 @@
+"""A real `qa serve` process on a free loopback port: ready, answering, fuzzed, stopped by SIGTERM.
+
+The tests in this module share one server and run in file order; the last one stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from api_helpers import API_KEY, free_port
+
+pytestmark = pytest.mark.model
+
+READY_WITHIN = 90  # seconds: model load plus index verification, with room for a slow CI machine
+STOP_WITHIN = 15
+QA = Path(sys.executable).with_name("qa")
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+        self.process, self.url, self.log = process, url, log
+
+
+@pytest.fixture(scope="module")
+def served(model_index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    import shutil
+
+    index_dir = tmp_path_factory.mktemp("served") / "index"
+    shutil.copytree(model_index_dir, index_dir, symlinks=True)
+    port = free_port()
+    env = {**os.environ, "QA_INDEX_DIR": str(index_dir), "QA_API_KEYS": API_KEY, "HF_HUB_OFFLINE": "1"}
+    log = index_dir.parent / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(QA), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    served = Served(process, f"http://127.0.0.1:{port}", log)
+    try:
+        yield served
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_ready_within_a_bounded_wait(served: Served) -> None:
+    deadline = time.monotonic() + READY_WITHIN
+    status = None
+    while time.monotonic() < deadline:
+        assert served.process.poll() is None, served.log.read_text()
+        try:
+            status = httpx.get(f"{served.url}/readyz", timeout=5).status_code
+        except httpx.TransportError:
+            status = None
+        if status == 200:
+            break
+        time.sleep(0.25)
+    assert status == 200, served.log.read_text()
+
+
+def test_answers(served: Served) -> None:
+    response = httpx.post(f"{served.url}/v1/ask", json={"question": "How many fusion centers are there?"}, timeout=30)
+    assert response.status_code == 200
+    assert response.json()["answer"] == (
+        "About 80 fusion centers are federally overseen but locally operated nationwide, including New York."
+    )
+    assert httpx.get(f"{served.url}/healthz").headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error(served: Served, tmp_path: Path) -> None:
+    """Property-based requests from /openapi.json (writes included, with a key): no 5xx, bodies match the schema."""
+    command = [
+        str(QA.with_name("st")), "run", f"{served.url}/openapi.json",
+        "--checks", "not_a_server_error,response_schema_conformance",
+        "--max-examples", "60", "--phases", "examples,coverage,fuzzing", "--seed", "20261125",
+        "--header", f"Authorization: Bearer {API_KEY}", "--generation-database", "none",
+        "--request-timeout", "30", "--workers", "1", "--no-color",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=420)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def test_sigterm_stops_it_cleanly(served: Served) -> None:
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(timeout=STOP_WITHIN) == 0, served.log.read_text()
+    log = served.log.read_text()
+    assert "Application startup complete" in log and "Application shutdown complete" in log

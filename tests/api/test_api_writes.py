@@ -1,0 +1,112 @@
+"""Adding and deleting documents: the index, the durable sources, recovery, other workers."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+from api_helpers import API_KEY, assert_problem
+
+from api.sources import StoredSource, read_source, source_path, write_source
+from qa.embed import HashEmbedder
+from qa.engine import update_index
+from qa.index import load_index, save_index, writer_lock
+from qa.ingest import parse_document
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+NOTE = "# Field notes\n\nThe zebra census counted 4,213 zebras on the northern plain.\n"
+
+
+def test_json_upload_is_indexed_stored_and_answerable(client, index_copy: Path) -> None:
+    response = client.post("/v1/documents", json={"document_id": "notes/zebras.md", "text": NOTE}, headers=AUTH)
+    assert response.status_code == 201
+    assert response.json() == {"document_id": "notes/zebras.md", "passages": 1}
+    answer = client.post("/v1/ask", json={"question": "How many zebras did the census count?", "top_k": 1}).json()
+    assert answer["answer"] == "The zebra census counted 4,213 zebras on the northern plain."
+    assert answer["citations"][0]["document_id"] == "notes/zebras.md"
+    document = client.get("/v1/documents/notes/zebras.md").json()
+    assert document["title"] == "Field notes" and document["text"] == NOTE and document["format"] == "md"
+    # The source is stored under a hash of the id, never under the id itself.
+    stored = index_copy / "sources" / (hashlib.sha256(b"notes/zebras.md").hexdigest() + ".src")
+    assert read_source(stored) == StoredSource("notes/zebras.md", None, NOTE.encode())
+    assert not (index_copy / "notes").exists()
+    # The index on disk is the new one, so a restart serves it.
+    assert "notes/zebras.md" in load_index(index_copy, model="hash-64").documents
+
+
+def test_multipart_upload_defaults_id_to_file_name(client) -> None:
+    files = {"file": ("zebras.txt", NOTE.encode(), "text/plain")}
+    response = client.post("/v1/documents", files=files, data={"title": "Zebra census"}, headers=AUTH)
+    assert response.status_code == 201 and response.json() == {"document_id": "zebras.txt", "passages": 1}
+    listing = client.get("/v1/documents").json()
+    assert [d["document_id"] for d in listing["documents"]] == ["immigration-data-sharing.txt", "zebras.txt"]
+    assert listing["documents"][1]["title"] == "Zebra census"
+    files = {"file": ("ignored.txt", NOTE.encode())}
+    response = client.post("/v1/documents", files=files, data={"document_id": "a/b.txt"}, headers=AUTH)
+    assert response.json() == {"document_id": "a/b.txt", "passages": 1}
+
+
+def test_html_upload_is_parsed_as_html(client) -> None:
+    html = b"<html><body><h1>Birds</h1><p>The heron colony has 58 nests.</p><script>x()</script></body></html>"
+    response = client.post("/v1/documents", files={"file": ("birds.html", html)}, headers=AUTH)
+    assert response.status_code == 201
+    document = client.get("/v1/documents/birds.html").json()
+    assert document["format"] == "html" and "x()" not in document["text"] and "58 nests" in document["text"]
+
+
+def test_replace_then_delete(client, index_copy: Path) -> None:
+    client.post("/v1/documents", json={"document_id": "z.md", "text": NOTE}, headers=AUTH)
+    replaced = NOTE.replace("4,213", "5,000")
+    assert client.post("/v1/documents", json={"document_id": "z.md", "text": replaced}, headers=AUTH).status_code == 201
+    assert client.get("/v1/documents/z.md").json()["text"] == replaced
+    assert client.get("/v1/documents").json()["total"] == 2
+    response = client.delete("/v1/documents/z.md", headers=AUTH)
+    assert response.status_code == 204 and response.content == b""
+    assert_problem(client.get("/v1/documents/z.md"), 404)
+    assert not source_path(index_copy, "z.md").exists()
+    assert client.get("/readyz").json()["documents"] == 1
+
+
+def test_deleting_a_corpus_document_leaves_an_empty_index(client) -> None:
+    assert client.delete("/v1/documents/immigration-data-sharing.txt", headers=AUTH).status_code == 204
+    assert client.get("/readyz").json() == {"status": "ready", "documents": 0, "passages": 0, "model": "hash-64"}
+    assert client.get("/v1/search?q=fusion").json() == {"query": "fusion", "results": []}
+    assert client.get("/v1/ask?q=fusion").json()["answerable"] is False
+
+
+def test_stored_source_missing_from_index_is_readded_at_startup(make_client, index_copy: Path) -> None:
+    """A crash after the 201 (source stored) but before the index was saved loses nothing."""
+    write_source(index_copy, StoredSource("crash/zebras.md", "Recovered", NOTE.encode()))
+    client = make_client()
+    document = client.get("/v1/documents/crash/zebras.md").json()
+    assert document["title"] == "Recovered" and document["text"] == NOTE
+    assert "crash/zebras.md" in load_index(index_copy, model="hash-64").documents
+
+
+def test_writes_from_another_process_are_picked_up(client, index_copy: Path) -> None:
+    """Another worker (qa serve --workers N) saves a build: this one serves it within about a second."""
+    embedder = HashEmbedder()
+    with writer_lock(index_copy):
+        index = load_index(index_copy, model=embedder.name)
+        doc = parse_document("other.md", NOTE.encode())
+        save_index(update_index(index, embedder, add=[doc]), index_copy)
+    deadline = time.monotonic() + 10
+    while client.get("/v1/documents/other.md").status_code != 200:
+        assert time.monotonic() < deadline, "the new build was never served"
+        time.sleep(0.2)
+    # A write here starts from the newest build, so the other worker's document survives it.
+    client.post("/v1/documents", json={"document_id": "mine.md", "text": NOTE}, headers=AUTH)
+    ids = [d["document_id"] for d in client.get("/v1/documents").json()["documents"]]
+    assert ids == ["immigration-data-sharing.txt", "mine.md", "other.md"]
+
+
+def test_index_built_after_startup_makes_the_app_ready(make_client, index_copy: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "later"
+    client = make_client(index_dir=empty)
+    assert_problem(client.get("/readyz"), 503)
+    empty.mkdir()
+    (empty / "builds").symlink_to(index_copy / "builds")
+    (empty / "current").symlink_to(Path("builds") / (index_copy / "current").readlink().name)
+    time.sleep(1.1)
+    assert client.get("/readyz").status_code == 200
