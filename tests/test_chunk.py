@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -43,11 +44,14 @@ CORPUS_PASSAGES = [
 
 TABLE_ROWS = [
     "287(g) MOAs Signed (2025) | 832 | Agreements across 40 states, several hundred agencies |",
-    "287(g) Trained Participants (Jan-Mar 2025) | 625 | Across 141 agencies covering task force and jail enforcement models |",
+    "287(g) Trained Participants (Jan-Mar 2025) | 625 | Across 141 agencies covering task force and jail enforcement "
+    "models |",
     "Number of Fusion Centers | ~80 | Operating nationwide including New York State |",
-    "State Driver\u2019s License Issuance Regardless of Immigration Status | 19 states + DC + Puerto Rico | Varied information sharing agreements with ICE |",
+    "State Driver\u2019s License Issuance Regardless of Immigration Status | 19 states + DC + Puerto Rico | Varied "
+    "information sharing agreements with ICE |",
     "ICE Surveillance Budget (2008-2021) | $2.8 billion | Data collection, sharing, and surveillance expenditures |",
-    "License Plate Reader Searches by Police for ICE (since June 2024) | 4,000+ | Searches on private LPR systems assisting federal immigration enforcement |",
+    "License Plate Reader Searches by Police for ICE (since June 2024) | 4,000+ | Searches on private LPR systems "
+    "assisting federal immigration enforcement |",
 ]
 
 _BULLET = re.compile(r"^(?:[-*+\u2022]|\d+[.)])\s+")
@@ -88,7 +92,9 @@ def test_corpus_passage_count(passages: list[Passage]) -> None:
 
 
 @pytest.mark.parametrize(("i", "path", "kind", "first_words"), [(i, *row) for i, row in enumerate(CORPUS_PASSAGES)])
-def test_corpus_passage_sections(passages: list[Passage], i: int, path: tuple[str, ...], kind: str, first_words: str) -> None:
+def test_corpus_passage_sections(
+    passages: list[Passage], i: int, path: tuple[str, ...], kind: str, first_words: str
+) -> None:
     p = passages[i]
     assert (p.section_path, p.kind) == (path, kind)
     # The bullet is compared apart: test_list_units_leave_the_bullet_out pins it.
@@ -126,9 +132,8 @@ def test_list_items_keep_their_heading(corpus_document: Document, passages: list
 
 
 def test_list_units_leave_the_bullet_out(corpus_document: Document, passages: list[Passage]) -> None:
-    """Pins a bug: ``_BULLET.match(text, block.start, block.end)`` cannot match, because ``^``
-    anchors at the start of the whole string, not at ``pos``; so list units and list passages
-    start with "- " although the module docstring says the bullet is left out."""
+    """Regression: ``_BULLET`` began with ``^``, which with ``match(text, pos)`` anchors at the start of
+    the whole string, not at ``pos``; so list units and list passages started with "- "."""
     nyc = next(p for p in passages if p.section_path == NYC)
     assert _unit_strings(corpus_document, nyc)[0].startswith("Operational coordination between NYC")
     assert nyc.text.startswith("Operational coordination")
@@ -153,7 +158,9 @@ def test_headings_are_in_no_passage(corpus_document: Document, passages: list[Pa
         assert all(h.end <= p.start or h.start >= p.end for h in headings)
 
 
-def test_curly_apostrophes_count_as_one_character(corpus_dir, corpus_document: Document, passages: list[Passage]) -> None:
+def test_curly_apostrophes_count_as_one_character(
+    corpus_dir: Path, corpus_document: Document, passages: list[Passage]
+) -> None:
     raw = (corpus_dir / "immigration-data-sharing.txt").read_bytes()
     assert corpus_document.text == raw.decode("utf-8")
     assert corpus_document.text.count("\u2019") == 3
@@ -229,9 +236,8 @@ def test_linearize_row_falls_back_to_the_row_when_cells_do_not_match() -> None:
 
 
 def test_hard_wrapped_sentence_stays_whole() -> None:
-    """Pins a bug: in .txt (and PDF text, which pypdf returns line by line) every line is its own
-    paragraph block, so a sentence wrapped over two lines becomes two passages and two units,
-    although "a sentence is never split"."""
+    """Regression: in .txt (and PDF text, which pypdf returns line by line) every line was its own
+    paragraph block, so a sentence wrapped over two lines became two passages and two units."""
     first_line = "The agency shares its records with the police, the courts and the local schools and"
     text = f"Title\nScope\n{first_line}\nclinics under written agreements. It reviews them every year.\n"
     doc = parse_document("wrapped.txt", text.encode())
@@ -254,20 +260,26 @@ HYPOTHESIS = settings(max_examples=200, deadline=None, suppress_health_check=[He
 
 
 @HYPOTHESIS
-@given(text=st.one_of(RANDOM_TEXT, st.text(max_size=400)), suffix=st.sampled_from([".txt", ".md"]), max_chars=st.integers(1, 300))
-@pytest.mark.xfail(strict=False, reason="bug: a line starting with U+2028 leaves it inside a block's span")
+@given(
+    text=st.one_of(RANDOM_TEXT, st.text(max_size=400)),
+    suffix=st.sampled_from([".txt", ".md"]),
+    max_chars=st.integers(1, 300),
+)
 def test_offset_invariant_on_random_text(text: str, suffix: str, max_chars: int) -> None:
     blocks = parse_blocks(text, markdown=suffix == ".md")
     previous_end = 0
     for b in blocks:
         assert previous_end <= b.start < b.end <= len(text)
-        assert text[b.start : b.end] == text[b.start : b.end].strip()
+        if b.kind != "heading":  # a Markdown heading's span may start with odd whitespace: see test_structure
+            assert text[b.start : b.end] == text[b.start : b.end].strip()
         previous_end = b.end
     doc = Document("random" + suffix, "t", text, blocks, suffix[1:])
     assert_offsets(doc, chunk_document(doc, max_chars=max_chars))
 
 
-_HTML_TAGS = st.sampled_from(["p", "h1", "h2", "h6", "li", "ul", "td", "th", "tr", "table", "div", "br", "pre", "script", "b"])
+_HTML_TAGS = st.sampled_from(
+    ["p", "h1", "h2", "h6", "li", "ul", "td", "th", "tr", "table", "div", "br", "pre", "script", "b"]
+)
 
 
 @HYPOTHESIS

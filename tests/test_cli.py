@@ -24,10 +24,22 @@ from qa.indexing import index_corpus
 
 QA = Path(sys.executable).parent / "qa"
 ANSWER_KEYS = ["question", "answerable", "answer", "confidence", "citations", "took_ms"]
-CITATION_KEYS = ["quote", "document_id", "document_title", "section", "section_path", "start", "end", "passage_id", "score"]
+CITATION_KEYS = [
+    "quote",
+    "document_id",
+    "document_title",
+    "section",
+    "section_path",
+    "start",
+    "end",
+    "passage_id",
+    "score",
+]
 AGENCIES = "How many agencies participate in Secure Communities?"
 AGENCIES_ANSWER = "Over 3,000 agencies participate, sharing biometric data to identify removable noncitizens."
 FUSION = "How many fusion centers are there?"
+SEARCH_KEYS = ["passage_id", "document_id", "document_title", "section", "section_path", "text", "start", "end"]
+SEARCH_KEYS += ["score", "highlights"]
 
 
 @pytest.fixture
@@ -43,8 +55,8 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[py
     get_settings.cache_clear()
 
 
-def invoke(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+def invoke(*args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=False)
 
 
 _PROGRESS = re.compile(r"^(Loading weights|embedding):")
@@ -77,7 +89,8 @@ def assert_contract(record: dict[str, object], question: str) -> None:
 
 def test_help_is_instant_and_lists_the_commands() -> None:
     """The console script answers --help without importing torch, faiss or the model."""
-    probe = "import sys, qa.cli; print(sorted(m for m in ('torch', 'faiss', 'sentence_transformers', 'bm25s') if m in sys.modules))"
+    heavy = "('torch', 'faiss', 'sentence_transformers', 'bm25s')"
+    probe = f"import sys, qa.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
     imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert imported.stdout.strip() == "[]"
     result = subprocess.run([str(QA), "--help"], capture_output=True, text=True, timeout=60)
@@ -112,7 +125,7 @@ def test_index_of_a_missing_corpus_exits_1(settings_env: pytest.MonkeyPatch, tmp
 def show_index(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
     """A HashEmbedder index of files whose bytes `qa show` must reproduce exactly."""
     files = {
-        "crlf.txt": "Title\r\nOverview\r\nCaf\u00e9 \u2019quoted\u2019 text \U0001F600.\r\n\r\nNo final newline".encode(),
+        "crlf.txt": "Title\r\nOverview\r\nCaf\u00e9 \u2019quoted\u2019 \U0001f600.\r\n\r\nNo final newline".encode(),
         "sub/notes.md": b"# Notes\n\n## Part\n\nTabs\there.\n\n",
     }
     corpus = tmp_path / "corpus"
@@ -192,14 +205,19 @@ def test_ask_json_prints_one_line_per_question_in_order(model_index_dir: Path) -
     assert_contract(first, AGENCIES)
     assert_contract(second, FUSION)
     assert first["answer"] == AGENCIES_ANSWER
-    assert first["citations"][0]["section_path"] == ["Notable Data Sharing Programs and Agreements", "Secure Communities"]
+    assert first["citations"][0]["section_path"] == [
+        "Notable Data Sharing Programs and Agreements",
+        "Secure Communities",
+    ]
     assert (first["citations"][0]["start"], first["citations"][0]["end"]) == (1180, 1270)
 
 
 @pytest.mark.model
-def test_ask_reads_questions_from_stdin(settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path) -> None:
+def test_ask_reads_questions_from_stdin(
+    settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path
+) -> None:
     settings_env.setenv("QA_INDEX_DIR", str(model_index_dir))
-    result = invoke("ask", "--json", "-", input=f"{AGENCIES}\n\n   \n{FUSION}\r\nWho won the 2024 World Series?")
+    result = invoke("ask", "--json", "-", stdin=f"{AGENCIES}\n\n   \n{FUSION}\r\nWho won the 2024 World Series?")
     assert result.exit_code == 0, result.stderr
     records = json_lines(result)
     assert [r["question"] for r in records] == [AGENCIES, FUSION, "Who won the 2024 World Series?"]
@@ -221,14 +239,17 @@ def test_ask_with_an_empty_question_exits_1_and_answers_the_rest(
 
 
 @pytest.mark.model
-def test_ask_prints_a_readable_answer(settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path) -> None:
+def test_ask_prints_a_readable_answer(
+    settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path
+) -> None:
     result = invoke("ask", "-k", "1", "--index-dir", str(model_index_dir), AGENCIES)
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[:3] == [
         f"Q: {AGENCIES}",
         f"A: {AGENCIES_ANSWER}",
-        "   Notable Data Sharing Programs and Agreements > Secure Communities | immigration-data-sharing.txt [1180:1270]",
+        "   Notable Data Sharing Programs and Agreements > Secure Communities"
+        " | immigration-data-sharing.txt [1180:1270]",
     ]
     assert re.fullmatch(r"   confidence [01]\.\d\d", lines[3])
     assert lines[4:] == [""]
@@ -242,9 +263,7 @@ def test_search_json(settings_env: pytest.MonkeyPatch, embedder: object, model_i
     assert payload["query"] == "fusion centers"
     assert len(payload["results"]) == 3
     for record in payload["results"]:
-        assert list(record) == [
-            "passage_id", "document_id", "document_title", "section", "section_path", "text", "start", "end", "score", "highlights",
-        ]  # fmt: skip
+        assert list(record) == SEARCH_KEYS
         text = record["text"]
         assert all(text[s:e].lower().startswith(("fusion", "center")) for s, e in record["highlights"])
 
@@ -266,7 +285,9 @@ def test_index_reports_a_bad_file_and_indexes_the_rest(
         "skipped bad.txt: not valid UTF-8 (byte 0xff at offset 0); save it as UTF-8",
         "skipped empty.md: file is empty",
     ]
-    assert re.fullmatch(rf"Indexed 1 documents into 16 passages in \d+\.\d s: {re.escape(str(index_dir))}/builds/\S+", lines[-1])
+    assert re.fullmatch(
+        rf"Indexed 1 documents into 16 passages in \d+\.\d s: {re.escape(str(index_dir))}/builds/\S+", lines[-1]
+    )
     assert len(lines) == 3
     again = invoke("index", str(corpus), "--index-dir", str(index_dir))
     assert again.exit_code == 0

@@ -21,7 +21,6 @@ from qa.engine import build_index
 from qa.errors import CorpusError, IndexFormatError, IndexMissingError
 from qa.index import KEEP_BUILDS, VectorIndex, current_build, load_index, save_index, writer_lock
 from qa.indexing import index_corpus
-from qa.ingest import load_corpus
 from qa.retrieve import retrieve
 from qa.types import Document
 
@@ -151,9 +150,9 @@ def test_corpus_without_readable_documents_is_an_error(tmp_path: Path) -> None:
 
 
 def test_damaged_index_is_rebuilt_not_skipped(corpus_dir: Path, index_copy: Path) -> None:
-    """Pins a bug: indexing._up_to_date trusts the manifest without verify_build, so after a file of
-    the current build is damaged, `qa index` says "up to date" while load_index keeps refusing the
-    index with "rebuild with `qa index`": the advice it gives cannot work without --force."""
+    """Regression: indexing._up_to_date trusted the manifest without verify_build, so after a file of
+    the current build was damaged, `qa index` said "up to date" while load_index kept refusing the
+    index with "rebuild with `qa index`": advice that could not work without --force."""
     (current_build(index_copy) / "passages.jsonl").write_text("", encoding="utf-8")
     report = index_corpus(corpus_dir, index_copy, embedder=HashEmbedder())
     assert not report.skipped
@@ -188,10 +187,10 @@ def test_old_builds_are_pruned(corpus_dir: Path, index_copy: Path, monkeypatch: 
 def test_prune_keeps_the_newest_builds_made_in_the_same_second(
     corpus_dir: Path, index_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Pins a bug: build names are a one-second stamp plus a random hex suffix, and index._prune
-    treats name order as age order. Builds made within one second (quick API uploads) are pruned at
-    random: here the build just before the current one is deleted, though it is the one a reader that
-    resolved the old link may still be loading, and the oldest is kept."""
+    """Regression: build names are a one-second stamp plus a random hex suffix, and index._prune
+    took name order for age order. Builds made within one second (quick API uploads) were pruned at
+    random: here the build just before the current one was deleted, though a reader that resolved
+    the old link may still be loading it, and the oldest was kept."""
     _fixed_clock(monkeypatch, ["ffffff", "eeeeee", "dddddd", "cccccc"])
     for _ in range(4):
         index_corpus(corpus_dir, index_copy, embedder=HashEmbedder(), force=True)
@@ -245,7 +244,8 @@ def _extra(build: Path) -> str:
 
 def _manifest_json(build: Path) -> str:
     (build / "manifest.json").write_text("{not json")
-    return "index manifest in {build} is damaged (Expecting property name enclosed in double quotes: line 1 column 2 (char 1)): rebuild with `qa index`"
+    reason = "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    return "index manifest in {build} is damaged (" + reason + "): rebuild with `qa index`"
 
 
 def _edit_manifest(build: Path, **fields: object) -> None:
@@ -267,7 +267,8 @@ def _counts(build: Path) -> str:
 
 def _unknown_field(build: Path) -> str:
     _edit_manifest(build, surprise=True)
-    return "index manifest in {build} is damaged (Manifest.__init__() got an unexpected keyword argument 'surprise'): rebuild with `qa index`"
+    reason = "Manifest.__init__() got an unexpected keyword argument 'surprise'"
+    return "index manifest in {build} is damaged (" + reason + "): rebuild with `qa index`"
 
 
 @pytest.mark.parametrize(
@@ -288,7 +289,9 @@ def test_file_from_another_build_is_refused(index_copy: Path, tmp_path: Path) ->
     index_corpus(write_corpus(tmp_path / "other", files=2, paragraphs=3), other_dir, embedder=HashEmbedder())
     build = current_build(index_copy)
     shutil.copyfile(current_build(other_dir) / "passages.jsonl", build / "passages.jsonl")
-    with pytest.raises(IndexFormatError, match=r"index file passages\.jsonl in .* is damaged \(checksum mismatch\): rebuild"):
+    with pytest.raises(
+        IndexFormatError, match=r"index file passages\.jsonl in .* is damaged \(checksum mismatch\): rebuild"
+    ):
         load_index(index_copy)
 
 

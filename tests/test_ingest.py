@@ -12,6 +12,7 @@ from qa.chunk import chunk_document
 from qa.errors import CorpusError
 from qa.ingest import MAX_FILE_BYTES, Problem, corpus_files, load_corpus, parse_document, text_sha256
 
+
 def make_pdf(lines: list[str], *, with_text: bool = True) -> bytes:
     """A minimal valid PDF whose single page shows ``lines`` (latin-1), or only a drawn line.
 
@@ -59,7 +60,7 @@ def zip_bytes() -> bytes:
 
 
 def test_txt_text_is_the_decoded_file_unchanged() -> None:
-    raw = "Title\r\nOverview\r\nCaf\u00e9 \u2019quoted\u2019 text \U0001F600.\r\n\r\n".encode()
+    raw = "Title\r\nOverview\r\nCaf\u00e9 \u2019quoted\u2019 text \U0001f600.\r\n\r\n".encode()
     doc = parse_document("notes.txt", raw)
     assert doc.text == raw.decode("utf-8")
     assert (doc.id, doc.title, doc.format) == ("notes.txt", "Title", "txt")
@@ -113,12 +114,28 @@ def test_explicit_title_wins() -> None:
         ("empty.txt", b"", "empty.txt: file is empty"),
         ("blank.md", b" \n\t\r\n", "blank.md: file is empty"),
         ("binary.txt", b"abc\x00def", "binary.txt: binary file (contains NUL bytes), not text"),
-        ("latin1.txt", "Caf\u00e9 cr\u00e8me".encode("latin-1"), "latin1.txt: not valid UTF-8 (byte 0xe9 at offset 3); save it as UTF-8"),
-        ("latin1.html", "<p>na\u00efve</p>".encode("latin-1"), "latin1.html: not valid UTF-8 (byte 0xef at offset 5); save it as UTF-8"),
+        (
+            "latin1.txt",
+            "Caf\u00e9 cr\u00e8me".encode("latin-1"),
+            "latin1.txt: not valid UTF-8 (byte 0xe9 at offset 3); save it as UTF-8",
+        ),
+        (
+            "latin1.html",
+            "<p>na\u00efve</p>".encode("latin-1"),
+            "latin1.html: not valid UTF-8 (byte 0xef at offset 5); save it as UTF-8",
+        ),
         ("archive.pdf", zip_bytes(), "archive.pdf: not a PDF file (no %PDF header)"),
-        ("scan.pdf", make_pdf([], with_text=False), "scan.pdf: the PDF has no text layer (a scan?); run OCR on it first"),
+        (
+            "scan.pdf",
+            make_pdf([], with_text=False),
+            "scan.pdf: the PDF has no text layer (a scan?); run OCR on it first",
+        ),
         ("only-script.html", b"<script>alert(1)</script>", "only-script.html: no text found"),
-        ("slides.pptx", b"PK\x03\x04", "slides.pptx: unsupported file type .pptx; use one of .txt, .md, .markdown, .html, .htm, .pdf"),
+        (
+            "slides.pptx",
+            b"PK\x03\x04",
+            "slides.pptx: unsupported file type .pptx; use one of .txt, .md, .markdown, .html, .htm, .pdf",
+        ),
         ("README", b"text", "README: unsupported file type (none); use one of .txt, .md, .markdown, .html, .htm, .pdf"),
     ],
 )

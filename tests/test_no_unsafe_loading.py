@@ -73,15 +73,15 @@ class _Scanner(ast.NodeVisitor):
         if name in ("numpy.load", "numpy.lib.npyio.load") and not _keyword_is(node, "allow_pickle", False):
             self._flag(node, f"{name}() without allow_pickle=False")
         for keyword in node.keywords:
-            if keyword.arg == "allow_pickle" and not (isinstance(keyword.value, ast.Constant) and keyword.value.value is False):
+            if keyword.arg == "allow_pickle" and not (
+                isinstance(keyword.value, ast.Constant) and keyword.value.value is False
+            ):
                 self._flag(node, "allow_pickle other than False")
         self.generic_visit(node)
 
 
 def _keyword_is(node: ast.Call, name: str, value: object) -> bool:
-    return any(
-        k.arg == name and isinstance(k.value, ast.Constant) and k.value.value is value for k in node.keywords
-    )
+    return any(k.arg == name and isinstance(k.value, ast.Constant) and k.value.value is value for k in node.keywords)
 
 
 def find_unsafe(source: str) -> list[str]:

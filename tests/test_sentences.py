@@ -16,7 +16,10 @@ def sentences(text: str) -> list[str]:
     [
         ("Dr. Smith arrived. He sat down.", ["Dr. Smith arrived.", "He sat down."]),
         ("He went to the U.S. Senate. It was closed.", ["He went to the U.S. Senate.", "It was closed."]),
-        ("Some agencies, e.g., ICE, share data. Others do not.", ["Some agencies, e.g., ICE, share data.", "Others do not."]),
+        (
+            "Some agencies, e.g., ICE, share data. Others do not.",
+            ["Some agencies, e.g., ICE, share data.", "Others do not."],
+        ),
         ("Use i.e. Paris as a hub. Fine.", ["Use i.e. Paris as a hub.", "Fine."]),
         ("The budget was $2.8 billion. It grew.", ["The budget was $2.8 billion.", "It grew."]),
         ("Version 1.2.3 is out. Update now.", ["Version 1.2.3 is out.", "Update now."]),
@@ -29,7 +32,10 @@ def sentences(text: str) -> list[str]:
         # A stop followed by a lower-case word is not a boundary.
         ("See fig. below. ok then.", ["See fig. below. ok then."]),
         # A sentence may begin with a digit or an opening quote.
-        ("It ended. 2025 began. \u201cHello,\u201d she said.", ["It ended.", "2025 began.", "\u201cHello,\u201d she said."]),
+        (
+            "It ended. 2025 began. \u201cHello,\u201d she said.",
+            ["It ended.", "2025 began.", "\u201cHello,\u201d she said."],
+        ),
         # A line break inside a block does not end a sentence; a blank line does.
         ("Line one\nline two. Next.\n\nNew para", ["Line one\nline two.", "Next.", "New para"]),
         ("No final stop", ["No final stop"]),
@@ -43,7 +49,10 @@ def test_split_sentences(text: str, expected: list[str]) -> None:
 
 
 def test_corpus_sentence_with_eg_and_curly_apostrophe() -> None:
-    item = "State laws vary in controlling or prohibiting sharing of data with federal immigration authorities, e.g., California\u2019s SB 54 limits cooperation."
+    item = (
+        "State laws vary in controlling or prohibiting sharing of data with federal immigration authorities, "
+        "e.g., California\u2019s SB 54 limits cooperation."
+    )
     assert sentences(item) == [item]
 
 
@@ -59,7 +68,9 @@ def test_hard_cap_cuts_unbroken_text() -> None:
     """A 10,000-character line without spaces or punctuation is cut into HARD_MAX_CHARS pieces."""
     text = "x" * 10_000
     spans = split_sentences(text)
-    assert [(s.start, s.end) for s in spans] == [(i, min(i + HARD_MAX_CHARS, 10_000)) for i in range(0, 10_000, HARD_MAX_CHARS)]
+    assert [(s.start, s.end) for s in spans] == [
+        (i, min(i + HARD_MAX_CHARS, 10_000)) for i in range(0, 10_000, HARD_MAX_CHARS)
+    ]
     assert "".join(text[s.start : s.end] for s in spans) == text
 
 

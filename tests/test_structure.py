@@ -68,7 +68,8 @@ def test_corpus_title(corpus_document: Document) -> None:
 
 
 def test_markdown_headings_nest_by_hash_count() -> None:
-    text = "# Top\n\nIntro para\nwrapped line.\n\n## Sub A\n\nText A.\n\n### Deep\n\n- item one\n- item two\n\n## Sub B\n\nText B.\n"
+    text = "# Top\n\nIntro para\nwrapped line.\n\n## Sub A\n\nText A.\n\n### Deep\n\n- item one\n- item two\n\n"
+    text += "## Sub B\n\nText B.\n"
     assert outline(text, markdown=True) == [
         ("heading", 1, "Top", ()),
         ("paragraph", 0, "Intro para\nwrapped line.", ()),
@@ -93,6 +94,17 @@ def test_markdown_two_top_headings_are_both_in_paths() -> None:
     text = "# One\n\nA.\n\n# Two\n\nB.\n"
     assert title_block(parse_blocks(text, markdown=True)) is None
     assert [path for *_, path in outline(text, markdown=True)] == [("One",), ("One",), ("Two",), ("Two",)]
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a Markdown heading's span keeps whitespace other than space/tab after '#'")
+def test_markdown_heading_span_is_trimmed() -> None:
+    """Pins a bug: ``_MD_HEADING`` skips only spaces and tabs after the hashes, so in "# \\u00a0Title"
+    (a no-break space, common in converted documents) the heading block starts at the no-break space.
+    Section paths are unaffected (heading_text collapses whitespace), but block spans are not trimmed
+    like every other block's. Found by the Hypothesis test in test_chunk.py ("# \\u2028- ")."""
+    text = "# \u00a0Title\n\nText.\n"
+    heading = parse_blocks(text, markdown=True)[0]
+    assert text[heading.start : heading.end] == "Title"
 
 
 def test_markdown_hash_without_space_is_not_a_heading() -> None:
@@ -123,7 +135,8 @@ def test_markdown_comment_in_code_fence_is_not_a_heading() -> None:
 
 
 def test_numbered_plain_text_headings_nest_by_number() -> None:
-    text = "Report\n1 Intro\nThis is intro text.\n1.1 Scope\nScope text here.\n1.2 Limits\nLimits text.\n2 Methods\nMethods text.\n"
+    text = "Report\n1 Intro\nThis is intro text.\n1.1 Scope\nScope text here.\n1.2 Limits\nLimits text.\n"
+    text += "2 Methods\nMethods text.\n"
     assert outline(text) == [
         ("heading", 1, "Report", ()),
         ("heading", 2, "1 Intro", ("1 Intro",)),
@@ -152,13 +165,17 @@ def test_parent_heading_followed_by_heading_takes_children() -> None:
     ]
 
 
-@pytest.mark.xfail(strict=False, reason="expectation predates joining soft-wrapped plain-text lines")
 def test_wrapped_line_after_unfinished_sentence_is_not_a_heading() -> None:
-    """A short capitalised line continuing an unfinished sentence stays prose."""
-    text = "Title\nOverview\nPrograms like these enable local law enforcement agencies in many places and states, like\nSecure Communities\nto share data.\n"
-    rows = outline(text)
-    assert [kind for kind, *_ in rows] == ["heading", "heading", "paragraph", "paragraph", "paragraph"]
-    assert {path for *_, path in rows[2:]} == {("Overview",)}
+    """A short capitalised line continuing an unfinished sentence stays prose, in one paragraph."""
+    first = "Programs like these enable local law enforcement agencies in many places and states, like"
+    text = f"Title\nOverview\n{first}\nSecure Communities\nto share data.\nA new sentence.\n"
+    assert outline(text) == [
+        ("heading", 1, "Title", ()),
+        ("heading", 2, "Overview", ("Overview",)),
+        ("paragraph", 0, f"{first}\nSecure Communities\nto share data.", ("Overview",)),
+        # A line after a finished sentence starts a new paragraph.
+        ("paragraph", 0, "A new sentence.", ("Overview",)),
+    ]
 
 
 @pytest.mark.xfail(strict=True, reason="bug: the first line of a hard-wrapped paragraph becomes a heading")
@@ -257,7 +274,8 @@ def test_html_headings_h1_to_h6() -> None:
     doc = parse_document("site/page.html", HTML.encode())
     assert doc.format == "html"
     assert doc.title == "Main"
-    assert doc.text == "Main\n\nIntro.\n\nPart\n\nBody bold.\n\nDeeper\n\nOne\n\nTwo\n\nNumbers\n\nA | B |\n\n1 | 2 |\n\nSix\n\nTail & end."
+    blocks = ["Main", "Intro.", "Part", "Body bold.", "Deeper", "One", "Two", "Numbers", "A | B |", "1 | 2 |", "Six"]
+    assert doc.text == "\n\n".join([*blocks, "Tail & end."])
     assert _outline(doc.text, doc.blocks) == [
         ("heading", 1, "Main", ()),
         ("paragraph", 0, "Intro.", ()),
