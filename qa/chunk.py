@@ -20,7 +20,7 @@ from qa.sentences import split_sentences
 from qa.structure import section_paths
 from qa.types import Block, Document, Passage, Span
 
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3
 # all-MiniLM-L6-v2 reads 256 word pieces (about 1,000 characters of English); 800 leaves room for the section path.
 DEFAULT_MAX_CHARS = 800
 

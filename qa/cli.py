@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from qa.types import Answer
 
 INDEX_DIR = click.option(
-    "--index-dir", type=click.Path(path_type=Path), default=None, help="Index directory [default: QA_INDEX_DIR or index/]"
+    "--index-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Index directory [default: QA_INDEX_DIR or index/]",
 )
 
 
@@ -129,7 +132,9 @@ def _print_answer(answer: Answer) -> None:
     if answer.answerable:
         first = answer.citations[0]
         click.echo(f"A: {first.quote}")
-        click.echo(f"   {' > '.join(first.section_path) or first.section} | {first.document_id} [{first.start}:{first.end}]")
+        click.echo(
+            f"   {' > '.join(first.section_path) or first.section} | {first.document_id} [{first.start}:{first.end}]"
+        )
         click.echo(f"   confidence {answer.confidence:.2f}")
         rest = answer.citations[1:]
     else:
@@ -248,7 +253,9 @@ _GATES = {
 @click.argument("gold", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "squad"]), default=None, help="[default: by suffix]")
 @INDEX_DIR
-@click.option("--corpus", "corpus_dir", type=click.Path(file_okay=False, path_type=Path), help="Index this corpus in memory.")
+@click.option(
+    "--corpus", "corpus_dir", type=click.Path(file_okay=False, path_type=Path), help="Index this corpus in memory."
+)
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "all"]), default="hybrid", show_default=True)
 @click.option("-k", "top_k", type=click.IntRange(1, 20), default=3, show_default=True, help="Citations per answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the aggregates as JSON.")
@@ -290,8 +297,11 @@ def eval_command(
     threshold = None
     if calibrate:
         threshold, scores = propose_threshold(main_result.items)
-        click.echo(f"Proposed QA_MIN_SCORE={threshold:.4f} (abstention F1 {scores.f1:.3f}, false refusals "
-                   f"{scores.false_refusal_rate:.3f}); current {engine.min_score}", err=True)
+        click.echo(
+            f"Proposed QA_MIN_SCORE={threshold:.4f} (abstention F1 {scores.f1:.3f}, false refusals "
+            f"{scores.false_refusal_rate:.3f}); current {engine.min_score}",
+            err=True,
+        )
         for label, flag in (("answerable", False), ("unanswerable", True)):
             values = sorted(round(r.evidence, 3) for r in main_result.items if r.item.unanswerable is flag)
             click.echo(f"  {label} scores: {values}", err=True)
@@ -301,7 +311,9 @@ def eval_command(
     else:
         _print_table(results)
     if report:
-        report.write_text(render_report(f"qa eval: {gold.name}", results, threshold or engine.min_score), encoding="utf-8")
+        report.write_text(
+            render_report(f"qa eval: {gold.name}", results, threshold or engine.min_score), encoding="utf-8"
+        )
         click.echo(f"Report written to {report}", err=True)
     unmet = [
         f"{_GATES[name]} {main_result.aggregate[_GATES[name]]:.3f} < {floor}"

@@ -138,13 +138,17 @@ class SentenceTransformerEmbedder:
         # One forward pass at a time: torch already uses every core, and interleaved
         # calls from server threads only thrash the caches.
         with self._lock:
-            vectors = self._model.encode(list(texts), batch_size=BATCH_SIZE, convert_to_numpy=True, show_progress_bar=False)
+            vectors = self._model.encode(
+                list(texts), batch_size=BATCH_SIZE, convert_to_numpy=True, show_progress_bar=False
+            )
         return _normalise(vectors)
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         """Embed questions, remembering recent ones."""
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        missing = [i for i, text in enumerate(texts) if (cached := self._cache.get(text)) is None or not _put(out, i, cached)]
+        missing = [
+            i for i, text in enumerate(texts) if (cached := self._cache.get(text)) is None or not _put(out, i, cached)
+        ]
         if missing:
             fresh = self._encode([texts[i] for i in missing])
             for row, i in enumerate(missing):

@@ -12,7 +12,6 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -85,7 +84,9 @@ def corpus_sha256(documents: Sequence[Document]) -> str:
     return digest.hexdigest()
 
 
-def _embed_in_batches(embedder: Embedder, texts: list[str], progress: Progress | None, done: int, total: int) -> np.ndarray:
+def _embed_in_batches(
+    embedder: Embedder, texts: list[str], progress: Progress | None, done: int, total: int
+) -> np.ndarray:
     batch = 256
     parts = []
     for i in range(0, len(texts), batch):

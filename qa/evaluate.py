@@ -201,7 +201,9 @@ def evaluate(
     return result
 
 
-def calibrate(results: Sequence[ItemResult], *, max_false_refusal: float = 0.02) -> tuple[float, metrics.AbstentionScores]:
+def calibrate(
+    results: Sequence[ItemResult], *, max_false_refusal: float = 0.02
+) -> tuple[float, metrics.AbstentionScores]:
     """The abstention threshold that maximises abstention F1 within the false-refusal budget."""
     answerable = [r.evidence for r in results if not r.item.unanswerable]
     unanswerable = [r.evidence for r in results if r.item.unanswerable]

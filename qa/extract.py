@@ -25,10 +25,9 @@ passage and nearly tied, the answer spans both (``answer_span``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-
-import re
 
 import numpy as np
 import numpy.typing as npt

@@ -11,11 +11,13 @@ from html.parser import HTMLParser
 
 from qa.types import Block, BlockKind
 
-_SKIP = frozenset({"script", "style", "noscript", "template", "head", "svg", "math", "iframe", "object"})
+# Elements whose content is not document text. "head" is not here: HTML5 may omit </head>, and the
+# head's only text-bearing children (title, style, script) are skipped one by one.
+_SKIP = frozenset({"script", "style", "noscript", "template", "title", "svg", "math", "iframe", "object"})
 _BREAKS = frozenset(
     {"p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "blockquote",
      "pre", "br", "hr", "ul", "ol", "dl", "dt", "dd", "table", "thead", "tbody", "figure", "figcaption",
-     "form", "body", "html", "title"}
+     "form", "body", "html", "head"}
 )  # fmt: skip
 _VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "wbr"})
 
@@ -29,6 +31,7 @@ class _Collector(HTMLParser):
         self._level = 0
         self._skip_depth = 0
         self._cells: list[str] | None = None
+        self._li_depth = 0  # open <li> elements: a <p> inside one is still the list item
         self._row_has_th = False
 
     def _flush(self) -> None:
@@ -36,7 +39,7 @@ class _Collector(HTMLParser):
         self._buffer = []
         if text:
             self.segments.append((self._kind, self._level, text))
-        self._kind, self._level = "paragraph", 0
+        self._kind, self._level = ("list_item" if self._li_depth else "paragraph"), 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
@@ -55,6 +58,7 @@ class _Collector(HTMLParser):
             self._kind, self._level = "heading", int(tag[1])
         elif tag == "li":
             self._flush()
+            self._li_depth += 1
             self._kind = "list_item"
         elif tag in _BREAKS:
             self._flush()
@@ -73,7 +77,11 @@ class _Collector(HTMLParser):
             if any(cells):
                 kind: BlockKind = "table_header" if self._row_has_th else "table_row"
                 self.segments.append((kind, 0, " | ".join(cells) + " |"))
-        elif tag in _BREAKS or tag == "li" or (len(tag) == 2 and tag[0] == "h" and tag[1] in "123456"):
+        elif tag == "li":
+            self._flush()
+            self._li_depth = max(0, self._li_depth - 1)
+            self._kind = "list_item" if self._li_depth else "paragraph"
+        elif tag in _BREAKS or (len(tag) == 2 and tag[0] == "h" and tag[1] in "123456"):
             self._flush()
 
     def handle_data(self, data: str) -> None:

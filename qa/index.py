@@ -108,6 +108,7 @@ def make_dense(vectors: FloatArray) -> Any:
     import faiss
 
     n, dim = vectors.shape
+    dense: Any
     if n <= FLAT_MAX_PASSAGES:
         dense = faiss.IndexFlatIP(dim)
     else:
@@ -262,7 +263,9 @@ def save_index(index: VectorIndex, index_dir: Path) -> Path:
 def _prune(index_dir: Path, *, keep: Path) -> None:
     """Delete unfinished builds and all but the newest KEEP_BUILDS finished ones."""
     # Oldest first by modification time: names made within one second do not sort by age.
-    builds = sorted((p for p in (index_dir / "builds").iterdir() if p.is_dir()), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    builds = sorted(
+        (p for p in (index_dir / "builds").iterdir() if p.is_dir()), key=lambda p: (p.stat().st_mtime_ns, p.name)
+    )
     finished = [p for p in builds if not p.name.endswith(".tmp") and p != keep]
     stale = [p for p in builds if p.name.endswith(".tmp")] + finished[: max(0, len(finished) - KEEP_BUILDS)]
     for path in stale:
@@ -300,7 +303,8 @@ def read_manifest(build_dir: Path) -> Manifest:
         raise IndexFormatError(f"index manifest in {build_dir} is damaged ({exc}): rebuild with `qa index`") from exc
     if manifest.format != FORMAT_VERSION:
         raise IndexFormatError(
-            f"index in {build_dir} has format {manifest.format}, this version reads {FORMAT_VERSION}: rebuild with `qa index`"
+            f"index in {build_dir} has format {manifest.format}, this version reads {FORMAT_VERSION}: "
+            "rebuild with `qa index`"
         )
     return manifest
 
@@ -318,7 +322,9 @@ def verify_build(build_dir: Path, manifest: Manifest) -> None:
         if name not in manifest.files:
             raise IndexFormatError(f"index file {name} in {build_dir} is not in its manifest: rebuild with `qa index`")
         if _sha256_file(build_dir / name) != manifest.files[name]:
-            raise IndexFormatError(f"index file {name} in {build_dir} is damaged (checksum mismatch): rebuild with `qa index`")
+            raise IndexFormatError(
+                f"index file {name} in {build_dir} is damaged (checksum mismatch): rebuild with `qa index`"
+            )
 
 
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

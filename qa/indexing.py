@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qa.chunk import DEFAULT_MAX_CHARS
 from qa.embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
@@ -51,7 +52,7 @@ def _previous(index_dir: Path, model: str) -> VectorIndex | None:
 def _tqdm_progress(log: Callable[[str], None]) -> Callable[[int, int], None]:
     from tqdm import tqdm
 
-    bar: list[tqdm] = []  # type: ignore[type-arg]  # tqdm is generic only in its stubs
+    bar: list[Any] = []
 
     def update(done: int, total: int) -> None:
         if not bar:

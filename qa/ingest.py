@@ -87,7 +87,9 @@ def parse_document(doc_id: str, data: bytes, *, title: str | None = None) -> Doc
     """
     suffix = PurePosixPath(doc_id).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise CorpusError(f"{doc_id}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+        raise CorpusError(
+            f"{doc_id}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}"
+        )
     if len(data) > MAX_FILE_BYTES:
         raise CorpusError(f"{doc_id}: file is larger than {MAX_FILE_BYTES} bytes")
     if not data.strip():

@@ -85,10 +85,15 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
     """Give each line a kind; None for blank lines and table separators."""
     kinds: list[BlockKind | None] = []
     seen_text = False
+    fence = ""  # the marker of an open Markdown code fence: its lines are code, not structure
     for i, line in enumerate(lines):
         text = line.text.strip()
         kind: BlockKind | None
-        if not text or _TABLE_SEPARATOR.match(text):
+        if markdown and (fence or text.startswith(("```", "~~~"))):
+            closing = bool(fence) and text.startswith(fence)
+            fence = "" if closing else (fence or text[:3])
+            kind = "paragraph" if text else None
+        elif not text or _TABLE_SEPARATOR.match(text):
             kind = None
         elif _MD_HEADING.match(text):
             kind = "heading"
@@ -112,6 +117,9 @@ def _is_plain_heading(lines: list[_Line], i: int, kinds: list[BlockKind | None],
         return False
     if not any(line.text.strip() for line in lines[i + 1 :]):
         return False  # a heading introduces something
+    following = lines[i + 1].text.lstrip() if i + 1 < len(lines) else ""
+    if following[:1].islower():
+        return False  # the next line continues this one: a wrapped paragraph
     previous = lines[i - 1].text.strip() if i > 0 else ""
     # A wrapped paragraph: the line before is prose that has not ended its sentence.
     return not (previous and kinds[-1] == "paragraph" and previous[-1] not in _TERMINAL)
@@ -146,8 +154,11 @@ def _heading_block(text: str, start: int, end: int) -> Block:
     match = _MD_HEADING.match(text[start:end])
     if not match:
         return Block("heading", start, end, 0)
-    inner = start + match.start(2)
-    return Block("heading", inner, start + match.end(2), len(match.group(1)))
+    inner = match.group(2)
+    lead = len(inner) - len(inner.lstrip())
+    return Block(
+        "heading", start + match.start(2) + lead, start + match.start(2) + len(inner.rstrip()), len(match.group(1))
+    )
 
 
 def _body_shape(blocks: list[Block], i: int) -> str:

@@ -96,7 +96,6 @@ def test_markdown_two_top_headings_are_both_in_paths() -> None:
     assert [path for *_, path in outline(text, markdown=True)] == [("One",), ("One",), ("Two",), ("Two",)]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a Markdown heading's span keeps whitespace other than space/tab after '#'")
 def test_markdown_heading_span_is_trimmed() -> None:
     """Pins a bug: ``_MD_HEADING`` skips only spaces and tabs after the hashes, so in "# \\u00a0Title"
     (a no-break space, common in converted documents) the heading block starts at the no-break space.
@@ -120,7 +119,6 @@ def test_markdown_table_with_header_separator() -> None:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: '#' lines inside a Markdown code fence are read as headings")
 def test_markdown_comment_in_code_fence_is_not_a_heading() -> None:
     """Pins a bug: a shell comment inside a fenced code block becomes a heading, and the text after
     the fence is filed under it (section ("install deps",) instead of the section of "Run this:")."""
@@ -178,7 +176,6 @@ def test_wrapped_line_after_unfinished_sentence_is_not_a_heading() -> None:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the first line of a hard-wrapped paragraph becomes a heading")
 def test_hard_wrapped_paragraph_lines_are_not_headings() -> None:
     """Pins a bug: in plain text hard-wrapped at 60 columns, the first line of each paragraph
     ("Since 9/11, reforms have increased data sharing among") reads as a heading, so the
@@ -292,7 +289,6 @@ def test_html_headings_h1_to_h6() -> None:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an omitted </head> (valid HTML5) drops the whole body")
 def test_html_without_closing_head_tag_keeps_body() -> None:
     """Pins a bug: ``head`` is a skipped element, and the skip only ends at ``</head>``; HTML5 lets
     authors omit that end tag, so parse_document raises CorpusError("no text found")."""
@@ -300,7 +296,6 @@ def test_html_without_closing_head_tag_keeps_body() -> None:
     assert doc.text == "Hi\n\nBody."
 
 
-@pytest.mark.xfail(strict=True, reason="bug: <li><p>...</p></li> (a loose list) loses its list_item kind")
 def test_html_list_item_wrapping_a_paragraph_is_a_list_item() -> None:
     """Pins a bug: ``<p>`` inside ``<li>`` flushes the empty buffer, which resets the pending kind
     to "paragraph" before the item's text arrives (htmltext._Collector._flush)."""
