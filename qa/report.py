@@ -1,7 +1,8 @@
-"""A self-contained HTML report of an evaluation: tables, charts (inline SVG) and every failure."""
+"""A self-contained HTML report of an evaluation: tables, charts (inline PNG) and every failure."""
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 from collections.abc import Sequence
@@ -16,10 +17,13 @@ _KEYS = (
 )  # fmt: skip
 
 
-def _svg(figure: object) -> str:
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")  # type: ignore[attr-defined]  # matplotlib Figure
-    return buffer.getvalue().split("?>", 1)[-1]
+def _png(figure: object) -> str:
+    """The figure as an inline PNG image: no external asset and no URL in the page."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight", dpi=110)  # type: ignore[attr-defined]  # a Figure
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="latency histogram and evidence score distributions" src="data:image/png;base64,{encoded}">'
+
 
 
 def _charts(results: Sequence[EvalResult], threshold: float | None) -> str:
@@ -40,9 +44,9 @@ def _charts(results: Sequence[EvalResult], threshold: float | None) -> str:
         scores.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3f}")
     scores.set_xlabel(f"evidence score ({hybrid.mode})")
     scores.legend()
-    svg = _svg(fig)
+    image = _png(fig)
     plt.close(fig)
-    return svg
+    return image
 
 
 def _failure_row(r: ItemResult) -> str:

@@ -15,7 +15,6 @@ from qa.embed import SentenceTransformerEmbedder
 from qa.engine import Engine, build_index
 from qa.evaluate import evaluate
 from qa.gold import load_jsonl, load_squad
-from qa.ingest import load_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "tests" / "data" / "gold.jsonl"
@@ -25,16 +24,8 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
-def embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder()
-
-
-@pytest.fixture(scope="module")
-def gold_result(embedder: SentenceTransformerEmbedder):
-    documents, problems = load_corpus(ROOT / "corpus")
-    assert problems == []
-    engine = Engine(build_index(documents, embedder), embedder)
-    return evaluate(engine, load_jsonl(GOLD))
+def gold_result(model_engine: Engine):
+    return evaluate(model_engine, load_jsonl(GOLD))
 
 
 def test_gold_set_has_the_promised_shape() -> None:
