@@ -30,8 +30,12 @@ MAX_QUESTION_CHARS = 1000
 # Evidence below this means "not in these documents"; calibrated on tests/data/gold.jsonl
 # (`qa eval --calibrate`) so that no answerable gold question is refused.
 DEFAULT_MIN_SCORE = 0.25
-# Width of the logistic that maps evidence to confidence: 0.05 above the threshold reads as 0.73.
-CONFIDENCE_SCALE = 0.05
+# Confidence = logistic(CONFIDENCE_SLOPE * evidence + CONFIDENCE_INTERCEPT): a logistic regression of
+# "the answer contains a gold answer" on the evidence, fitted on tests/data/gold.jsonl and XQuAD dev
+# (672 questions). Read it as the chance that the quote holds the answer: 0.66 at evidence 0.5
+# (observed 0.67), 0.83 at 0.7 (observed 0.83), 0.92 at 0.9 (observed 0.97).
+CONFIDENCE_SLOPE = 4.5
+CONFIDENCE_INTERCEPT = -1.57
 # Passages retrieved for extraction, whatever the number of citations asked for.
 RETRIEVE_PASSAGES = 10
 
@@ -60,9 +64,9 @@ def clean_question(question: str) -> str:
     return text
 
 
-def confidence_of(score: float, threshold: float) -> float:
-    """Map evidence to [0, 1]: monotone, and exactly 0.5 at the abstention threshold."""
-    exponent = min(700.0, max(-700.0, -(score - threshold) / CONFIDENCE_SCALE))  # math.exp overflows past ~709
+def confidence_of(evidence: float) -> float:
+    """The chance that an answer with this evidence holds the right answer: monotone, in [0, 1]."""
+    exponent = min(700.0, max(-700.0, -(CONFIDENCE_SLOPE * evidence + CONFIDENCE_INTERCEPT)))  # exp overflows past 709
     return round(1.0 / (1.0 + math.exp(exponent)), 4)
 
 
@@ -253,7 +257,7 @@ class Engine:
             question=text,
             answerable=answerable,
             answer=citations[0].quote if answerable else None,
-            confidence=confidence_of(best, self.min_score) if chosen else 0.0,
+            confidence=confidence_of(best) if chosen else 0.0,
             citations=citations,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             reason="" if answerable else "no passage in these documents answers the question",

@@ -112,24 +112,24 @@ def test_clean_question_accepts(question: str, expected: str) -> None:
 # --- confidence -------------------------------------------------------------------------------------
 
 
-def test_confidence_is_one_half_at_the_threshold() -> None:
-    assert confidence_of(0.4, 0.4) == 0.5
-    assert confidence_of(0.0, 0.0) == 0.5
-    assert confidence_of(0.45, 0.4) == 0.7311
+def test_confidence_follows_the_fitted_logistic() -> None:
+    assert confidence_of(0.5) == 0.6637  # 1 / (1 + exp(-(4.5 * 0.5 - 1.57)))
+    assert confidence_of(1.57 / 4.5) == 0.5
+    assert confidence_of(0.0) == 0.1722
 
 
 def test_confidence_is_monotone_and_bounded() -> None:
     scores = np.linspace(-1.0, 2.0, 601)
-    values = [confidence_of(float(s), 0.4) for s in scores]
+    values = [confidence_of(float(s) * 10) for s in scores]
     assert all(0.0 <= v <= 1.0 for v in values)
     assert all(a <= b for a, b in zip(values, values[1:], strict=False))
     assert values[0] == 0.0 and values[-1] == 1.0
 
 
 def test_confidence_of_an_extreme_score() -> None:
-    """Regression: confidence_of(-50.0, 0.4) computed math.exp(1008) and raised OverflowError
-    instead of returning 0.0 (unreachable with today's scores, which stay near [-1, 2])."""
-    assert confidence_of(-50.0, 0.4) == 0.0
+    """Regression: an extreme score made math.exp overflow instead of returning 0.0."""
+    assert confidence_of(-500.0) == 0.0
+    assert confidence_of(500.0) == 1.0
 
 
 # --- answering (plumbing) ----------------------------------------------------------------------------
@@ -144,19 +144,19 @@ def test_threshold_decides_answerable(hash_index: VectorIndex) -> None:
     question = "How many agencies participate in Secure Communities?"
     always = Engine(hash_index, HashEmbedder(), min_score=-10.0).ask(question)
     never = Engine(hash_index, HashEmbedder(), min_score=10.0).ask(question)
-    assert always.answerable and always.confidence == 1.0
-    assert not never.answerable and never.answer is None and never.confidence == 0.0
+    assert always.answerable and never.confidence == always.confidence  # confidence ignores the threshold
+    assert not never.answerable and never.answer is None
     assert never.reason == "no passage in these documents answers the question"
     # Abstaining still lists the closest passages, for reference.
     assert [c.quote for c in never.citations] == [c.quote for c in always.citations]
 
 
-def test_confidence_is_one_half_when_evidence_equals_the_threshold(hash_index: VectorIndex) -> None:
+def test_evidence_equal_to_the_threshold_answers_with_its_confidence(hash_index: VectorIndex) -> None:
     question = "How many agencies participate in Secure Communities?"
     evidence = Engine(hash_index, HashEmbedder()).ask_detailed(question).evidence
     answer = Engine(hash_index, HashEmbedder(), min_score=evidence).ask(question)
     assert answer.answerable
-    assert answer.confidence == 0.5
+    assert answer.confidence == confidence_of(evidence)
 
 
 @pytest.mark.parametrize("top_k", [0, 21, -1])
