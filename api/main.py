@@ -46,12 +46,10 @@ def _lifespan(engine: Engine | None) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service: Service = app.state.service
-        service.write_lock = asyncio.Lock()
+        service.write_lock, service.reload_lock = asyncio.Lock(), asyncio.Lock()
         await anyio.to_thread.run_sync(start, service, engine)
         app.state.metrics.model_load.set(service.model_load_seconds)
         yield
-        for task in list(service.tasks):
-            task.cancel()
 
     return lifespan
 

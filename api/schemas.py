@@ -50,6 +50,8 @@ def check_document_id(value: str) -> str:
         raise ValueError(f"document_id must be 1 to {MAX_DOCUMENT_ID_CHARS} characters")
     if _has_bad_char(value):
         raise ValueError("document_id contains a control character or invalid Unicode")
+    if value != value.strip():
+        raise ValueError("document_id must not start or end with whitespace")
     if "\\" in value:
         raise ValueError("document_id must use '/' as separator, not '\\'")
     if value.startswith("/"):

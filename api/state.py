@@ -8,9 +8,9 @@ wholly from it, so every response comes from either the old index or the new.
 
 Ordering: every change happens under ``qa.index.writer_lock`` (one writer per
 index directory, across processes), and starts from the newest build on disk,
-so a write by another worker (``qa serve --workers N``) is never lost. Each
-worker also notices, at most once per ``RECHECK_SECONDS``, that ``current``
-points at a build other than the one it serves, and reloads it in the background.
+so a write by another worker (``qa serve --workers N``) is never lost. Before
+answering, a worker checks that ``current`` still points at the build it
+serves, and loads the new one first if not.
 """
 
 from __future__ import annotations
@@ -36,9 +36,6 @@ from qa.types import Document
 
 logger = logging.getLogger(__name__)
 
-# How often a worker checks whether another process has swapped in a newer build.
-RECHECK_SECONDS = 1.0
-
 
 @dataclass(eq=False)
 class Service:
@@ -49,6 +46,9 @@ class Service:
         embedder: The loaded model (None until startup, or if it failed to load).
         unavailable: Why there is no engine to serve; empty when there is one.
         write_lock: One write at a time in this process, without holding a thread while waiting.
+        reload_lock: One reload of a build another process saved at a time.
+        served_build: The build directory the engine was loaded from (resolved).
+        failed_build: The last build that could not be loaded (not retried until ``current`` moves).
     """
 
     settings: Settings
@@ -57,9 +57,10 @@ class Service:
     unavailable: str = "the service is starting"
     model_load_seconds: float = 0.0
     write_lock: asyncio.Lock | None = None
+    reload_lock: asyncio.Lock | None = None
     swap_lock: threading.Lock = field(default_factory=threading.Lock)
-    last_check: float = 0.0
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    served_build: Path | None = None
+    failed_build: Path | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -71,13 +72,26 @@ class Service:
         return engine
 
     def swap(self, engine: Engine) -> None:
-        """Serve ``engine`` from now on (callers hold ``swap_lock``)."""
+        """Serve ``engine`` from now on (callers hold ``swap_lock``).
+
+        An engine built in memory (no path) is taken to match the current build.
+        """
+        path = engine.index.path
+        self.served_build = Path(path).resolve() if path is not None else _current(self)
         self.state.engine = engine
         self.unavailable = ""
 
 
-def _same_build(index: VectorIndex, build: Path) -> bool:
-    return index.path is not None and Path(index.path).resolve() == build.resolve()
+def _current(service: Service) -> Path | None:
+    """The current build directory (resolved), or None without one."""
+    try:
+        return current_build(service.index_dir)
+    except (IndexMissingError, OSError):
+        return None
+
+
+def _is_served(service: Service, build: Path) -> bool:
+    return service.engine is not None and service.served_build == build
 
 
 def start(service: Service, engine: Engine | None) -> None:
@@ -119,11 +133,8 @@ def _recover_logged(service: Service) -> None:
 
 def _latest_index(service: Service, engine: Engine) -> VectorIndex:
     """The index a change starts from: the newest build on disk (caller holds writer_lock)."""
-    try:
-        build = current_build(service.index_dir)
-    except IndexMissingError:
-        return engine.index
-    if _same_build(engine.index, build):
+    build = _current(service)
+    if build is None or _is_served(service, build):
         return engine.index
     return load_index(service.index_dir, model=engine.embedder.name)
 
@@ -160,6 +171,7 @@ def recover_sources(service: Service) -> None:
     if not stored:
         return
     with writer_lock(service.index_dir):
+        engine = _require_engine(service)
         base = _latest_index(service, engine)
         missing = _stale_sources(base, stored)
         if missing:
@@ -173,8 +185,8 @@ def add_document(service: Service, doc: Document, source: StoredSource) -> int:
     Returns:
         The document's passage count in the new index.
     """
-    engine = _require_engine(service)
     with writer_lock(service.index_dir):
+        engine = _require_engine(service)
         previous = load_source(service.index_dir, doc.id)
         write_source(service.index_dir, source)
         try:
@@ -193,8 +205,8 @@ def remove_document(service: Service, document_id: str) -> None:
     Raises:
         DocumentNotFound: If the newest index does not hold it.
     """
-    engine = _require_engine(service)
     with writer_lock(service.index_dir):
+        engine = _require_engine(service)
         base = _latest_index(service, engine)
         if document_id not in base.documents:
             raise DocumentNotFound(f"no document {document_id!r} in the index")
@@ -223,14 +235,15 @@ def _require_engine(service: Service) -> Engine:
     return engine
 
 
-def _reload(service: Service) -> None:
-    """Serve the current build from disk, unless a newer one was swapped in meanwhile."""
+def _reload(service: Service, build: Path) -> None:
+    """Serve the current build, unless it is already served or was superseded while loading."""
     embedder = service.embedder
-    if embedder is None:
+    if embedder is None or _is_served(service, build):
         return
     try:
         index = load_index(service.index_dir, model=embedder.name)
-    except QAError as exc:
+    except (QAError, OSError) as exc:
+        service.failed_build = build  # do not verify a broken build again on every request
         logger.warning("keeping the served index; cannot load the current build: %s", exc)
         if service.engine is None:
             service.unavailable = str(exc)
@@ -238,36 +251,26 @@ def _reload(service: Service) -> None:
     previous = service.engine
     min_score = previous.min_score if previous is not None else service.settings.min_score
     with service.swap_lock:
-        if _needs_reload(service) and _same_build(index, current_build(service.index_dir)):
+        current = _current(service)
+        if current is not None and index.path is not None and Path(index.path).resolve() == current:
             service.swap(Engine(index, embedder, min_score=min_score))
-            logger.info("now serving %s", index.path)
+            logger.info("now serving %s", current)
     if previous is None:
         _recover_logged(service)
 
 
-def _needs_reload(service: Service) -> bool:
-    try:
-        build = current_build(service.index_dir)
-    except (IndexMissingError, OSError):
-        return False
-    engine = service.engine
-    return engine is None or not _same_build(engine.index, build)
-
-
 async def refresh_if_stale(service: Service) -> None:
-    """Start a background reload if another process moved ``current`` (checked once a second).
+    """Load the current build first if another process (a worker, `qa index`) swapped one in.
 
-    The check is a readlink and a stat, cheap enough for the event loop.
+    Checked on every request (a readlink and a few stats), and the request waits for the
+    load: a document added through one worker is served by every worker once its 201 is sent.
     """
-    now = time.monotonic()
-    if service.tasks or service.embedder is None or now - service.last_check < RECHECK_SECONDS:
+    if service.embedder is None or service.reload_lock is None:
         return
-    service.last_check = now
-    if not _needs_reload(service):
+    if service.write_lock is not None and service.write_lock.locked():
+        return  # this process is writing: it swaps the new engine in itself
+    build = _current(service)
+    if build is None or build == service.failed_build or _is_served(service, build):
         return
-    if service.engine is None:  # nothing to serve meanwhile: wait for it
-        await anyio.to_thread.run_sync(_reload, service, abandon_on_cancel=True)
-        return
-    task = asyncio.create_task(asyncio.to_thread(_reload, service))
-    service.tasks.add(task)
-    task.add_done_callback(service.tasks.discard)
+    async with service.reload_lock:
+        await anyio.to_thread.run_sync(_reload, service, build, abandon_on_cancel=True)

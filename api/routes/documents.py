@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +36,7 @@ from qa.structure import heading_text
 from qa.types import Document
 
 router = APIRouter(prefix="/v1", tags=["documents"])
+T = TypeVar("T")
 
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -136,7 +138,8 @@ async def _multipart_upload(request: Request, settings: Settings) -> tuple[str, 
     return meta.document_id, data, meta.title
 
 
-async def _write(service: Service, func: Any, *args: Any) -> Any:
+async def _write(service: Service, func: Callable[..., T], *args: object) -> T:
+    """One write at a time; waiting writers hold no thread."""
     assert service.write_lock is not None, "the app has not started"
     async with service.write_lock:
         return await run_sync(func, service, *args)
@@ -152,7 +155,10 @@ async def _write(service: Service, func: Any, *args: Any) -> Any:
 async def post_document(
     request: Request, engine: EngineDep, service: ServiceDep, settings: SettingsDep
 ) -> DocumentWritten:
-    """Add or replace a document (JSON text or a file upload); answerable once this returns."""
+    """Add or replace a document (JSON text or a file upload); answerable once this returns.
+
+    ``engine`` is unused here but its dependency answers 503 before the body is read when no index is loaded.
+    """
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
         document_id, data, title = await _multipart_upload(request, settings)

@@ -157,13 +157,14 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     return node.tagName === "INPUT" && !/^(button|checkbox|radio|reset|submit|file|image|range|color)$/.test(node.type);
   }
 
-  // "/" and Ctrl/Cmd+K focus the first widget on the page.
+  // "/" and Ctrl/Cmd+K focus the first widget on the page, unless typed into another field
+  // (editors use Ctrl+K for links); inside a widget's own box they are ordinary keys.
   function onGlobalKey(event) {
     const target = instances[0];
     if (!target || event.defaultPrevented || event.isComposing) return;
     const slash = event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey;
     const ctrlK = (event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k";
-    if (!ctrlK && !(slash && !isEditable(event.composedPath()[0]))) return;
+    if (!(slash || ctrlK) || isEditable(event.composedPath()[0])) return;
     event.preventDefault();
     target.focus();
   }
@@ -180,34 +181,40 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     #options = [];
     #returnTo = null;
     #ids = `qa${++uid}`;
+    #input;
+    #spinner;
+    #clearButton;
+    #key;
+    #status;
+    #list;
 
     constructor() {
       super();
       const root = this.attachShadow({ mode: "open" });
       adoptStyles(root);
       const id = this.#ids;
-      this.input = h("input", {
+      this.#input = h("input", {
         id: `${id}-q`, part: "input", type: "text", role: "combobox", "aria-expanded": "false",
         "aria-controls": `${id}-list`, "aria-autocomplete": "none", "aria-describedby": `${id}-status`,
         autocomplete: "off", autocapitalize: "off", spellcheck: "false", enterkeyhint: "search", maxlength: "1000",
       });
-      this.spinner = h("span", { class: "spin", "aria-hidden": "true", hidden: true });
-      this.clearButton = h("button", { type: "button", class: "clear", part: "clear", "aria-label": "Clear question", hidden: true }, "×");
-      this.key = h("kbd", { "aria-hidden": "true", title: "Press / to search" }, "/");
-      this.status = h("div", { id: `${id}-status`, class: "status", part: "status", role: "status", "aria-live": "polite", "aria-atomic": "true" });
-      this.list = h("div", { id: `${id}-list`, class: "list", part: "results", role: "listbox", "aria-label": "Answer and sources", hidden: true });
+      this.#spinner = h("span", { class: "spin", "aria-hidden": "true", hidden: true });
+      this.#clearButton = h("button", { type: "button", class: "clear", part: "clear", "aria-label": "Clear question", hidden: true }, "×");
+      this.#key = h("kbd", { "aria-hidden": "true", title: "Press / to search" }, "/");
+      this.#status = h("div", { id: `${id}-status`, class: "status", part: "status", role: "status", "aria-live": "polite", "aria-atomic": "true" });
+      this.#list = h("div", { id: `${id}-list`, class: "list", part: "results", role: "listbox", "aria-label": "Answer and sources", hidden: true });
       root.append(
-        h("div", { class: "box", part: "box" }, h("span", { class: "icon", "aria-hidden": "true" }), this.input, this.spinner, this.key, this.clearButton),
-        this.status,
-        this.list,
+        h("div", { class: "box", part: "box" }, h("span", { class: "icon", "aria-hidden": "true" }), this.#input, this.#spinner, this.#key, this.#clearButton),
+        this.#status,
+        this.#list,
       );
-      this.input.addEventListener("input", () => this.#onInput());
-      this.input.addEventListener("keydown", (e) => this.#onKey(e));
-      this.clearButton.addEventListener("click", () => {
+      this.#input.addEventListener("input", () => this.#onInput());
+      this.#input.addEventListener("keydown", (e) => this.#onKey(e));
+      this.#clearButton.addEventListener("click", () => {
         this.clear();
-        this.input.focus();
+        this.#input.focus();
       });
-      this.list.addEventListener("mousedown", (e) => e.target.closest?.("a") || e.preventDefault());
+      this.#list.addEventListener("mousedown", (e) => e.target.closest?.("a") || e.preventDefault());
       this.#applyAttributes();
     }
 
@@ -244,30 +251,30 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     }
 
     get value() {
-      return this.input.value;
+      return this.#input.value;
     }
 
     set value(text) {
-      this.input.value = text;
+      this.#input.value = text;
       this.#onInput();
     }
 
     focus(options) {
       const active = document.activeElement;
       if (active && active !== this && active !== document.body) this.#returnTo = active;
-      this.input.focus(options);
+      this.#input.focus(options);
     }
 
     /** Ask `question` now (no debounce), as if typed and followed by Enter. */
     ask(question) {
-      if (question !== undefined) this.input.value = question;
+      if (question !== undefined) this.#input.value = question;
       this.#syncClear();
       return this.#ask(true);
     }
 
     /** Empty the box, cancel any request and hide the results. */
     clear() {
-      this.input.value = "";
+      this.#input.value = "";
       this.#cancel();
       this.#asked = "";
       this.#setStatus("");
@@ -276,13 +283,13 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     }
 
     #applyAttributes() {
-      this.input.placeholder = this.getAttribute("placeholder") || "Ask a question…";
-      this.input.setAttribute("aria-label", this.getAttribute("label") || "Ask a question about these documents");
+      this.#input.placeholder = this.getAttribute("placeholder") || "Ask a question…";
+      this.#input.setAttribute("aria-label", this.getAttribute("label") || "Ask a question about these documents");
     }
 
     #syncClear() {
-      this.clearButton.hidden = !this.input.value;
-      this.key.hidden = !!this.input.value;
+      this.#clearButton.hidden = !this.#input.value;
+      this.#key.hidden = !!this.#input.value;
     }
 
     #cancel() {
@@ -297,7 +304,7 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     #onInput() {
       this.#syncClear();
       clearTimeout(this.#timer);
-      if (this.input.value.trim().length < MIN_CHARS) {
+      if (this.#input.value.trim().length < MIN_CHARS) {
         this.#cancel();
         this.#asked = "";
         this.#setStatus("");
@@ -310,7 +317,7 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     #onKey(e) {
       if (e.isComposing) return;
       const n = this.#options.length;
-      if ((e.key === "ArrowDown" || e.key === "ArrowUp") && n && !this.list.hidden) {
+      if ((e.key === "ArrowDown" || e.key === "ArrowUp") && n && !this.#list.hidden) {
         e.preventDefault();
         const step = e.key === "ArrowDown" ? 1 : -1;
         this.#activate(this.#active < 0 ? (step > 0 ? 0 : n - 1) : (this.#active + step + n) % n);
@@ -320,11 +327,11 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
         else this.#ask(true);
       } else if (e.key === "Escape") {
         e.preventDefault();
-        if (this.input.value || !this.list.hidden) this.clear();
+        if (this.#input.value || !this.#list.hidden) this.clear();
         else if (this.#returnTo?.isConnected) {
           this.#returnTo.focus();
           this.#returnTo = null;
-        } else this.input.blur();
+        } else this.#input.blur();
       }
     }
 
@@ -333,19 +340,19 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
       this.#active = index;
       const option = this.#options[index];
       if (option) {
-        this.input.setAttribute("aria-activedescendant", option.id);
+        this.#input.setAttribute("aria-activedescendant", option.id);
         option.scrollIntoView({ block: "nearest" });
-      } else this.input.removeAttribute("aria-activedescendant");
+      } else this.#input.removeAttribute("aria-activedescendant");
     }
 
     #busy(on) {
-      this.spinner.hidden = !on;
-      this.list.setAttribute("aria-busy", String(on));
+      this.#spinner.hidden = !on;
+      this.#list.setAttribute("aria-busy", String(on));
     }
 
     #setStatus(text, kind = "", action = null) {
-      this.status.className = `status ${kind}`.trim();
-      this.status.replaceChildren(...(text ? [h("span", {}, text)] : []), ...(action ? [action] : []));
+      this.#status.className = `status ${kind}`.trim();
+      this.#status.replaceChildren(...(text ? [h("span", {}, text)] : []), ...(action ? [action] : []));
     }
 
     #url(question) {
@@ -357,7 +364,7 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
 
     async #ask(force) {
       clearTimeout(this.#timer);
-      const question = this.input.value.trim();
+      const question = this.#input.value.trim();
       if (!question || (!force && question === this.#asked)) return;
       this.#cancel();
       const seq = this.#seq;
@@ -480,12 +487,12 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     }
 
     #show(nodes) {
-      this.list.replaceChildren(...nodes);
-      this.#options = [...this.list.querySelectorAll("[role=option]")];
+      this.#list.replaceChildren(...nodes);
+      this.#options = [...this.#list.querySelectorAll("[role=option]")];
       this.#active = -1;
-      this.input.removeAttribute("aria-activedescendant");
-      this.list.hidden = !this.#options.length;
-      this.input.setAttribute("aria-expanded", String(!this.list.hidden));
+      this.#input.removeAttribute("aria-activedescendant");
+      this.#list.hidden = !this.#options.length;
+      this.#input.setAttribute("aria-expanded", String(!this.#list.hidden));
     }
   }
 

@@ -20,64 +20,223 @@ from qa.config import Settings
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 JSON = {"content-type": "application/json"}
 
-# (id, method, url, request kwargs, status, fragment of detail or of an error message)
-BAD_REQUESTS: list[tuple[str, str, str, dict[str, Any], int, str]] = [
-    ("malformed-json", "POST", "/v1/ask", {"content": b'{"question": ', "headers": JSON}, 400, "not valid JSON"),
-    ("deep-json", "POST", "/v1/ask", {"content": b"[" * 50_000 + b"]" * 50_000, "headers": JSON}, 400, "parsing"),
-    ("deep-json-upload", "POST", "/v1/documents", {"content": b"[" * 50_000, "headers": {**JSON, **AUTH}}, 400, "JSON"),
-    ("malformed-upload", "POST", "/v1/documents", {"content": b"{", "headers": {**JSON, **AUTH}}, 400, "not valid JSON"),
-    ("bad-content-length", "POST", "/v1/ask", {"content": b"{}", "headers": {**JSON, "content-length": "x"}}, 400, "Content-Length"),
-    ("empty-file", "POST", "/v1/documents", {"files": {"file": ("a.txt", b"  \n")}, "headers": AUTH}, 400, "empty"),
-    ("binary-file", "POST", "/v1/documents", {"files": {"file": ("a.txt", b"\x00\x01")}, "headers": AUTH}, 400, "binary"),
-    ("not-a-pdf", "POST", "/v1/documents", {"files": {"file": ("a.pdf", b"hello")}, "headers": AUTH}, 400, "not a PDF"),
-    ("no-key", "POST", "/v1/documents", {"json": {"document_id": "a.md", "text": "x"}}, 401, "API key is required"),
-    ("no-key-delete", "DELETE", "/v1/documents/a.md", {}, 401, "API key is required"),
-    ("basic-auth", "DELETE", "/v1/documents/a.md", {"headers": {"Authorization": "Basic dTpw"}}, 401, "API key"),
-    ("wrong-key", "POST", "/v1/documents", {"json": {}, "headers": {"Authorization": "Bearer nope"}}, 403, "not valid"),
-    ("unknown-document", "GET", "/v1/documents/missing.txt", {}, 404, "no document 'missing.txt'"),
-    ("unknown-nested", "GET", "/v1/documents/a/b/c.md", {}, 404, "no document 'a/b/c.md'"),
-    ("delete-unknown", "DELETE", "/v1/documents/missing.txt", {"headers": AUTH}, 404, "no document"),
-    ("unknown-passage", "GET", "/v1/passages/0000", {}, 404, "no passage '0000'"),
-    ("unknown-route", "GET", "/v2/ask", {}, 404, "Not Found"),
-    ("put-ask", "PUT", "/v1/ask", {}, 405, "Method Not Allowed"),
-    ("patch-documents", "PATCH", "/v1/documents", {}, 405, "Method Not Allowed"),
-    ("big-json", "POST", "/v1/ask", {"content": b" " * 200_001, "headers": JSON}, 413, "QA_MAX_BODY_BYTES"),
-    ("big-upload", "POST", "/v1/documents", {"files": {"file": ("a.txt", b"a" * 9000)}, "headers": AUTH}, 413, "QA_MAX_UPLOAD"),
-    ("text-plain", "POST", "/v1/documents", {"content": b"hi", "headers": {**AUTH, "content-type": "text/plain"}}, 415, "multipart"),
-    ("empty-question", "POST", "/v1/ask", {"json": {"question": "   "}}, 422, "question is empty"),
-    ("blank-question", "POST", "/v1/ask", {"json": {"question": ""}}, 422, "at least 1 character"),
-    ("long-question", "POST", "/v1/ask", {"json": {"question": "a" * 1001}}, 422, "limit is 1000"),
-    ("nul-question", "POST", "/v1/ask", {"json": {"question": "a\u0000b"}}, 422, "control character (U+0000)"),
-    ("bell-question", "GET", "/v1/ask?q=a%07b", {}, 422, "control character (U+0007)"),
-    ("no-question", "POST", "/v1/ask", {"json": {}}, 422, "Field required"),
-    ("question-int", "POST", "/v1/ask", {"json": {"question": 5}}, 422, "valid string"),
-    ("top-k-string", "POST", "/v1/ask", {"json": {"question": "q", "top_k": "3"}}, 422, "valid integer"),
-    ("top-k-float", "POST", "/v1/ask", {"json": {"question": "q", "top_k": 3.0}}, 422, "valid integer"),
-    ("top-k-zero", "POST", "/v1/ask", {"json": {"question": "q", "top_k": 0}}, 422, "greater than or equal to 1"),
-    ("top-k-21", "POST", "/v1/ask", {"json": {"question": "q", "top_k": 21}}, 422, "less than or equal to 20"),
-    ("unknown-field", "POST", "/v1/ask", {"json": {"question": "q", "k": 3}}, 422, "Extra inputs"),
-    ("array-body", "POST", "/v1/ask", {"json": ["q"]}, 422, "valid dictionary"),
-    ("get-no-q", "GET", "/v1/ask", {}, 422, "Field required"),
-    ("get-k-21", "GET", "/v1/ask?q=x&k=21", {}, 422, "less than or equal to 20"),
-    ("get-k-text", "GET", "/v1/ask?q=x&k=two", {}, 422, "valid integer"),
-    ("search-k-51", "GET", "/v1/search?q=x&k=51", {}, 422, "less than or equal to 50"),
-    ("search-blank", "GET", "/v1/search?q=%20", {}, 422, "question is empty"),
-    ("list-limit", "GET", "/v1/documents?limit=0", {}, 422, "greater than or equal to 1"),
-    ("doc-absolute", "POST", "/v1/documents", {"json": {"document_id": "/etc/x.md", "text": "t"}, "headers": AUTH}, 422, "relative"),
-    ("doc-dotdot", "POST", "/v1/documents", {"json": {"document_id": "a/../x.md", "text": "t"}, "headers": AUTH}, 422, "'..'"),
-    ("doc-backslash", "POST", "/v1/documents", {"json": {"document_id": "a\\x.md", "text": "t"}, "headers": AUTH}, 422, "'\\'"),
-    ("doc-control", "POST", "/v1/documents", {"json": {"document_id": "a\nx.md", "text": "t"}, "headers": AUTH}, 422, "control"),
-    ("doc-long", "POST", "/v1/documents", {"json": {"document_id": "a" * 253 + ".md", "text": "t"}, "headers": AUTH}, 422, "255"),
-    ("doc-suffix", "POST", "/v1/documents", {"json": {"document_id": "a.exe", "text": "t"}, "headers": AUTH}, 422, ".txt"),
-    ("doc-extra", "POST", "/v1/documents", {"json": {"document_id": "a.md", "text": "t", "x": 1}, "headers": AUTH}, 422, "Extra"),
-    ("doc-no-text", "POST", "/v1/documents", {"json": {"document_id": "a.md"}, "headers": AUTH}, 422, "Field required"),
-    ("upload-no-file", "POST", "/v1/documents", {"data": {"document_id": "a.md"}, "files": {"other": ("x", b"")}, "headers": AUTH}, 422, "file is required"),
-    ("upload-bad-name", "POST", "/v1/documents", {"files": {"file": ("../a.txt", b"hi")}, "headers": AUTH}, 422, "'..'"),
-    ("upload-bad-id", "POST", "/v1/documents", {"files": {"file": ("a.txt", b"hi")}, "data": {"document_id": "a.bin"}, "headers": AUTH}, 422, ".txt"),
-]  # fmt: skip
+# pytest.param(method, url, request kwargs, status, fragment of detail or of an error message, id=...)
+BAD_REQUESTS = [
+    pytest.param(
+        "POST", "/v1/ask", {"content": b'{"question": ', "headers": JSON}, 400, "not valid JSON", id="malformed-json"
+    ),
+    pytest.param(
+        "POST", "/v1/ask", {"content": b"[" * 50_000 + b"]" * 50_000, "headers": JSON}, 400, "parsing", id="deep-json"
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"content": b"[" * 50_000, "headers": {**JSON, **AUTH}},
+        400,
+        "JSON",
+        id="deep-json-upload",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"content": b"{", "headers": {**JSON, **AUTH}},
+        400,
+        "not valid JSON",
+        id="malformed-upload",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/ask",
+        {"content": b"{}", "headers": {**JSON, "content-length": "x"}},
+        400,
+        "Content-Length",
+        id="bad-content-length",
+    ),
+    pytest.param(
+        "POST", "/v1/documents", {"files": {"file": ("a.txt", b"  \n")}, "headers": AUTH}, 400, "empty", id="empty-file"
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"files": {"file": ("a.txt", b"\x00\x01")}, "headers": AUTH},
+        400,
+        "binary",
+        id="binary-file",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"files": {"file": ("a.pdf", b"hello")}, "headers": AUTH},
+        400,
+        "not a PDF",
+        id="not-a-pdf",
+    ),
+    pytest.param(
+        "POST", "/v1/documents", {"json": {"document_id": "a.md", "text": "x"}}, 401, "API key is required", id="no-key"
+    ),
+    pytest.param("DELETE", "/v1/documents/a.md", {}, 401, "API key is required", id="no-key-delete"),
+    pytest.param(
+        "DELETE", "/v1/documents/a.md", {"headers": {"Authorization": "Basic dTpw"}}, 401, "API key", id="basic-auth"
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"json": {}, "headers": {"Authorization": "Bearer nope"}},
+        403,
+        "not valid",
+        id="wrong-key",
+    ),
+    pytest.param("GET", "/v1/documents/missing.txt", {}, 404, "no document 'missing.txt'", id="unknown-document"),
+    pytest.param("GET", "/v1/documents/a/b/c.md", {}, 404, "no document 'a/b/c.md'", id="unknown-nested"),
+    pytest.param("DELETE", "/v1/documents/missing.txt", {"headers": AUTH}, 404, "no document", id="delete-unknown"),
+    pytest.param("GET", "/v1/passages/0000", {}, 404, "no passage '0000'", id="unknown-passage"),
+    pytest.param("GET", "/v2/ask", {}, 404, "Not Found", id="unknown-route"),
+    pytest.param("PUT", "/v1/ask", {}, 405, "Method Not Allowed", id="put-ask"),
+    pytest.param("PATCH", "/v1/documents", {}, 405, "Method Not Allowed", id="patch-documents"),
+    pytest.param(
+        "POST", "/v1/ask", {"content": b" " * 200_001, "headers": JSON}, 413, "QA_MAX_BODY_BYTES", id="big-json"
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"files": {"file": ("a.txt", b"a" * 9000)}, "headers": AUTH},
+        413,
+        "QA_MAX_UPLOAD",
+        id="big-upload",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"content": b"hi", "headers": {**AUTH, "content-type": "text/plain"}},
+        415,
+        "multipart",
+        id="text-plain",
+    ),
+    pytest.param("POST", "/v1/ask", {"json": {"question": "   "}}, 422, "question is empty", id="empty-question"),
+    pytest.param("POST", "/v1/ask", {"json": {"question": ""}}, 422, "at least 1 character", id="blank-question"),
+    pytest.param("POST", "/v1/ask", {"json": {"question": "a" * 1001}}, 422, "limit is 1000", id="long-question"),
+    pytest.param(
+        "POST", "/v1/ask", {"json": {"question": "a\u0000b"}}, 422, "control character (U+0000)", id="nul-question"
+    ),
+    pytest.param("GET", "/v1/ask?q=a%07b", {}, 422, "control character (U+0007)", id="bell-question"),
+    pytest.param("POST", "/v1/ask", {"json": {}}, 422, "Field required", id="no-question"),
+    pytest.param("POST", "/v1/ask", {"json": {"question": 5}}, 422, "valid string", id="question-int"),
+    pytest.param("POST", "/v1/ask", {"json": {"question": "q", "top_k": "3"}}, 422, "valid integer", id="top-k-string"),
+    pytest.param("POST", "/v1/ask", {"json": {"question": "q", "top_k": 3.0}}, 422, "valid integer", id="top-k-float"),
+    pytest.param(
+        "POST", "/v1/ask", {"json": {"question": "q", "top_k": 0}}, 422, "greater than or equal to 1", id="top-k-zero"
+    ),
+    pytest.param(
+        "POST", "/v1/ask", {"json": {"question": "q", "top_k": 21}}, 422, "less than or equal to 20", id="top-k-21"
+    ),
+    pytest.param("POST", "/v1/ask", {"json": {"question": "q", "k": 3}}, 422, "Extra inputs", id="unknown-field"),
+    pytest.param("POST", "/v1/ask", {"json": ["q"]}, 422, "valid dictionary", id="array-body"),
+    pytest.param("GET", "/v1/ask", {}, 422, "Field required", id="get-no-q"),
+    pytest.param("GET", "/v1/ask?q=x&k=21", {}, 422, "less than or equal to 20", id="get-k-21"),
+    pytest.param("GET", "/v1/ask?q=x&k=two", {}, 422, "valid integer", id="get-k-text"),
+    pytest.param("GET", "/v1/search?q=x&k=51", {}, 422, "less than or equal to 50", id="search-k-51"),
+    pytest.param("GET", "/v1/search?q=%20", {}, 422, "question is empty", id="search-blank"),
+    pytest.param("GET", "/v1/documents?limit=0", {}, 422, "greater than or equal to 1", id="list-limit"),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"json": {"document_id": "/etc/x.md", "text": "t"}, "headers": AUTH},
+        422,
+        "relative",
+        id="doc-absolute",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"json": {"document_id": "a/../x.md", "text": "t"}, "headers": AUTH},
+        422,
+        "'..'",
+        id="doc-dotdot",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"json": {"document_id": "a\\x.md", "text": "t"}, "headers": AUTH},
+        422,
+        "'\\'",
+        id="doc-backslash",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"json": {"document_id": "a\nx.md", "text": "t"}, "headers": AUTH},
+        422,
+        "control",
+        id="doc-control",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"json": {"document_id": "a" * 253 + ".md", "text": "t"}, "headers": AUTH},
+        422,
+        "255",
+        id="doc-long",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"json": {"document_id": " a.md", "text": "t"}, "headers": AUTH},
+        422,
+        "whitespace",
+        id="doc-space",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"json": {"document_id": "a.exe", "text": "t"}, "headers": AUTH},
+        422,
+        ".txt",
+        id="doc-suffix",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"json": {"document_id": "a.md", "text": "t", "x": 1}, "headers": AUTH},
+        422,
+        "Extra",
+        id="doc-extra",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"json": {"document_id": "a.md"}, "headers": AUTH},
+        422,
+        "Field required",
+        id="doc-no-text",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"data": {"document_id": "a.md"}, "files": {"other": ("x", b"")}, "headers": AUTH},
+        422,
+        "file is required",
+        id="upload-no-file",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"files": {"file": ("../a.txt", b"hi")}, "headers": AUTH},
+        422,
+        "'..'",
+        id="upload-bad-name",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/documents",
+        {"files": {"file": ("a.txt", b"hi")}, "data": {"document_id": "a.bin"}, "headers": AUTH},
+        422,
+        ".txt",
+        id="upload-bad-id",
+    ),
+]
 
 
-@pytest.mark.parametrize(("method", "url", "kwargs", "status", "fragment"), [r[1:] for r in BAD_REQUESTS], ids=[r[0] for r in BAD_REQUESTS])
+@pytest.mark.parametrize(("method", "url", "kwargs", "status", "fragment"), BAD_REQUESTS)
 def test_error_paths(make_client, method: str, url: str, kwargs: dict[str, Any], status: int, fragment: str) -> None:
     client = make_client(api_keys=[API_KEY], max_body_bytes=200_000, max_upload_bytes=8192)
     body = assert_problem(client.request(method, url, **kwargs), status)
@@ -89,7 +248,10 @@ def test_lone_surrogate_is_422_not_500(client: TestClient) -> None:
     """Regression: json.loads accepts "\\ud800" and yields a lone surrogate, which must not reach a 500."""
     body = assert_problem(client.post("/v1/ask", content=b'{"question": "why \\ud800"}', headers=JSON), 422)
     assert body["errors"] == [
-        {"loc": ["body", "question"], "msg": "Value error, question is not valid Unicode (it contains a lone surrogate)"}
+        {
+            "loc": ["body", "question"],
+            "msg": "Value error, question is not valid Unicode (it contains a lone surrogate)",
+        }
     ]
     upload = {"document_id": "a.md", "text": "\\ud800"}
     raw = json.dumps(upload).replace("\\\\ud800", "\\ud800").encode()
@@ -130,13 +292,13 @@ def test_streamed_body_is_refused_before_it_ends(index_copy: Path, hash_embedder
     with live_server(app) as url:
         host, port = url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as sock:
-            head = "POST /v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-            sock.sendall(head.encode())
+            head = "POST /v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            sock.sendall(head.encode() + b"Transfer-Encoding: chunked\r\n\r\n")
             chunk = b"200\r\n" + b" " * 512 + b"\r\n"
-            for sent in range(1, 1000):
+            sent = 0
+            while sent < 1000 and not select.select([sock], [], [], 0.02)[0]:
                 sock.sendall(chunk)
-                if select.select([sock], [], [], 0.02)[0]:
-                    break
+                sent += 1
             reply = sock.recv(65536).decode("latin-1")
     assert sent < 20
     assert reply.startswith("HTTP/1.1 413 "), reply

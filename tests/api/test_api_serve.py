@@ -40,7 +40,10 @@ def served(model_index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     log = index_dir.parent / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(QA), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+            [str(QA), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     served = Served(process, f"http://127.0.0.1:{port}", log)
     try:
@@ -94,3 +97,34 @@ def test_sigterm_stops_it_cleanly(served: Served) -> None:
     assert served.process.wait(timeout=STOP_WITHIN) == 0, served.log.read_text()
     log = served.log.read_text()
     assert "Application startup complete" in log and "Application shutdown complete" in log
+
+
+@pytest.mark.slow
+def test_serve_builds_a_missing_index_first(tmp_path: Path) -> None:
+    """`qa serve` on an empty index directory indexes QA_CORPUS_DIR, then serves it (the README's first run)."""
+    corpus = Path(__file__).resolve().parents[2] / "corpus"
+    port = free_port()
+    env = {**os.environ, "QA_CORPUS_DIR": str(corpus), "HF_HUB_OFFLINE": "1"}
+    log = tmp_path / "serve.log"
+    command = [str(QA), "serve", "--port", str(port), "--index-dir", str(tmp_path / "index")]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + READY_WITHIN
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+                if response.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        assert response.json() == {"status": "ready", "documents": 1, "passages": 16, "model": "all-MiniLM-L6-v2"}
+        assert "No index in" in log.read_text()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=STOP_WITHIN) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -147,7 +147,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     for name in ("QA_RATE_LIMIT", "QA_DEBUG_DELAY_MS", "QA_REQUIRE_KEY_FOR_READS"):
         env.pop(name, None)
     log = tmp / "serve.log"
-    qa = str(Path(sys.executable).with_name("qa"))
+    beside = Path(sys.executable).with_name("qa")  # the virtualenv's own `qa`
+    qa = str(beside) if beside.exists() else shutil.which("qa") or "qa"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [qa, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=tmp, stdout=out, stderr=out
