@@ -4,6 +4,8 @@ Every answer unit of the retrieved passages is scored by a weighted sum of
 four signals, all in [0, 1] or close to it:
 
 * ``similarity``: cosine of the question and the unit's precomputed vector;
+* ``window``: the best cosine of the question and the unit joined to the unit
+  before or after it, since an answer often needs its neighbour's context;
 * ``coverage``: the share of the question's IDF weight found in the unit's
   words (the section path and a table's header count at half weight), which
   catches names and numbers that embeddings blur;
@@ -37,6 +39,7 @@ from qa.tokens import tokenize
 from qa.types import Hit, Passage, Span
 
 W_SIMILARITY = 0.45
+W_WINDOW = 0.20
 W_COVERAGE = 0.35
 W_PASSAGE = 0.15
 W_NEIGHBOUR = 0.10
@@ -120,6 +123,22 @@ def coverage(weights: dict[str, float], tokens: AbstractSet[str], context: Abstr
     return found / total
 
 
+def window_similarity(vectors: npt.NDArray[np.float32], sims: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """For each unit, the best cosine of the question with the unit joined to a neighbour.
+
+    The joined vector is the normalised sum of the two unit vectors, so no extra embedding is
+    needed: cos(q, (a + b) / |a + b|) = (q.a + q.b) / sqrt(2 + 2 a.b) for unit vectors a and b.
+    A unit alone (no neighbour) scores its own cosine.
+    """
+    best = sims.astype(np.float32).copy()
+    if len(sims) > 1:
+        adjacent = np.einsum("ij,ij->i", vectors[:-1], vectors[1:])
+        joined = (sims[:-1] + sims[1:]) / np.sqrt(np.maximum(2.0 + 2.0 * adjacent, 1e-12))
+        best[:-1] = np.maximum(best[:-1], joined)
+        best[1:] = np.maximum(best[1:], joined)
+    return best
+
+
 def heading_match(question_tokens: AbstractSet[str], passage: Passage) -> float:
     """Share of the passage's nearest heading's words found in the question (0 without a heading)."""
     if not passage.section_path:
@@ -156,20 +175,22 @@ def candidates(
         passage = hit.passage
         row = index.by_id[passage.id]
         lo, hi = int(index.unit_offsets[row]), int(index.unit_offsets[row + 1])
-        sims = (
-            np.asarray(index.unit_vectors[lo:hi] @ query_vector, dtype=np.float32)
-            if query_vector is not None
-            else np.zeros(hi - lo, dtype=np.float32)
-        )
+        vectors = np.asarray(index.unit_vectors[lo:hi], dtype=np.float32)
+        if query_vector is not None:
+            sims = vectors @ query_vector
+            windows = window_similarity(vectors, sims)
+        else:
+            sims = windows = np.zeros(hi - lo, dtype=np.float32)
         context = _context_tokens(passage)
         heading = heading_match(question_tokens, passage)
         text = index.documents[passage.doc_id].text
         previous = 0.0
-        for unit, sim in zip(passage.units, sims, strict=True):
+        for unit, sim, window in zip(passage.units, sims, windows, strict=True):
             unit_text = text[unit.start : unit.end]
             cov = coverage(weights, set(tokenize(unit_text)), context)
             score = (
                 W_SIMILARITY * float(sim)
+                + W_WINDOW * float(window)
                 + W_COVERAGE * cov
                 + W_PASSAGE * hit.dense_score
                 + W_NEIGHBOUR * previous

@@ -113,9 +113,9 @@ def test_clean_question_accepts(question: str, expected: str) -> None:
 
 
 def test_confidence_follows_the_fitted_logistic() -> None:
-    assert confidence_of(0.5) == 0.6637  # 1 / (1 + exp(-(4.5 * 0.5 - 1.57)))
-    assert confidence_of(1.57 / 4.5) == 0.5
-    assert confidence_of(0.0) == 0.1722
+    assert confidence_of(0.5) == 0.5474  # 1 / (1 + exp(-(4.22 * 0.5 - 1.92)))
+    assert confidence_of(1.92 / 4.22) == 0.5
+    assert confidence_of(0.0) == 0.1279
 
 
 def test_confidence_is_monotone_and_bounded() -> None:
