@@ -48,8 +48,9 @@ def open_engine(index_dir: Path | None) -> Engine:
 
     settings = _settings()
     try:
+        # The index first: a missing or damaged one is reported without waiting for the model.
+        index = load_index(index_dir or settings.index_dir, model=settings.model)
         embedder = SentenceTransformerEmbedder(settings.model, threads=settings.threads)
-        index = load_index(index_dir or settings.index_dir, model=embedder.name)
     except QAError as exc:
         _fail(str(exc))
     return Engine(index, embedder, min_score=settings.min_score)
@@ -68,7 +69,7 @@ def main() -> None:
 def index_command(corpus_dir: Path | None, index_dir: Path | None, force: bool) -> None:
     """Build the index from CORPUS_DIR [default: QA_CORPUS_DIR or corpus/]."""
     from qa.errors import QAError
-    from qa.indexing import index_corpus
+    from qa.indexing import index_corpus, tqdm_progress
 
     settings = _settings()
     try:
@@ -80,6 +81,7 @@ def index_command(corpus_dir: Path | None, index_dir: Path | None, force: bool) 
             max_chars=settings.max_chars,
             force=force,
             log=lambda message: click.echo(message, err=True),
+            progress=tqdm_progress(),
         )
     except QAError as exc:
         _fail(str(exc))
@@ -376,7 +378,7 @@ def serve_command(host: str, port: int, index_dir: Path | None, workers: int) ->
     from qa.config import get_settings
     from qa.errors import IndexMissingError, QAError
     from qa.index import current_build
-    from qa.indexing import index_corpus
+    from qa.indexing import index_corpus, tqdm_progress
 
     settings = _settings()
     index_dir = index_dir or settings.index_dir
@@ -388,7 +390,8 @@ def serve_command(host: str, port: int, index_dir: Path | None, workers: int) ->
         click.echo(f"No index in {index_dir}: building it from {settings.corpus_dir}", err=True)
         try:
             index_corpus(settings.corpus_dir, index_dir, model=settings.model, threads=settings.threads,
-                         max_chars=settings.max_chars, log=lambda message: click.echo(message, err=True))  # fmt: skip
+                         max_chars=settings.max_chars, log=lambda message: click.echo(message, err=True),
+                         progress=tqdm_progress())  # fmt: skip
         except QAError as exc:
             _fail(str(exc))
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit 0 then, not -15.

@@ -49,7 +49,8 @@ def _previous(index_dir: Path, model: str) -> VectorIndex | None:
         return None
 
 
-def _tqdm_progress(log: Callable[[str], None]) -> Callable[[int, int], None]:
+def tqdm_progress() -> Callable[[int, int], None]:
+    """A progress callback that draws a bar on stderr (for the CLI)."""
     from tqdm import tqdm
 
     bar: list[Any] = []
@@ -74,6 +75,7 @@ def index_corpus(
     force: bool = False,
     embedder: Embedder | None = None,
     log: Callable[[str], None] = lambda message: None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> IndexReport:
     """Index every supported file in ``corpus_dir`` into ``index_dir``, unless nothing changed.
 
@@ -101,7 +103,7 @@ def index_corpus(
             embedder,
             max_chars=max_chars,
             previous=_previous(index_dir, embedder.name),
-            progress=_tqdm_progress(log),
+            progress=progress,
         )
         path = save_index(index, index_dir)
     return IndexReport(False, len(documents), len(index.passages), time.perf_counter() - started, path, problems)
