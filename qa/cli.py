@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from qa.records import answer_record, search_record
+
 if TYPE_CHECKING:
     from qa.config import Settings
     from qa.engine import Engine
@@ -104,31 +106,6 @@ def _questions(args: tuple[str, ...]) -> Iterator[str]:
         yield from args
 
 
-def answer_record(answer: Answer) -> dict[str, Any]:
-    """The answer object of the output contract, as JSON-ready data."""
-    return {
-        "question": answer.question,
-        "answerable": answer.answerable,
-        "answer": answer.answer,
-        "confidence": answer.confidence,
-        "citations": [
-            {
-                "quote": c.quote,
-                "document_id": c.document_id,
-                "document_title": c.document_title,
-                "section": c.section,
-                "section_path": list(c.section_path),
-                "start": c.start,
-                "end": c.end,
-                "passage_id": c.passage_id,
-                "score": c.score,
-            }
-            for c in answer.citations
-        ],
-        "took_ms": answer.took_ms,
-    }
-
-
 def _print_answer(answer: Answer) -> None:
     click.echo(f"Q: {answer.question}")
     if answer.answerable:
@@ -198,23 +175,6 @@ def search_command(query: str, index_dir: Path | None, k: int, as_json: bool) ->
     for rank, record in enumerate(records, 1):
         click.echo(f"{rank}. {record['section']} | {record['document_id']} [{record['start']}:{record['end']}]")
         click.echo(f"   {record['text']}\n")
-
-
-def search_record(result: Any) -> dict[str, Any]:
-    """A search result as JSON-ready data."""
-    passage = result.hit.passage
-    return {
-        "passage_id": passage.id,
-        "document_id": passage.doc_id,
-        "document_title": result.document.title,
-        "section": passage.section_path[-1] if passage.section_path else result.document.title,
-        "section_path": list(passage.section_path),
-        "text": passage.text,
-        "start": passage.start,
-        "end": passage.end,
-        "score": round(result.hit.score, 6),
-        "highlights": [list(span) for span in result.highlights],
-    }
 
 
 @main.command("show")

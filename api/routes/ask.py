@@ -11,8 +11,8 @@ from pydantic import AfterValidator
 from api.deps import EngineDep, SettingsDep, require_reader, run_sync
 from api.routes import problems
 from api.schemas import AnswerOut, AskRequest, check_question
-from qa.cli import answer_record
 from qa.engine import MAX_QUESTION_CHARS, Engine
+from qa.records import answer_record
 
 router = APIRouter(prefix="/v1", tags=["answers"], dependencies=[Depends(require_reader)])
 

@@ -10,7 +10,7 @@ from pydantic import AfterValidator
 from api.deps import EngineDep, require_reader, run_sync
 from api.routes import problems
 from api.schemas import PassageOut, SearchOut, check_question
-from qa.cli import search_record
+from qa.records import search_record
 
 router = APIRouter(prefix="/v1", tags=["passages"], dependencies=[Depends(require_reader)])
 
