@@ -180,6 +180,9 @@ class BodyLimitMiddleware:
 class DeadlineMiddleware:
     """Answers 503 when a request has not started its response within ``seconds``.
 
+    Reading the body counts against the deadline, so a client that sends a few
+    bytes a second is cut off too; its 503 then closes the connection, or the
+    server would go on reading the rest of that body for as long as it trickles.
     Once the response has started the deadline is lifted, so a response is
     never cut off halfway. Blocking work must run in threads that can be
     abandoned (``api.deps.run_sync``) for the cancellation to take effect.
@@ -193,16 +196,27 @@ class DeadlineMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = Headers(scope=scope)
+        body_read = headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
+
+        async def tracking_receive() -> Message:
+            nonlocal body_read
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_read = True
+            return message
+
         with anyio.move_on_after(self.seconds) as cancel_scope:
 
             def lift_deadline() -> None:
                 cancel_scope.deadline = math.inf
 
             tracker = _Tracker(send, lift_deadline)
-            await self.app(scope, receive, tracker)
+            await self.app(scope, tracking_receive, tracker)
         if cancel_scope.cancelled_caught and not tracker.started:
             detail = f"the request took longer than {self.seconds:g} s (QA_REQUEST_TIMEOUT); try again"
-            await problem(503, detail, headers={"Retry-After": "1"})(scope, receive, send)
+            extra = {} if body_read else {"Connection": "close"}
+            await problem(503, detail, headers={"Retry-After": "1", **extra})(scope, receive, send)
 
 
 def install(app: FastAPI, settings: Settings, metrics: Metrics, is_valid_key: Callable[[str], bool]) -> None:
@@ -218,6 +232,7 @@ def install(app: FastAPI, settings: Settings, metrics: Metrics, is_valid_key: Ca
         "allow_credentials": False,  # keys travel in a header, never in cookies
         "allow_methods": ["GET", "POST", "DELETE"],
         "allow_headers": ["Authorization", "Content-Type"],
+        "expose_headers": ["Retry-After"],  # not CORS-safelisted: without this the widget cannot read a 429's wait
         "max_age": 600,
     }
     app.add_middleware(ProblemCORSMiddleware, **cors)

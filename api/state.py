@@ -113,7 +113,7 @@ def start(service: Service, engine: Engine | None) -> None:
         assert service.embedder is not None
         try:
             index = load_index(service.index_dir, model=service.embedder.name)
-        except QAError as exc:
+        except (QAError, OSError) as exc:  # OSError: an unreadable file (permissions, I/O error)
             service.unavailable = str(exc)
             logger.error("not ready: %s", exc)
             return

@@ -7,6 +7,7 @@ extracted text joins blocks with blank lines, and table cells with `` | ``.
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 from qa.types import Block, BlockKind
@@ -19,6 +20,7 @@ _BREAKS = frozenset(
      "pre", "br", "hr", "ul", "ol", "dl", "dt", "dd", "table", "thead", "tbody", "figure", "figcaption",
      "form", "body", "html", "head"}
 )  # fmt: skip
+_UNFINISHED_TAG = re.compile(r"<[a-zA-Z/!?]")
 _VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "wbr"})
 
 
@@ -89,6 +91,10 @@ class _Collector(HTMLParser):
             self._buffer.append(data)
 
     def close(self) -> None:
+        # A tag cut off by the end of the file ('<img src=x onerror="alert(1)"') is what is left
+        # unparsed; HTMLParser would hand it over as text, browsers drop it, and so do we.
+        if _UNFINISHED_TAG.match(self.rawdata):
+            self.rawdata = ""
         super().close()
         self._flush()
 

@@ -47,8 +47,12 @@ KEEP_BUILDS = 2
 # above it an HNSW graph answers in about a millisecond with recall@10 near 0.99.
 FLAT_MAX_PASSAGES = 200_000
 HNSW_M = 32  # neighbours per node: the usual trade-off between memory and recall
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128  # measured in benchmarks/ for recall@10 >= 0.98 against exact search
+# Questions sit farther from passages than passages from each other, so the graph needs a wider
+# search than passage-to-passage benchmarks suggest: with 80 / 128, recall@10 of real questions
+# against exact search was 0.85 on 10.5k US Code passages; with 200 / 512 it is 0.98
+# (benchmarks/RESULTS.md, "HNSW recall@10").
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 512
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -284,8 +288,12 @@ def current_build(index_dir: Path) -> Path:
         IndexMissingError: If there is no built index in ``index_dir``.
     """
     link = index_dir / "current"
-    target = link.resolve() if link.is_symlink() else link
-    if not (target / "manifest.json").is_file():
+    try:
+        target = link.resolve(strict=False) if link.is_symlink() else link
+        found = (target / "manifest.json").is_file()
+    except (OSError, RuntimeError):  # a link loop, or an unreadable directory
+        found = False
+    if not found:
         raise IndexMissingError(f"no index in {index_dir}: build one with `qa index --index-dir {index_dir}`")
     return target
 
@@ -301,6 +309,12 @@ def read_manifest(build_dir: Path) -> Manifest:
         manifest = Manifest(**record)
     except (OSError, ValueError, TypeError) as exc:
         raise IndexFormatError(f"index manifest in {build_dir} is damaged ({exc}): rebuild with `qa index`") from exc
+    files = manifest.files
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise IndexFormatError(
+            f"index manifest in {build_dir} is damaged (its file list is not a map of names to sha256): "
+            "rebuild with `qa index`"
+        )
     if manifest.format != FORMAT_VERSION:
         raise IndexFormatError(
             f"index in {build_dir} has format {manifest.format}, this version reads {FORMAT_VERSION}: "

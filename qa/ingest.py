@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
+import struct
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -23,6 +26,9 @@ logger = logging.getLogger(__name__)
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 # Larger files are refused rather than read into memory whole.
 MAX_FILE_BYTES = 50 * 1024 * 1024
+# Lone surrogates cannot be written as UTF-8 (the index files would fail to save) and NUL is refused in
+# text files: a PDF's ToUnicode map can produce both, so they become U+FFFD in the extracted text.
+_UNWRITABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,18 +52,26 @@ def _decode(data: bytes, doc_id: str) -> str:
 
 def _pdf_text(data: bytes, doc_id: str) -> str:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, PyPdfError
 
     if not data.lstrip().startswith(b"%PDF"):
         raise CorpusError(f"{doc_id}: not a PDF file (no %PDF header)")
+    # pypdf parses untrusted bytes: besides its own errors (a decompression bomb is LimitReachedError,
+    # which is not a PdfReadError), damaged files raise these built-in ones (found by fuzzing).
+    failures = (
+        PyPdfError, DependencyError, NotImplementedError, ValueError, KeyError, IndexError, TypeError,
+        AttributeError, ZeroDivisionError, OverflowError, AssertionError, RecursionError, struct.error,
+    )  # fmt: skip
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise CorpusError(f"{doc_id}: the PDF is encrypted")
+        if len(reader.pages) == 0:
+            raise CorpusError(f"{doc_id}: the PDF has no pages")
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+    except failures as exc:
         raise CorpusError(f"{doc_id}: cannot read the PDF ({exc.__class__.__name__}: {exc})") from exc
-    text = "\n\n".join(page for page in pages if page)
+    text = _UNWRITABLE.sub("\ufffd", "\n\n".join(page for page in pages if page))
     if not text.strip():
         raise CorpusError(f"{doc_id}: the PDF has no text layer (a scan?); run OCR on it first")
     return text
@@ -121,11 +135,28 @@ def corpus_files(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
+def _refuse_path(path: Path, root: Path, doc_id: str) -> str | None:
+    """Why a corpus file is not read before opening it, or None.
+
+    A file name that is not valid UTF-8 decodes to lone surrogates, which no index
+    file can store; a control character would show up in every citation; a link
+    out of the corpus would index whatever it points at (``/etc/passwd``).
+    """
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in doc_id):
+        return f"{doc_id!r}: the file name contains a control character or is not valid UTF-8; rename it"
+    if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
+        return f"{doc_id}: a link to a file outside the corpus directory; copy the file in instead"
+    if path.stat().st_size > MAX_FILE_BYTES:
+        return f"{doc_id}: file is larger than {MAX_FILE_BYTES} bytes"
+    return None
+
+
 def load_corpus(root: Path) -> tuple[list[Document], list[Problem]]:
     """Read every supported file under ``root``.
 
     Files that cannot be read are reported, not raised, so one bad file does
-    not stop the rest of the corpus from being indexed.
+    not stop the rest of the corpus from being indexed. Links to files outside
+    ``root`` are not followed.
 
     Args:
         root: The corpus directory.
@@ -143,6 +174,10 @@ def load_corpus(root: Path) -> tuple[list[Document], list[Problem]]:
     for path in corpus_files(root):
         doc_id = path.relative_to(root).as_posix()
         try:
+            refusal = _refuse_path(path, root, doc_id)
+            if refusal is not None:
+                problems.append(Problem(doc_id, refusal))
+                continue
             documents.append(parse_document(doc_id, path.read_bytes()))
         except CorpusError as exc:
             problems.append(Problem(doc_id, str(exc)))

@@ -1,0 +1,289 @@
+"""Helpers for the reliability tests: a live uvicorn on loopback, the problem shape, PDFs, corpora, snapshots."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import uvicorn
+from fastapi import FastAPI
+
+from qa.cli import answer_record
+from qa.engine import Engine
+
+API_KEY = "reliability-key-9f3c1e"
+_WORD = re.compile(r"\w+")
+PROBLEM_KEYS = {"type", "title", "status", "detail", "errors"}
+# Questions about the default corpus, one per section, plus one it cannot answer.
+QUESTIONS = [
+    "How many agencies participate in Secure Communities?",
+    "How many fusion centers are there?",
+    "What does 287(g) allow?",
+    "Which data do fusion centers share?",
+    "What is the capital of Australia?",
+]
+
+
+def assert_problem(response: Any, status: int, detail: str | None = None) -> dict[str, Any]:
+    """Check the RFC 9457 shape of an error response and return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert set(body) <= PROBLEM_KEYS and body["status"] == status and body["type"] == "about:blank"
+    assert isinstance(body["detail"], str) and body["detail"]
+    if detail is not None:
+        assert detail in body["detail"], body["detail"]
+    return body
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def live_server(app: FastAPI, **config: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 in a thread; yields the base URL."""
+    port = free_port()
+    options = {"log_level": "warning", "ws": "none", "lifespan": "on", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def answers(engine: Engine, questions: Sequence[str] = QUESTIONS) -> list[dict[str, Any]]:
+    """The answer objects of ``questions``, without timings: equal lists mean the same answers."""
+    out = []
+    for question in questions:
+        record = answer_record(engine.ask(question))
+        record.pop("took_ms")
+        out.append(record)
+    return out
+
+
+def write_corpus(root: Path, files: int, paragraphs: int) -> Path:
+    """A generated Markdown corpus: ``files`` documents of ``paragraphs`` two-sentence paragraphs."""
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        body = "\n\n".join(
+            f"Paragraph {j} of file {i} is about topic{i % 17} and item{j}. It also names word{i * 7 + j}."
+            for j in range(paragraphs)
+        )
+        (root / f"doc{i:04d}.md").write_text(f"# Document {i}\n\n## Part\n\n{body}\n", encoding="utf-8")
+    return root
+
+
+# ---- PDFs built by hand, byte for byte ------------------------------------------------------------
+
+
+def pdf_file(objects: Sequence[bytes], *, root: int = 1) -> bytes:
+    """A PDF of the given objects (numbered from 1) with a correct cross-reference table."""
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, root, xref)
+    return bytes(out)
+
+
+def stream(data: bytes, *, flate: bool = False) -> bytes:
+    if flate:
+        data = zlib.compress(data)
+        return b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream"
+    return b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
+
+
+def text_pdf(lines: Sequence[str] = ("Annual report", "The budget was 2.8 billion dollars."), **kw: Any) -> bytes:
+    """One page showing ``lines`` in Helvetica."""
+    ops = b"BT /F1 12 Tf 14 TL 72 720 Td " + b" ".join(b"(%s) Tj T*" % line.encode("latin-1") for line in lines)
+    return pdf_file(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+            b" /Resources << /Font << /F1 5 0 R >> >> >>",
+            stream(ops + b" ET", **kw),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ]
+    )
+
+
+def zero_page_pdf() -> bytes:
+    return pdf_file([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"])
+
+
+def scanned_pdf() -> bytes:
+    """A page that only draws a line: no text layer, like a scan."""
+    return pdf_file(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+            stream(b"0 0 m 100 100 l S"),
+        ]
+    )
+
+
+def surrogate_pdf() -> bytes:
+    """Text whose ToUnicode map gives lone surrogates and NUL: pypdf returns them as they are."""
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def "
+        b"1 begincodespacerange <00> <FF> endcodespacerange 3 beginbfchar <41> <D800> <42> <0000> <43> <DC00> "
+        b"endbfchar endcmap CMapName currentdict /CMap defineresource pop end end"
+    )
+    return pdf_file(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+            b" /Resources << /Font << /F1 5 0 R >> >> >>",
+            stream(b"BT /F1 12 Tf 72 720 Td (Budget ABC report) Tj ET"),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>",
+            stream(cmap),
+        ]
+    )
+
+
+def bomb_pdf(megabytes: int = 200) -> bytes:
+    """A page whose compressed content stream (about 200 KB) inflates to ``megabytes``: a decompression bomb."""
+    packer = zlib.compressobj(9)
+    block = b"A" * (1 << 20)
+    packed = packer.compress(b"BT /F1 12 Tf 72 720 Td (")
+    packed += b"".join(packer.compress(block) for _ in range(megabytes))
+    packed += packer.compress(b") Tj ET") + packer.flush()
+    return pdf_file(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+            b" /Resources << /Font << /F1 5 0 R >> >> >>",
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ]
+    )
+
+
+def cyclic_pdf() -> bytes:
+    """A page tree that contains itself."""
+    return pdf_file(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+        ]
+    )
+
+
+class CrcEmbedder:
+    """A fast fake model for building big indexes in tests: each word (crc32) picks a fixed random vector.
+
+    Like ``HashEmbedder`` (shared words give similar vectors, no meaning), about 20 times faster:
+    the US Code corpus (20,000 passages, 42,000 texts) embeds in about two seconds.
+    """
+
+    TABLE_ROWS = 4096
+
+    def __init__(self, dim: int = 32) -> None:
+        self._dim = dim
+        self._table = np.random.default_rng(20261125).standard_normal((self.TABLE_ROWS, dim))
+
+    @property
+    def name(self) -> str:
+        return f"crc-{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        rows = np.zeros((len(texts), self._dim))
+        for i, text in enumerate(texts):
+            words = _WORD.findall(text.lower()) or [text]
+            rows[i] = self._table[
+                [zlib.crc32(w.encode("utf-8", "surrogatepass")) % self.TABLE_ROWS for w in words]
+            ].sum(0)
+        norms = np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+        return np.ascontiguousarray(rows / norms, dtype=np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_passages(texts)
+
+
+# ---- a real `qa serve` -----------------------------------------------------------------------------
+
+QA = Path(sys.executable).with_name("qa")
+READY_WITHIN = 120.0  # model load and index verification, on a busy machine
+
+
+class QaServe:
+    """A ``qa serve`` subprocess on a free loopback port, its output appended to ``log``."""
+
+    def __init__(self, index_dir: Path, log: Path, **settings: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+        env.update({"QA_INDEX_DIR": str(index_dir), "HF_HUB_OFFLINE": "1", **settings})
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.log = log
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(QA), "serve", "--host", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1]],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait(self, status: int = 200) -> httpx.Response:
+        """Wait until /readyz answers ``status`` (200: ready; 503: up, but not ready)."""
+        deadline = time.monotonic() + READY_WITHIN
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text(errors="replace")[-3000:]
+            try:
+                response = httpx.get(f"{self.url}/readyz", timeout=5)
+                if response.status_code == status:
+                    return response
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"/readyz never answered {status}:\n{self.log.read_text(errors='replace')[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush, nothing."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=20)
+        return self.process.returncode

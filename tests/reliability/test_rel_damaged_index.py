@@ -1,0 +1,268 @@
+"""Damaged index files are refused before numpy, FAISS or bm25s reads a byte of them.
+
+Each damage (truncated, bytes flipped, a file missing, a manifest from another model or build, a
+file from another build, ...) must be refused by ``load_index`` with a message that names the
+problem and says to rebuild; by the CLI with exit code 1; by the server, whose /readyz answers 503
+with that message. A damaged build swapped in while the server runs is not served: the previous
+good build keeps answering.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from reliability_helpers import QUESTIONS, answers, assert_problem, write_corpus
+
+from qa.cli import main
+from qa.embed import HashEmbedder
+from qa.engine import Engine, update_index
+from qa.errors import IndexFormatError
+from qa.index import current_build, load_index, save_index, writer_lock
+from qa.indexing import index_corpus
+from qa.ingest import parse_document
+
+Damage = Callable[[Path, Path, Path], str]  # (build, other build of the same model, build of another model)
+
+
+def _truncate(name: str) -> Damage:
+    def damage(build: Path, other: Path, foreign: Path) -> str:
+        path = build / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        return f"index file {name} in {build} is damaged (checksum mismatch)"
+
+    return damage
+
+
+def _flip(name: str, where: float = 0.5) -> Damage:
+    def damage(build: Path, other: Path, foreign: Path) -> str:
+        path = build / name
+        data = bytearray(path.read_bytes())
+        data[int(len(data) * where)] ^= 0x01  # one bit
+        path.write_bytes(bytes(data))
+        return f"index file {name} in {build} is damaged (checksum mismatch)"
+
+    return damage
+
+
+def _missing(name: str) -> Damage:
+    def damage(build: Path, other: Path, foreign: Path) -> str:
+        (build / name).unlink()
+        return f"index file {name} is missing from {build}"
+
+    return damage
+
+
+def _from_other_build(name: str) -> Damage:
+    def damage(build: Path, other: Path, foreign: Path) -> str:
+        shutil.copyfile(other / name, build / name)
+        return f"index file {name} in {build} is damaged (checksum mismatch)"
+
+    return damage
+
+
+def _linked_to_other_build(build: Path, other: Path, foreign: Path) -> str:
+    (build / "passage_vectors.npy").unlink()
+    (build / "passage_vectors.npy").symlink_to(other / "passage_vectors.npy")
+    return f"index file passage_vectors.npy in {build} is damaged (checksum mismatch)"
+
+
+def _manifest_of_other_build(build: Path, other: Path, foreign: Path) -> str:
+    shutil.copyfile(other / "manifest.json", build / "manifest.json")
+    return f"index file dense.faiss in {build} is damaged (checksum mismatch)"
+
+
+def _manifest_of_other_model(build: Path, other: Path, foreign: Path) -> str:
+    shutil.copyfile(foreign / "manifest.json", build / "manifest.json")
+    return f"index in {build} was built with model 'hash-32', not 'hash-64'"
+
+
+def _empty_manifest(build: Path, other: Path, foreign: Path) -> str:
+    (build / "manifest.json").write_bytes(b"")
+    return f"index manifest in {build} is damaged (Expecting value: line 1 column 1 (char 0))"
+
+
+def _manifest_names_outside_file(build: Path, other: Path, foreign: Path) -> str:
+    record = json.loads((build / "manifest.json").read_text())
+    record["files"]["../../../../../../etc/passwd"] = "0" * 64
+    (build / "manifest.json").write_text(json.dumps(record))
+    return f"index file ../../../../../../etc/passwd is missing from {build}"
+
+
+def _manifest_files(value: object) -> Damage:
+    def damage(build: Path, other: Path, foreign: Path) -> str:
+        record = json.loads((build / "manifest.json").read_text())
+        record["files"] = value
+        (build / "manifest.json").write_text(json.dumps(record))
+        return f"index manifest in {build} is damaged"
+
+    return damage
+
+
+def _directory_for_file(build: Path, other: Path, foreign: Path) -> str:
+    (build / "dense.faiss").unlink()
+    (build / "dense.faiss").mkdir()
+    return f"index file dense.faiss is missing from {build}"
+
+
+DAMAGES: dict[str, Damage] = {
+    "truncated-vectors": _truncate("passage_vectors.npy"),
+    "truncated-faiss": _truncate("dense.faiss"),
+    "truncated-documents": _truncate("documents.jsonl"),
+    "truncated-lexical": _truncate("lexical/data.csc.index.npy"),
+    "bit-flip-faiss-header": _flip("dense.faiss", 0.0),
+    "bit-flip-faiss": _flip("dense.faiss"),
+    "bit-flip-units": _flip("unit_vectors.npy", 0.9),
+    "bit-flip-passages": _flip("passages.jsonl"),
+    "bit-flip-vocab": _flip("lexical/vocab.index.json"),
+    "missing-faiss": _missing("dense.faiss"),
+    "missing-units": _missing("unit_vectors.npy"),
+    "missing-lexical-params": _missing("lexical/params.index.json"),
+    "faiss-from-other-build": _from_other_build("dense.faiss"),
+    "passages-from-other-build": _from_other_build("passages.jsonl"),
+    "vectors-linked-to-other-build": _linked_to_other_build,
+    "manifest-of-other-build": _manifest_of_other_build,
+    "manifest-of-other-model": _manifest_of_other_model,
+    "empty-manifest": _empty_manifest,
+    "manifest-names-a-file-outside": _manifest_names_outside_file,
+    "directory-for-a-file": _directory_for_file,
+    "manifest-files-null": _manifest_files(None),
+    "manifest-files-a-list": _manifest_files(["dense.faiss"]),
+}
+# Valid JSON whose "files" is not a map: qa.index.read_manifest does not check its type, so verify_build
+# raises TypeError, which load_index, `qa index`, `qa show` and the server do not catch (a traceback, a
+# server that does not start, a 500 during a reload). Reported to the owner of qa/index.py.
+CASES = list(DAMAGES)
+
+
+@pytest.fixture(scope="module")
+def other_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A build of another corpus with the same model, and one with another model (hash-32)."""
+    root = tmp_path_factory.mktemp("other-builds")
+    corpus = write_corpus(root / "corpus", files=3, paragraphs=4)
+    index_corpus(corpus, root / "same-model", embedder=HashEmbedder())
+    index_corpus(corpus, root / "other-model", embedder=HashEmbedder(dim=32))
+    return current_build(root / "same-model"), current_build(root / "other-model")
+
+
+@pytest.fixture
+def no_loading_before_verification(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if numpy, FAISS, bm25s or the JSONL reader touch an index file."""
+    import bm25s
+    import faiss
+    import numpy as np
+
+    import qa.index
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"an index file was loaded before verification: {args[:1]}")
+
+    monkeypatch.setattr(np, "load", refuse)
+    monkeypatch.setattr(faiss, "read_index", refuse)
+    monkeypatch.setattr(bm25s.BM25, "load", refuse)
+    monkeypatch.setattr(qa.index, "_read_jsonl", refuse)
+
+
+def _damage(index_dir: Path, other_builds: tuple[Path, Path], name: str) -> str:
+    build = current_build(index_dir)
+    fragment = DAMAGES[name](build, *other_builds)
+    return fragment
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_damage_is_refused_before_any_load(
+    name: str, index_copy: Path, other_builds: tuple[Path, Path], no_loading_before_verification: None
+) -> None:
+    fragment = _damage(index_copy, other_builds, name)
+    with pytest.raises(IndexFormatError) as caught:
+        load_index(index_copy, model="hash-64")
+    assert str(caught.value).startswith(fragment)
+    assert str(caught.value).endswith(": rebuild with `qa index`")
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_cli_exits_1_on_damage(name: str, index_copy: Path, other_builds: tuple[Path, Path]) -> None:
+    fragment = _damage(index_copy, other_builds, name)
+    if name == "manifest-of-other-model":  # `qa show` reads any model's index: then the files do not match
+        fragment = f"index file dense.faiss in {current_build(index_copy)} is damaged"
+    result = CliRunner().invoke(main, ["show", "x.txt", "--index-dir", str(index_copy)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {fragment}") and result.stdout == ""
+
+
+def test_cli_subprocess_exits_1_on_a_flipped_bit(index_copy: Path, other_builds: tuple[Path, Path]) -> None:
+    fragment = _damage(index_copy, other_builds, "bit-flip-faiss")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    qa = str(Path(sys.executable).with_name("qa"))
+    command = [qa, "show", "immigration-data-sharing.txt", "--index-dir", str(index_copy)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"Error: {fragment}: rebuild with `qa index`\n"
+
+
+@pytest.fixture
+def client_over(make_app: Callable[..., FastAPI]) -> Iterator[Callable[[], TestClient]]:
+    clients: list[TestClient] = []
+
+    def make() -> TestClient:
+        client = TestClient(make_app(api_keys=["k"]))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_server_is_not_ready_on_damage_and_says_why(
+    name: str, index_copy: Path, other_builds: tuple[Path, Path], client_over: Callable[[], TestClient]
+) -> None:
+    fragment = _damage(index_copy, other_builds, name)
+    client = client_over()
+    body = assert_problem(client.get("/readyz"), 503)
+    assert body["detail"].startswith(fragment) and "rebuild" in body["detail"]
+    assert_problem(client.post("/v1/ask", json={"question": "How many fusion centers?"}), 503, fragment)
+    assert_problem(client.get("/v1/documents"), 503)
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_damaged_new_build_leaves_the_good_one_serving(
+    name: str,
+    index_copy: Path,
+    other_builds: tuple[Path, Path],
+    hash_engine: Engine,
+    client_over: Callable[[], TestClient],
+    figure: Callable[..., None],
+) -> None:
+    """A build swapped in by another process (`qa index`, a worker) and damaged: never served."""
+    client = client_over()
+    expected = answers(hash_engine)
+    embedder = HashEmbedder()
+    with writer_lock(index_copy):
+        base = load_index(index_copy, model=embedder.name)
+        note = parse_document("note.md", b"# Note\n\nLlamas graze on the ridge.\n")
+        save_index(update_index(base, embedder, add=[note]), index_copy)
+    _damage(index_copy, other_builds, name)
+    for _ in range(3):
+        assert client.get("/readyz").json()["documents"] == 1
+        asked = [client.post("/v1/ask", json={"question": q}).json() for q in QUESTIONS]
+        assert [{k: v for k, v in a.items() if k != "took_ms"} for a in asked] == expected
+    assert client.get("/v1/documents/note.md").status_code == 404
+    # A good build after it is served at once.
+    with writer_lock(index_copy):
+        save_index(update_index(base, embedder, add=[note]), index_copy)
+    assert client.get("/readyz").json()["documents"] == 2
+    known = [n for n in DAMAGES if n.startswith("manifest-files-")]
+    figure("damaged_index", kinds=len(DAMAGES) - len(known), checks_per_kind=4, known_bug_kinds=len(known))
