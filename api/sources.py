@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.index import fsync_dir
+
 logger = logging.getLogger(__name__)
 
 SOURCES_DIR = "sources"
@@ -52,14 +54,6 @@ def source_path(index_dir: Path, document_id: str) -> Path:
     return sources_dir(index_dir) / f"{name}{SUFFIX}"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_source(index_dir: Path, source: StoredSource) -> None:
     """Store a source durably, replacing any earlier version of the same id."""
     folder = sources_dir(index_dir)
@@ -81,7 +75,7 @@ def write_source(index_dir: Path, source: StoredSource) -> None:
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(folder)
+    fsync_dir(folder)
 
 
 def read_source(path: Path) -> StoredSource:
@@ -129,4 +123,4 @@ def delete_source(index_dir: Path, document_id: str) -> None:
     path = source_path(index_dir, document_id)
     if path.exists():
         path.unlink()
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)

@@ -160,10 +160,11 @@ def _fsync_tree(root: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-    _fsync_dir(root)
+    fsync_dir(root)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a directory's entries (a rename or a new file in it) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -254,11 +255,11 @@ def save_index(index: VectorIndex, index_dir: Path) -> Path:
     _fsync_tree(tmp)
     final = builds / stamp
     os.rename(tmp, final)
-    _fsync_dir(builds)
+    fsync_dir(builds)
     link_tmp = index_dir / f"current.{stamp}.tmp"
     os.symlink(Path("builds") / stamp, link_tmp)
     os.replace(link_tmp, index_dir / "current")
-    _fsync_dir(index_dir)
+    fsync_dir(index_dir)
     index.path = final
     _prune(index_dir, keep=final)
     return final
