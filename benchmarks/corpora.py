@@ -1,0 +1,245 @@
+"""Indexes for the benchmarks: real text where it exists, seeded synthetic rows beyond it.
+
+* ``base_index``: the first US Code files in ``shared/datasets/uscode`` (about 10.5k passages)
+  or, without them, the default corpus, built once with the real model through
+  ``qa.indexing.index_corpus`` and kept in the cache directory.
+* ``sub_index``: the first ``n`` passages of a real index, with their real vectors:
+  the 1k and 10k rows, without embedding anything again.
+* ``synthetic_index``: ``n`` rows for 100k and 1M passages. Row ``r`` reuses the
+  text and units of a real passage; its vector mixes two real passage vectors
+  and moves along the directions real vectors vary in (random unit vectors have
+  no neighbours, so they would measure nothing an approximate index meets in use); its BM25 tokens are the real
+  passage's with 30% resampled from the corpus's word frequencies and 1% drawn
+  from a pool of rare words, so postings and vocabulary grow as a real corpus's do.
+  Vectors live in ``.npy`` files opened memory-mapped, as ``qa.index.load_index`` opens them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import CACHE, CORPUS, USCODE, log
+from qa.chunk import retrieval_text
+from qa.embed import Embedder
+from qa.errors import CorpusError
+from qa.index import VectorIndex, load_index, make_dense, make_lexical
+from qa.tokens import tokenize
+
+SEED = 20261125
+# Share of a synthetic row's tokens resampled from the corpus's word frequencies.
+RESAMPLE = 0.30
+# Share replaced by one of RARE_WORDS rare words: a 1M-row vocabulary of about 100k, as Heaps' law predicts.
+RARE = 0.01
+RARE_WORDS = 150_000
+# Noise added to the mix of two real vectors: NOISE times the real vectors' own spread along
+# their NOISE_RANK main directions (isotropic noise would make the set look like random vectors).
+NOISE = 0.5
+NOISE_RANK = 64
+# Bumped when the generator changes: cached vectors and graphs of another version are not reused.
+GENERATOR_VERSION = 2
+CHUNK_ROWS = 50_000
+# Real passages embedded for the base index: past 10k, so the 10k row is real text.
+BASE_PASSAGES = 10_500
+
+
+def base_index(
+    embedder: Embedder, *, max_passages: int = BASE_PASSAGES, smoke: bool = False
+) -> tuple[VectorIndex, str]:
+    """The real index and its name: the first US Code files up to ``max_passages``, else the default corpus."""
+    from qa.indexing import index_corpus
+
+    if smoke or not USCODE.is_dir():
+        if not smoke:
+            log(f"{USCODE} is absent: real-text rows use the default corpus only")
+        source, name = CORPUS, "corpus"
+    else:
+        source, name = _uscode_sample(max_passages), "uscode"
+    index_dir = CACHE / f"base-{name}-{max_passages}-{embedder.name}"
+    report = index_corpus(source, index_dir, embedder=embedder, log=log)
+    log(f"base index {name}: {report.n_passages} passages ({'cached' if report.skipped else 'built'})")
+    return load_index(index_dir, model=embedder.name), name
+
+
+def _uscode_sample(max_passages: int) -> Path:
+    """A folder holding the first US Code files (by path) whose passages add up to ``max_passages``."""
+    from qa.chunk import chunk_document
+    from qa.ingest import parse_document
+
+    folder = CACHE / f"uscode-sample-{max_passages}"
+    if folder.is_dir():
+        return folder
+    tmp = folder.with_suffix(".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    total = 0
+    for path in sorted(USCODE.rglob("*.md")):
+        if total >= max_passages:
+            break
+        name = path.relative_to(USCODE).as_posix().replace("/", "-")
+        try:
+            total += len(chunk_document(parse_document(name, path.read_bytes())))
+        except CorpusError:  # an empty file: left out, as `qa index` leaves it out
+            continue
+        shutil.copy(path, tmp / name)
+    tmp.rename(folder)
+    return folder
+
+
+def sub_index(base: VectorIndex, n: int) -> VectorIndex:
+    """The first ``n`` passages of ``base`` with their vectors, indexed anew (dense and lexical)."""
+    n = min(n, len(base.passages))
+    passages = base.passages[:n]
+    documents = {p.doc_id: base.documents[p.doc_id] for p in passages}
+    offsets = np.asarray(base.unit_offsets[: n + 1])
+    passage_vectors = np.ascontiguousarray(base.passage_vectors[:n])
+    unit_vectors = np.ascontiguousarray(base.unit_vectors[: int(offsets[-1])])
+    lexical, idf = make_lexical([tokenize(retrieval_text(p)) for p in passages])
+    manifest = dataclasses.replace(
+        base.manifest, n_documents=len(documents), n_passages=n, n_units=len(unit_vectors), files={}
+    )
+    return VectorIndex(
+        manifest, documents, passages, passage_vectors, unit_vectors, offsets,
+        make_dense(passage_vectors), lexical, idf,
+    )  # fmt: skip
+
+
+def _variation(base: np.ndarray) -> np.ndarray:
+    """The NOISE_RANK main directions in which real vectors vary, each scaled by its spread (PCA)."""
+    centred = base - base.mean(axis=0)
+    _, spread, directions = np.linalg.svd(centred, full_matrices=False)
+    basis: np.ndarray = (spread[:NOISE_RANK, None] / np.sqrt(len(base))) * directions[:NOISE_RANK]
+    return basis.astype(np.float32)
+
+
+def _mixed_vectors(base: np.ndarray, basis: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Unit vectors mixing each row's real vector with another real vector, moved along the real variation."""
+    other = rng.integers(0, len(base), len(rows))
+    weight = rng.uniform(0.5, 1.0, (len(rows), 1)).astype(np.float32)
+    noise = NOISE * rng.standard_normal((len(rows), len(basis)), dtype=np.float32) @ basis
+    mixed = weight * base[rows] + (1 - weight) * base[other] + noise
+    unit: np.ndarray = (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
+    return unit
+
+
+def _write_vectors(path: Path, n: int, source: np.ndarray, pick: np.ndarray, mix: bool) -> np.ndarray:
+    """Row ``r`` of a memory-mapped ``.npy`` is ``source[pick[r]]``, mixed when ``mix``; cached by path."""
+    if path.is_file():
+        return _open(path)
+    tmp = path.with_suffix(".tmp.npy")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(pick), source.shape[1]))
+    rng = np.random.default_rng(SEED + len(pick))
+    basis = _variation(source) if mix else source[:0]
+    for lo in range(0, len(pick), CHUNK_ROWS):
+        rows = pick[lo : lo + CHUNK_ROWS]
+        out[lo : lo + len(rows)] = _mixed_vectors(source, basis, rows, rng) if mix else source[rows]
+    # The first n_base rows stay real, so gold questions still find their passages.
+    if mix:
+        out[:n] = source[:n]
+    out.flush()
+    del out
+    tmp.rename(path)
+    return _open(path)
+
+
+def _open(path: Path) -> np.ndarray:
+    vectors: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+    return vectors
+
+
+def _token_lists(base: VectorIndex, pick: np.ndarray, rng: np.random.Generator) -> list[list[str]]:
+    """BM25 tokens of each synthetic row: its real passage's, partly resampled (see the module docstring)."""
+    real = [tokenize(retrieval_text(p)) for p in base.passages]
+    vocab = sorted({t for tokens in real for t in tokens})
+    code = {t: i for i, t in enumerate(vocab)}
+    counts = np.bincount([code[t] for tokens in real for t in tokens], minlength=len(vocab)).astype(np.float64)
+    words = np.array(vocab + [f"zz{i:x}" for i in range(RARE_WORDS)], dtype=object)
+    lengths = np.array([len(real[b]) for b in pick])
+    flat = np.concatenate([np.array([code[t] for t in real[b]], dtype=np.int64) for b in range(len(real))])
+    starts = np.concatenate([[0], np.cumsum([len(t) for t in real])])
+    ids = np.concatenate([flat[starts[b] : starts[b + 1]] for b in pick]) if len(pick) else np.zeros(0, np.int64)
+    draw = rng.random(len(ids))
+    resample = draw < RESAMPLE
+    ids[resample] = rng.choice(len(vocab), int(resample.sum()), p=counts / counts.sum())
+    rare = draw > 1 - RARE
+    ids[rare] = len(vocab) + rng.integers(0, RARE_WORDS, int(rare.sum()))
+    tokens = words[ids].tolist()
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    return [tokens[bounds[i] : bounds[i + 1]] for i in range(len(pick))]
+
+
+def cached_dense(vectors: np.ndarray, folder: Path) -> Any:
+    """``qa.index.make_dense`` over the vectors, kept on disk under a name holding the index constants."""
+    import faiss
+
+    import qa.index as constants
+
+    kind = (
+        "flat"
+        if len(vectors) <= constants.FLAT_MAX_PASSAGES
+        else f"hnsw{constants.HNSW_M}-{constants.HNSW_EF_CONSTRUCTION}"
+    )
+    path = folder / f"dense-{kind}.faiss"
+    if path.is_file():
+        dense = faiss.read_index(str(path))
+    else:
+        log(f"building the {kind} index over {len(vectors)} vectors (cached in {path})")
+        dense = make_dense(vectors)
+        faiss.write_index(dense, str(path.with_suffix(".tmp")))
+        path.with_suffix(".tmp").rename(path)
+    if hasattr(dense, "hnsw"):
+        dense.hnsw.efSearch = constants.HNSW_EF_SEARCH
+    return dense
+
+
+def synthetic_index(base: VectorIndex, n: int) -> VectorIndex:
+    """``n`` passages: the real ones first, then synthetic rows (see the module docstring)."""
+    n_base = len(base.passages)
+    rng = np.random.default_rng(SEED + n)
+    pick = np.concatenate([np.arange(min(n, n_base)), rng.integers(0, n_base, max(0, n - n_base))])
+    folder = CACHE / f"synthetic-v{GENERATOR_VERSION}-{base.manifest.model}-{n_base}-{n}"
+    folder.mkdir(parents=True, exist_ok=True)
+    passage_vectors = _write_vectors(
+        folder / "passage_vectors.npy", n_base, np.asarray(base.passage_vectors), pick, True
+    )
+    counts = np.diff(np.asarray(base.unit_offsets))[pick]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    unit_rows = np.concatenate([np.arange(base.unit_offsets[b], base.unit_offsets[b + 1]) for b in pick]).astype(
+        np.int64
+    )
+    unit_vectors = _write_vectors(folder / "unit_vectors.npy", 0, np.asarray(base.unit_vectors), unit_rows, False)
+    passages = [
+        base.passages[b] if r < n_base else dataclasses.replace(base.passages[b], id=f"synthetic-{r}")
+        for r, b in enumerate(pick.tolist())
+    ]
+    log(f"synthetic {n}: tokens for BM25")
+    lexical, idf = make_lexical(_token_lists(base, pick, rng))
+    dense = cached_dense(passage_vectors, folder)
+    manifest = dataclasses.replace(base.manifest, n_passages=n, n_units=len(unit_rows), faiss=type(dense).__name__)
+    return VectorIndex(
+        manifest, base.documents, passages, passage_vectors, unit_vectors, offsets, dense, lexical, idf
+    )  # fmt: skip
+
+
+def main() -> None:
+    """Build the cached indexes ahead of a latency run: ``python -m benchmarks.corpora 100000 1000000``."""
+    import sys
+
+    from benchmarks.common import offline
+    from qa.embed import DEFAULT_MODEL, load_embedder
+
+    offline()
+    args = sys.argv[1:]
+    model = args.pop(0) if args and not args[0].isdigit() else DEFAULT_MODEL
+    base, _ = base_index(load_embedder(model, threads=1))
+    for n in map(int, args):
+        index = synthetic_index(base, n)
+        log(f"synthetic {n}: ready ({index.manifest.faiss})")
+
+
+if __name__ == "__main__":
+    main()

