@@ -52,7 +52,10 @@ class Settings(BaseSettings):
         ),
     )
     threads: int = Field(
-        default=2, ge=1, le=256, description="Torch threads for the embedding model (this machine has 2 cores)"
+        default=1,
+        ge=1,
+        le=256,
+        description="Torch threads for the embedding model (1 keeps latency steady on shared cores)",
     )
     min_score: float = Field(
         default=DEFAULT_MIN_SCORE, ge=0, le=2, description="Evidence below this answers 'not in these documents'"

@@ -108,9 +108,22 @@ def evidence(question: str, best: Candidate, idf: dict[str, float]) -> float:
     return best.score - penalty
 
 
+_CEILINGS: dict[int, tuple[dict[str, float], float]] = {}
+
+
+def _ceiling(idf: dict[str, float]) -> float:
+    """The highest IDF of an index's vocabulary, computed once per IDF table (a max over 100k+ words)."""
+    cached = _CEILINGS.get(id(idf))
+    if cached is None or cached[0] is not idf:
+        cached = (idf, max(idf.values(), default=1.0))
+        _CEILINGS.clear()  # one table at a time is the common case; keeps no stale table alive for long
+        _CEILINGS[id(idf)] = cached
+    return cached[1]
+
+
 def question_weights(question: str, idf: dict[str, float]) -> dict[str, float]:
     """IDF weight of each distinct question token; unknown tokens get the highest IDF seen."""
-    ceiling = max(idf.values(), default=1.0)
+    ceiling = _ceiling(idf)
     return {token: idf.get(token, ceiling) for token in dict.fromkeys(tokenize(question))}
 
 
