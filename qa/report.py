@@ -25,7 +25,6 @@ def _png(figure: object) -> str:
     return f'<img alt="latency histogram and evidence score distributions" src="data:image/png;base64,{encoded}">'
 
 
-
 def _charts(results: Sequence[EvalResult], threshold: float | None) -> str:
     import matplotlib
 
