@@ -27,7 +27,7 @@ import anyio
 
 from api.sources import StoredSource, delete_source, iter_sources, load_source, write_source
 from qa.config import Settings
-from qa.embed import Embedder, SentenceTransformerEmbedder
+from qa.embed import Embedder, load_embedder
 from qa.engine import Engine, update_index
 from qa.errors import CorpusError, DocumentNotFound, IndexMissingError, QAError
 from qa.index import VectorIndex, current_build, load_index, save_index, writer_lock
@@ -103,7 +103,7 @@ def start(service: Service, engine: Engine | None) -> None:
     if engine is None and service.embedder is None:
         started = time.perf_counter()
         try:
-            service.embedder = SentenceTransformerEmbedder(service.settings.model, threads=service.settings.threads)
+            service.embedder = load_embedder(service.settings.model, threads=service.settings.threads)
         except QAError as exc:
             service.unavailable = str(exc)
             logger.error("cannot load the model: %s", exc)

@@ -43,7 +43,7 @@ def _fail(message: str) -> None:
 
 def open_engine(index_dir: Path | None) -> Engine:
     """Load the embedding model and the index named by the settings (or ``index_dir``)."""
-    from qa.embed import SentenceTransformerEmbedder
+    from qa.embed import load_embedder
     from qa.engine import Engine
     from qa.errors import QAError
     from qa.index import load_index
@@ -52,7 +52,7 @@ def open_engine(index_dir: Path | None) -> Engine:
     try:
         # The index first: a missing or damaged one is reported without waiting for the model.
         index = load_index(index_dir or settings.index_dir, model=settings.model)
-        embedder = SentenceTransformerEmbedder(settings.model, threads=settings.threads)
+        embedder = load_embedder(settings.model, threads=settings.threads)
     except QAError as exc:
         _fail(str(exc))
     return Engine(index, embedder, min_score=settings.min_score)
@@ -287,7 +287,7 @@ def eval_command(
 
 
 def _eval_setup(gold: Path, fmt: str | None, index_dir: Path | None, corpus_dir: Path | None) -> tuple[Any, list[Any]]:
-    from qa.embed import SentenceTransformerEmbedder
+    from qa.embed import load_embedder
     from qa.engine import Engine, build_index
     from qa.errors import QAError
     from qa.gold import load_jsonl, load_squad
@@ -304,7 +304,7 @@ def _eval_setup(gold: Path, fmt: str | None, index_dir: Path | None, corpus_dir:
         if not items:
             _fail(f"{gold} holds no questions")
         if documents:
-            embedder = SentenceTransformerEmbedder(settings.model, threads=settings.threads)
+            embedder = load_embedder(settings.model, threads=settings.threads)
             click.echo(f"Indexing {len(documents)} documents in memory...", err=True)
             engine = Engine(build_index(documents, embedder, max_chars=settings.max_chars), embedder,
                             min_score=settings.min_score)  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.chunk import DEFAULT_MAX_CHARS
-from qa.embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
+from qa.embed import DEFAULT_MODEL, Embedder, load_embedder
 from qa.engine import build_index, corpus_sha256, settings_fingerprint
 from qa.errors import CorpusError, IndexFormatError, IndexMissingError
 from qa.index import VectorIndex, current_build, load_index, read_manifest, save_index, verify_build, writer_lock
@@ -97,7 +97,7 @@ def index_corpus(
         n_passages = None if force else _up_to_date(index_dir, corpus_sha256(documents), fingerprint)
         if n_passages is not None:
             return IndexReport(True, len(documents), n_passages, time.perf_counter() - started, None, problems)
-        embedder = embedder or SentenceTransformerEmbedder(model, threads=threads)
+        embedder = embedder or load_embedder(model, threads=threads)
         index = build_index(
             documents,
             embedder,
