@@ -166,17 +166,18 @@ class SentenceTransformerEmbedder:
         self._cache.clear()
 
 
-def _put(out: Vectors, i: int, vector: Vectors) -> bool:
-    out[i] = vector
-    return True
-
-
 def _cached_queries(
     texts: Sequence[str], cache: _QueryCache, dim: int, encode: Callable[[Sequence[str]], Vectors]
 ) -> Vectors:
     """Query vectors from the cache, encoding (and remembering) only the missing ones."""
     out = np.zeros((len(texts), dim), dtype=np.float32)
-    missing = [i for i, text in enumerate(texts) if (cached := cache.get(text)) is None or not _put(out, i, cached)]
+    missing: list[int] = []
+    for i, text in enumerate(texts):
+        cached = cache.get(text)
+        if cached is None:
+            missing.append(i)
+        else:
+            out[i] = cached
     if missing:
         fresh = encode([texts[i] for i in missing])
         for row, i in enumerate(missing):

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qa import metrics
+from qa.cite import is_verbatim
 from qa.engine import Engine
 from qa.gold import GoldItem
 from qa.index import VectorIndex
@@ -99,7 +100,7 @@ def evaluate_item(engine: Engine, item: GoldItem, *, mode: Mode, k: int) -> Item
             "document_id": c.document_id,
             "start": c.start,
             "end": c.end,
-            "exact": engine.index.documents[c.document_id].text[c.start : c.end] == c.quote,
+            "exact": is_verbatim(c, engine.index.documents[c.document_id]),
             "has_answer": metrics.contains_answer(c.quote, item.answers),
         }
         for c in answer.citations
