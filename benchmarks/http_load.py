@@ -48,11 +48,11 @@ TEMPLATES = (
 READY_TIMEOUT_S = 120
 
 
-
 def run_loop(coroutine: Any) -> Any:
     """Run a coroutine on a fresh event loop in its own thread (the caller may already run a loop)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
 
 def paraphrases() -> list[str]:
     """Every gold question in every template, interleaved so that consecutive requests differ."""

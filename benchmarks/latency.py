@@ -158,10 +158,11 @@ def measure(name: str, index: VectorIndex, embedder: Embedder, asked: list[str],
 
 
 def corpus_sized_work(index: VectorIndex, asked: list[str]) -> dict[str, Any]:
-    """Per-query work that grows with the corpus: BM25 scoring of every passage, and the IDF ceiling.
+    """Work that grows with the corpus: BM25 scoring of every passage, per query, and the IDF ceiling.
 
-    ``qa.extract.question_weights`` takes ``max(idf.values())`` for each question (a Python
-    loop over the vocabulary); ``lexical_search`` scores every passage, then selects its top 50.
+    ``lexical_search`` scores every passage, then selects its top 50. The highest IDF (a Python
+    loop over the vocabulary) is taken once when the index loads (``VectorIndex.idf_ceiling``);
+    it is timed here to show what a per-query scan of the vocabulary would cost.
     """
     known = [[t for t in tokenize(q) if t in index.idf] for q in asked]
     scoring = [timed(index.lexical.get_scores, tokens)[1] for tokens in known if tokens]

@@ -19,7 +19,7 @@ from qa.chunk import CHUNKER_VERSION, DEFAULT_MAX_CHARS, chunk_document, retriev
 from qa.cite import cite
 from qa.embed import Embedder
 from qa.errors import DocumentNotFound, QueryError
-from qa.extract import Candidate, answer_span, candidates, citable, evidence
+from qa.extract import Candidate, answer_span, candidates, citable, evidence, rerank
 from qa.index import Manifest, VectorIndex, make_dense, make_lexical, unit_offsets_of
 from qa.ingest import text_sha256
 from qa.retrieve import Mode, retrieve
@@ -219,10 +219,11 @@ class Engine:
         return None if mode == "bm25" else self.embedder.embed_queries([text])[0]
 
     def ranked(self, question: str, *, mode: Mode = "hybrid") -> tuple[list[Hit], list[Candidate]]:
-        """Retrieved passages and scored answer units for a validated question."""
+        """Retrieved passages, reranked by their best answer unit, and the scored units, best first."""
         vector = self._query_vector(question, mode)
         hits = retrieve(self.index, vector, question, k=RETRIEVE_PASSAGES, mode=mode)
-        return hits, candidates(self.index, hits, question, vector)
+        ranked = candidates(self.index, hits, question, vector)
+        return rerank(hits, ranked), ranked
 
     def ask(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid") -> Answer:
         """Answer a question with a verbatim quote, or abstain.

@@ -108,23 +108,32 @@ def evidence(question: str, best: Candidate, idf: dict[str, float]) -> float:
     return best.score - penalty
 
 
-_CEILINGS: dict[int, tuple[dict[str, float], float]] = {}
+def question_weights(question: str, index: VectorIndex) -> dict[str, float]:
+    """IDF weight of each distinct question token; unknown tokens get the index's highest IDF."""
+    return {token: index.idf.get(token, index.idf_ceiling) for token in dict.fromkeys(tokenize(question))}
 
 
-def _ceiling(idf: dict[str, float]) -> float:
-    """The highest IDF of an index's vocabulary, computed once per IDF table (a max over 100k+ words)."""
-    cached = _CEILINGS.get(id(idf))
-    if cached is None or cached[0] is not idf:
-        cached = (idf, max(idf.values(), default=1.0))
-        _CEILINGS.clear()  # one table at a time is the common case; keeps no stale table alive for long
-        _CEILINGS[id(idf)] = cached
-    return cached[1]
+# Passages whose unit tokens are kept; past this the cache starts afresh (a bound on memory).
+TOKEN_CACHE_PASSAGES = 50_000
 
 
-def question_weights(question: str, idf: dict[str, float]) -> dict[str, float]:
-    """IDF weight of each distinct question token; unknown tokens get the highest IDF seen."""
-    ceiling = _ceiling(idf)
-    return {token: idf.get(token, ceiling) for token in dict.fromkeys(tokenize(question))}
+def unit_tokens(index: VectorIndex, row: int) -> tuple[frozenset[str], ...]:
+    """Token sets of passage ``row``'s units, then of its context (section path and table header).
+
+    Tokenizing is the costliest step of extraction after the vectors, and a
+    passage's tokens never change, so each passage is tokenized once.
+    """
+    cached = index.token_cache.get(row)
+    if cached is None:
+        passage = index.passages[row]
+        text = index.documents[passage.doc_id].text
+        units = (frozenset(tokenize(text[u.start : u.end])) for u in passage.units)
+        context = frozenset(tokenize(" ".join(passage.section_path) + " " + passage.context))
+        cached = (*units, context)
+        if len(index.token_cache) >= TOKEN_CACHE_PASSAGES:
+            index.token_cache.clear()
+        index.token_cache[row] = cached
+    return cached
 
 
 def coverage(weights: dict[str, float], tokens: AbstractSet[str], context: AbstractSet[str] = frozenset()) -> float:
@@ -160,10 +169,6 @@ def heading_match(question_tokens: AbstractSet[str], passage: Passage) -> float:
     return len(words & question_tokens) / len(words) if words else 0.0
 
 
-def _context_tokens(passage: Passage) -> set[str]:
-    return set(tokenize(" ".join(passage.section_path) + " " + passage.context))
-
-
 def candidates(
     index: VectorIndex,
     hits: list[Hit],
@@ -181,7 +186,7 @@ def candidates(
         query_vector: The question's embedding; without it similarity is 0.
         passages: How many hits to draw units from.
     """
-    weights = question_weights(question, index.idf)
+    weights = question_weights(question, index)
     question_tokens = set(weights)
     scored: list[Candidate] = []
     for hit in hits[:passages]:
@@ -194,13 +199,13 @@ def candidates(
             windows = window_similarity(vectors, sims)
         else:
             sims = windows = np.zeros(hi - lo, dtype=np.float32)
-        context = _context_tokens(passage)
+        *tokens, context = unit_tokens(index, row)
         heading = heading_match(question_tokens, passage)
         text = index.documents[passage.doc_id].text
         previous = 0.0
-        for unit, sim, window in zip(passage.units, sims, windows, strict=True):
+        for unit, unit_token_set, sim, window in zip(passage.units, tokens, sims, windows, strict=True):
             unit_text = text[unit.start : unit.end]
-            cov = coverage(weights, set(tokenize(unit_text)), context)
+            cov = coverage(weights, unit_token_set, context)
             score = (
                 W_SIMILARITY * float(sim)
                 + W_WINDOW * float(window)
@@ -215,6 +220,17 @@ def candidates(
             previous = cov
     scored.sort(key=lambda c: (-c.score, c.rank, c.unit.start))
     return scored
+
+
+def rerank(hits: list[Hit], ranked: list[Candidate]) -> list[Hit]:
+    """Hits ordered by their best answer unit, then the hits no unit was drawn from, in retrieval order.
+
+    The unit scores weigh sentence-level evidence that passage retrieval cannot
+    see, so the passage holding the answer comes first.
+    """
+    order = {passage_id: i for i, passage_id in enumerate(dict.fromkeys(c.passage.id for c in ranked))}
+    last = len(order)
+    return sorted(hits, key=lambda hit: (order.get(hit.passage.id, last), hit.rank))
 
 
 def citable(ranked: list[Candidate], answer: Span, limit: int) -> list[Candidate]:

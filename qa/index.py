@@ -93,10 +93,14 @@ class VectorIndex:
     idf: dict[str, float]
     path: Path | None = None
     by_id: dict[str, int] = field(default_factory=dict)
+    idf_ceiling: float = 1.0
+    # Token sets of passages' units, filled as questions touch them (see qa.extract.unit_tokens).
+    token_cache: dict[int, tuple[frozenset[str], ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.by_id:
             self.by_id = {p.id: i for i, p in enumerate(self.passages)}
+        self.idf_ceiling = max(self.idf.values(), default=1.0)
 
 
 def unit_offsets_of(passages: Sequence[Passage]) -> npt.NDArray[np.int64]:

@@ -39,10 +39,15 @@ _MONTHS = {
 } | {"sept": "sep"}
 
 
+def _bare(word: str) -> str:
+    """A lower-cased word without its possessive ending."""
+    return word[:-2] if word.endswith(("'s", "’s")) else word
+
+
 @lru_cache(maxsize=1 << 17)
 def stem(word: str) -> str:
     """The Snowball English stem of a lower-cased word, possessive removed; months abbreviated."""
-    word = re.sub(r"['’]s$", "", word)
+    word = _bare(word)
     return _MONTHS.get(word) or str(_STEMMER.stemWord(word))
 
 
@@ -55,4 +60,4 @@ def tokenize(text: str) -> list[str]:
     """
     folded = unicodedata.normalize("NFKC", text).casefold()
     words = (match.group(0).replace(",", "") for match in _TOKEN.finditer(folded))
-    return [stem(word) for word in words if word not in STOPWORDS and re.sub(r"['’]s$", "", word) not in STOPWORDS]
+    return [stem(word) for word in words if word not in STOPWORDS and _bare(word) not in STOPWORDS]

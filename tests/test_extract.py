@@ -1,0 +1,71 @@
+"""Tests for ``qa.extract``'s pure parts: answer types, coverage, spans, citations and reranking."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.extract import Candidate, answer_span, answer_type_match, citable, coverage, rerank
+from qa.types import Hit, Passage, Span
+
+TEXT = "Alpha is first. Beta is second. Gamma is third."
+UNITS = (Span(0, 15), Span(16, 31), Span(32, 47))
+
+
+def passage(pid: str, units: tuple[Span, ...] = UNITS) -> Passage:
+    return Passage(pid, "doc.txt", ("Section",), 0, len(TEXT), TEXT, units=units)
+
+
+def candidate(p: Passage, unit: int, score: float, rank: int = 0) -> Candidate:
+    return Candidate(p, p.units[unit], score, similarity=0.0, coverage=0.0, rank=rank)
+
+
+@pytest.mark.parametrize(
+    ("question", "unit", "expected"),
+    [
+        ("How many agencies take part?", "Over 3,000 agencies participate.", 1.0),
+        ("How many agencies take part?", "Many agencies participate.", 0.0),
+        ("When did 287(g) start?", "The 287(g) program is old.", 0.0),  # only the question's own number
+        ("When did 287(g) start?", "It began in 1996.", 1.0),
+        ("Who runs the program?", "It is run by the agency, led by Smith.", 1.0),
+        ("Who runs the program?", "It is run by the agency.", 0.0),
+        ("What is the program?", "It began in 1996.", 0.0),  # no answer type asked
+    ],
+)
+def test_answer_type_match(question: str, unit: str, expected: float) -> None:
+    assert answer_type_match(question, unit) == expected
+
+
+def test_coverage_weighs_words_and_context() -> None:
+    weights = {"fusion": 3.0, "center": 1.0}
+    assert coverage(weights, {"fusion", "center"}) == 1.0
+    assert coverage(weights, {"fusion"}) == 0.75
+    assert coverage(weights, set(), {"center"}) == 0.25  # context words count at CONTEXT_WEIGHT (1.0)
+    assert coverage({}, {"fusion"}) == 0.0
+
+
+def test_answer_span_joins_adjacent_near_ties_only() -> None:
+    p = passage("p1")
+    assert answer_span([candidate(p, 1, 0.90), candidate(p, 0, 0.87)]) == Span(0, 31)
+    assert answer_span([candidate(p, 0, 0.90), candidate(p, 2, 0.89)]) == Span(0, 15)  # not adjacent
+    assert answer_span([candidate(p, 0, 0.90), candidate(p, 1, 0.80)]) == Span(0, 15)  # not a near tie
+    other = passage("p2")
+    assert answer_span([candidate(p, 0, 0.90), candidate(other, 1, 0.90)]) == Span(0, 15)  # another passage
+    with pytest.raises(ValueError, match="no candidate"):
+        answer_span([])
+
+
+def test_citable_puts_the_answer_first_and_skips_units_inside_it() -> None:
+    p = passage("p1")
+    ranked = [candidate(p, 0, 0.9), candidate(p, 1, 0.88), candidate(p, 2, 0.5)]
+    chosen = citable(ranked, Span(0, 31), limit=3)
+    assert [c.unit for c in chosen] == [Span(0, 15), Span(32, 47)]
+    assert [c.unit for c in citable(ranked, Span(0, 15), limit=2)] == [Span(0, 15), Span(16, 31)]
+
+
+def test_rerank_orders_hits_by_their_best_unit_then_by_retrieval_rank() -> None:
+    a, b, c, d = (passage(pid) for pid in "abcd")
+    hits = [Hit(a, 0.9, 0), Hit(b, 0.8, 1), Hit(c, 0.7, 2), Hit(d, 0.6, 3)]
+    ranked = [candidate(c, 0, 0.95, rank=2), candidate(a, 1, 0.90), candidate(c, 2, 0.85, rank=2)]
+    assert [h.passage.id for h in rerank(hits, ranked)] == ["c", "a", "b", "d"]
+    assert rerank(hits, []) == hits
+    assert rerank([], ranked) == []
