@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from qa.extract import Candidate, answer_span, answer_type_match, citable, coverage, rerank
+from qa.extract import (
+    P_MISSING_DATE,
+    P_MISSING_TYPE,
+    P_UNKNOWN_NAME,
+    Candidate,
+    answer_span,
+    answer_type_match,
+    citable,
+    coverage,
+    evidence,
+    rerank,
+)
 from qa.types import Hit, Passage, Span
 
 TEXT = "Alpha is first. Beta is second. Gamma is third."
@@ -69,3 +80,26 @@ def test_rerank_orders_hits_by_their_best_unit_then_by_retrieval_rank() -> None:
     assert [h.passage.id for h in rerank(hits, ranked)] == ["c", "a", "b", "d"]
     assert rerank(hits, []) == hits
     assert rerank([], ranked) == []
+
+
+def unit_candidate(text: str, score: float = 0.8) -> Candidate:
+    p = Passage("p", "doc.txt", (), 0, len(text), text, units=(Span(0, len(text)),))
+    return Candidate(p, p.units[0], score, similarity=0.0, coverage=0.0, rank=0)
+
+
+@pytest.mark.parametrize(
+    ("question", "unit", "penalty"),
+    [
+        ("When did the program start?", "It began in 1996.", 0.0),
+        ("When did the program start?", "It began in March.", P_MISSING_TYPE),  # a date, but no number
+        ("When did the program start?", "It began after the reform.", P_MISSING_DATE + P_MISSING_TYPE),
+        ("In what year did it start?", "It began after the reform.", P_MISSING_DATE + P_MISSING_TYPE),
+        ("What happened when it started?", "It began after the reform.", P_MISSING_TYPE),  # no date asked first
+        ("How many agencies take part?", "Agencies take part.", P_MISSING_TYPE),
+        ("What does the program do in Texas?", "It screens people.", P_UNKNOWN_NAME),  # "texas" is not indexed
+        ("What does the program do?", "It screens people.", 0.0),
+    ],
+)
+def test_evidence_penalties(question: str, unit: str, penalty: float) -> None:
+    idf = {"program": 1.0, "screen": 1.0, "peopl": 1.0}
+    assert evidence(question, unit_candidate(unit), idf) == pytest.approx(0.8 - penalty)
