@@ -227,6 +227,8 @@ class OnnxEmbedder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, one per physical core
         options.inter_op_num_threads = 1
+        # The extended fusions give the same vectors here but run about 6% slower on one short question.
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
         # Idle pool threads would spin for a while after each query, taking a core from the server's other work.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
