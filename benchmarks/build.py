@@ -172,7 +172,9 @@ def render(payload: dict[str, Any]) -> str:
 def main() -> None:
     args = parser(__doc__ or "")
     args.add_argument("--files", type=int, default=300, help="US Code files to index")
-    args.add_argument("--threads", type=int, default=2, help="torch threads for the pipeline and the raw baseline alike (2: every core)")
+    args.add_argument(
+        "--threads", type=int, default=2, help="torch threads, pipeline and baseline alike (2: every core)"
+    )
     opts = args.parse_args()
     emit(run(opts), opts.json, render)
 
