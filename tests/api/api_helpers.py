@@ -1,59 +1,9 @@
-"""Helpers for the HTTP API tests: the problem-details check and a live uvicorn server."""
+"""Helpers for the HTTP API tests: the shared HTTP helpers and the API key their apps use."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-import uvicorn
-from fastapi import FastAPI
+from http_helpers import assert_problem, free_port, live_server
 
 API_KEY = "test-key"
-PROBLEM_KEYS = {"type", "title", "status", "detail", "errors"}
 
-
-def assert_problem(response: Any, status: int, detail: str | None = None) -> dict[str, Any]:
-    """Check the RFC 9457 shape of an error response and return its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert set(body) <= PROBLEM_KEYS and {"type", "title", "status", "detail"} <= set(body)
-    assert body["type"] == "about:blank"
-    assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    for error in body.get("errors", []):
-        assert set(error) == {"loc", "msg"} and isinstance(error["loc"], list) and error["msg"]
-    if detail is not None:
-        assert detail in body["detail"], body["detail"]
-    return body
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 in a thread; yields the base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+__all__ = ["API_KEY", "assert_problem", "free_port", "live_server"]

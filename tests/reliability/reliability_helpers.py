@@ -5,28 +5,25 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import uvicorn
-from fastapi import FastAPI
+from http_helpers import assert_problem as assert_problem
+from http_helpers import free_port
+from http_helpers import live_server as live_server
 
 from qa.cli import answer_record
 from qa.engine import Engine
 
 API_KEY = "reliability-key-9f3c1e"
 _WORD = re.compile(r"\w+")
-PROBLEM_KEYS = {"type", "title", "status", "detail", "errors"}
 # Questions about the default corpus, one per section, plus one it cannot answer.
 QUESTIONS = [
     "How many agencies participate in Secure Communities?",
@@ -35,44 +32,6 @@ QUESTIONS = [
     "Which data do fusion centers share?",
     "What is the capital of Australia?",
 ]
-
-
-def assert_problem(response: Any, status: int, detail: str | None = None) -> dict[str, Any]:
-    """Check the RFC 9457 shape of an error response and return its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert set(body) <= PROBLEM_KEYS and body["status"] == status and body["type"] == "about:blank"
-    assert isinstance(body["detail"], str) and body["detail"]
-    if detail is not None:
-        assert detail in body["detail"], body["detail"]
-    return body
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def live_server(app: FastAPI, **config: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 in a thread; yields the base URL."""
-    port = free_port()
-    options = {"log_level": "warning", "ws": "none", "lifespan": "on", **config}
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def answers(engine: Engine, questions: Sequence[str] = QUESTIONS) -> list[dict[str, Any]]:

@@ -54,7 +54,7 @@ RUNNING: list[subprocess.Popen[str]] = []  # every driver started, stopped at th
 
 def driver(corpus: Path, index_dir: Path, batches: int, *points: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(HERE.parent), env.get("PYTHONPATH", "")])
     process = subprocess.Popen(
         [sys.executable, str(HERE / "kill_driver.py"), str(corpus), str(index_dir), str(batches), *points],
         stdin=subprocess.PIPE,
