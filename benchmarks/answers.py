@@ -1,4 +1,4 @@
-"""Same answers? The torch model against its int8 ONNX export on both gold sets.
+"""Same answers? The torch model against its two ONNX forms (int8, qint8) on both gold sets.
 
 Each gold set is indexed in memory once per model (vectors from that model),
 and ``qa.evaluate.evaluate`` asks every question. The table gives the
@@ -44,12 +44,12 @@ def gold_sets(smoke: bool) -> dict[str, tuple[list[Any], list[Any]]]:
 
 def run(opts: Any) -> dict[str, Any]:
     from benchmarks.common import offline
-    from qa.embed import DEFAULT_MODEL, ONNX_INT8_MODEL, load_embedder
+    from qa.embed import DEFAULT_MODEL, ONNX_MODELS, load_embedder
     from qa.engine import Engine, build_index
     from qa.evaluate import evaluate
 
     offline()
-    models = (DEFAULT_MODEL, ONNX_INT8_MODEL)
+    models = (DEFAULT_MODEL, *ONNX_MODELS)
     out: dict[str, Any] = {"machine": machine(), "models": list(models), "sets": {}}
     if importlib.util.find_spec("onnxruntime") is None:
         log("skipping: onnxruntime is not installed (pip install -e '.[bench]')")
@@ -60,31 +60,37 @@ def run(opts: Any) -> dict[str, Any]:
             log(f"{name}: {len(items)} questions with {model}")
             embedder = load_embedder(model, threads=opts.threads)
             results[model] = evaluate(Engine(build_index(documents, embedder), embedder), items)
-        a, b = (results[m].items for m in models)
-        same_answer = sum(x.answer == y.answer for x, y in zip(a, b, strict=True))
-        same_first = sum(first_citation(x) == first_citation(y) for x, y in zip(a, b, strict=True))
+        reference = results[DEFAULT_MODEL].items
         out["sets"][name] = {
             "n": len(items),
             "aggregate": {m: {k: round(results[m].aggregate[k], 4) for k in KEYS} for m in models},
-            "same_answer": same_answer,
-            "same_first_citation": same_first,
-            "differences": [
-                {"question": x.item.question, models[0]: x.answer, models[1]: y.answer, "gold": list(x.item.answers)}
-                for x, y in zip(a, b, strict=True)
-                if x.answer != y.answer
-            ][:5],
+            "same_answer": {
+                m: sum(x.answer == y.answer for x, y in zip(reference, results[m].items, strict=True)) for m in models
+            },
+            "same_first_citation": {
+                m: sum(first_citation(x) == first_citation(y) for x, y in zip(reference, results[m].items, strict=True))
+                for m in models
+            },
+            "differences": {
+                m: [
+                    {"question": x.item.question, DEFAULT_MODEL: x.answer, m: y.answer, "gold": list(x.item.answers)}
+                    for x, y in zip(reference, results[m].items, strict=True)
+                    if x.answer != y.answer
+                ][:5]
+                for m in models[1:]
+            },
         }
     return out
 
 
 def render(payload: dict[str, Any]) -> str:
     out = ""
-    torch_name, onnx_name = payload["models"]
+    models = payload["models"]
     for name, s in payload["sets"].items():
-        rows = [[k, s["aggregate"][torch_name][k], s["aggregate"][onnx_name][k]] for k in KEYS]
-        rows.append(["identical answers", f"{s['same_answer']}/{s['n']}", ""])
-        rows.append(["identical first citation", f"{s['same_first_citation']}/{s['n']}", ""])
-        out += table(f"{name}: {s['n']} questions, hybrid", ["metric", torch_name, onnx_name], rows) + "\n"
+        rows = [[k, *(s["aggregate"][m][k] for m in models)] for k in KEYS]
+        rows.append(["identical answers", "", *(f"{s['same_answer'][m]}/{s['n']}" for m in models[1:])])
+        rows.append(["identical first citation", "", *(f"{s['same_first_citation'][m]}/{s['n']}" for m in models[1:])])
+        out += table(f"{name}: {s['n']} questions, hybrid", ["metric", *models], rows) + "\n"
     return out
 
 

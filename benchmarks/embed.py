@@ -1,11 +1,11 @@
-"""Query embedding: torch against int8 ONNX, 1 thread against 2, idle and beside a busy process.
+"""Query embedding: torch against the ONNX models (int8, qint8), 1 thread against 2, idle and beside a busy process.
 
 The query embedding is most of a query's time. Every configuration embeds the
 same questions one at a time, interleaved per question (so a noisy neighbour
 hurts all of them alike), with the query cache cleared. "busy" repeats the run
 while a second process spins on one core, as a server's other work or another
 job on a 2-core machine would. The agreement table gives the cosine between
-the torch and ONNX vectors of the same texts.
+the torch and each ONNX model's vectors of the same texts.
 
     python -m benchmarks.embed
     python -m benchmarks.embed --questions 100 --json
@@ -29,7 +29,8 @@ def configurations(smoke: bool) -> dict[str, Callable[[str], Any]]:
     """Name -> a function embedding one question with the cache bypassed."""
     import torch
 
-    from qa.embed import HashEmbedder, OnnxEmbedder, SentenceTransformerEmbedder
+    from qa.embed import ONNX_INT8_MODEL, ONNX_QINT8_MODEL, HashEmbedder, SentenceTransformerEmbedder
+    from qa.onnx_embed import OnnxEmbedder
 
     if smoke:
         fake = HashEmbedder(dim=384)
@@ -44,14 +45,15 @@ def configurations(smoke: bool) -> dict[str, Callable[[str], Any]]:
             return model.embed_queries([q])
 
         configs[f"torch, {threads} thread{'s' * (threads > 1)}"] = with_torch
-    for threads in (1, 2):
-        onnx = OnnxEmbedder(threads=threads)
+    for onnx_name, label in ((ONNX_INT8_MODEL, "onnx int8"), (ONNX_QINT8_MODEL, "onnx qint8")):
+        for threads in (1, 2):
+            onnx = OnnxEmbedder(onnx_name, threads=threads)
 
-        def with_onnx(q: str, e: OnnxEmbedder = onnx) -> Any:
-            e.clear_cache()
-            return e.embed_queries([q])
+            def with_onnx(q: str, e: OnnxEmbedder = onnx) -> Any:
+                e.clear_cache()
+                return e.embed_queries([q])
 
-        configs[f"onnx int8, {threads} thread{'s' * (threads > 1)}"] = with_onnx
+            configs[f"{label}, {threads} thread{'s' * (threads > 1)}"] = with_onnx
     return configs
 
 
@@ -68,14 +70,19 @@ def interleaved(configs: dict[str, Callable[[str], Any]], asked: list[str]) -> d
 
 
 def agreement(asked: list[str], passages: list[str]) -> dict[str, dict[str, float]]:
-    """Cosine between torch and ONNX vectors of the same questions and passages."""
-    from qa.embed import OnnxEmbedder, SentenceTransformerEmbedder
+    """Cosine between torch and each ONNX model's vectors of the same questions and passages."""
+    from qa.embed import ONNX_MODELS, SentenceTransformerEmbedder
+    from qa.onnx_embed import OnnxEmbedder
 
-    torch_model, onnx_model = SentenceTransformerEmbedder(), OnnxEmbedder()
+    torch_model = SentenceTransformerEmbedder()
     out = {}
-    for name, texts in (("questions", asked), ("passages", passages)):
-        cosine = np.sum(torch_model.embed_passages(texts) * onnx_model.embed_passages(texts), axis=1)
-        out[name] = {"n": len(texts), "min": round(float(cosine.min()), 5), "mean": round(float(cosine.mean()), 5)}
+    for model in ONNX_MODELS:
+        onnx_model = OnnxEmbedder(model)
+        for name, texts in (("questions", asked), ("passages", passages)):
+            cosine = np.sum(torch_model.embed_passages(texts) * onnx_model.embed_passages(texts), axis=1)
+            out[f"{model}: {name}"] = {
+                "n": len(texts), "min": round(float(cosine.min()), 5), "mean": round(float(cosine.mean()), 5)
+            }  # fmt: skip
     return out
 
 
@@ -119,7 +126,7 @@ def render(payload: dict[str, Any]) -> str:
     out = table(title, ["configuration", "p50", "p99", "p50 busy", "p99 busy"], rows)
     if "agreement" in payload:
         rows = [[name, a["n"], f"{a['min']:.5f}", f"{a['mean']:.5f}"] for name, a in payload["agreement"].items()]
-        out += "\n" + table("Cosine of torch and ONNX int8 vectors", ["texts", "n", "min", "mean"], rows)
+        out += "\n" + table("Cosine of torch and ONNX vectors", ["model: texts", "n", "min", "mean"], rows)
     return out
 
 

