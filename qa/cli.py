@@ -336,6 +336,7 @@ def serve_command(host: str, port: int, index_dir: Path | None, workers: int) ->
     import uvicorn
 
     from qa.config import get_settings
+    from qa.embed import load_embedder
     from qa.errors import IndexMissingError, QAError
     from qa.index import current_build
     from qa.indexing import index_corpus, tqdm_progress
@@ -344,18 +345,25 @@ def serve_command(host: str, port: int, index_dir: Path | None, workers: int) ->
     index_dir = index_dir or settings.index_dir
     os.environ["QA_INDEX_DIR"] = str(index_dir)  # the app factory reads its settings from the environment
     get_settings.cache_clear()  # ...in this process too, where they were already read
+    embedder = None
     try:
         current_build(index_dir)
     except IndexMissingError:
         click.echo(f"No index in {index_dir}: building it from {settings.corpus_dir}", err=True)
         try:
-            index_corpus(settings.corpus_dir, index_dir, model=settings.model, threads=settings.threads,
-                         max_chars=settings.max_chars, log=lambda message: click.echo(message, err=True),
-                         progress=tqdm_progress())  # fmt: skip
+            embedder = load_embedder(settings.model, threads=settings.threads)
+            index_corpus(settings.corpus_dir, index_dir, embedder=embedder, max_chars=settings.max_chars,
+                         log=lambda message: click.echo(message, err=True), progress=tqdm_progress())  # fmt: skip
         except QAError as exc:
             _fail(str(exc))
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit 0 then, not -15.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    if workers == 1:  # one process: serve the model that built the index rather than load it again
+        from api.main import create_app
+
+        uvicorn.run(create_app(embedder=embedder), host=host, port=port, log_level="info",
+                    timeout_graceful_shutdown=10)  # fmt: skip
+        return
     uvicorn.run(
         "api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
         timeout_graceful_shutdown=10,
