@@ -254,7 +254,7 @@ class Engine:
         hits, ranked = self.ranked(text, mode=mode)
         answer_unit = answer_span(ranked) if ranked else None
         chosen = citable(ranked, answer_unit, top_k) if answer_unit else []
-        best = evidence(text, chosen[0], self.index.idf) if chosen else 0.0
+        best = evidence(text, chosen[0], self.index.vocabulary) if chosen else 0.0
         answerable = bool(chosen) and best >= self.min_score
         spans = [answer_unit if i == 0 and answer_unit else c.unit for i, c in enumerate(chosen)]
         citations = tuple(

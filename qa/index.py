@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.errors import IndexFormatError, IndexMissingError
+from qa.tokens import Vocabulary
 from qa.types import Block, Document, Passage, Span
 
 FORMAT_VERSION = 1
@@ -94,6 +95,7 @@ class VectorIndex:
     path: Path | None = None
     by_id: dict[str, int] = field(default_factory=dict)
     idf_ceiling: float = 1.0
+    vocabulary: Vocabulary = field(default_factory=lambda: Vocabulary(()), repr=False)
     # Token sets of passages' units, filled as questions touch them (see qa.extract.unit_tokens).
     token_cache: dict[int, tuple[frozenset[str], ...]] = field(default_factory=dict, repr=False)
 
@@ -101,6 +103,7 @@ class VectorIndex:
         if not self.by_id:
             self.by_id = {p.id: i for i, p in enumerate(self.passages)}
         self.idf_ceiling = max(self.idf.values(), default=1.0)
+        self.vocabulary = Vocabulary(self.idf)
 
 
 def unit_offsets_of(passages: Sequence[Passage]) -> npt.NDArray[np.int64]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 import snowballstemmer
@@ -61,3 +62,60 @@ def tokenize(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKC", text).casefold()
     words = (match.group(0).replace(",", "") for match in _TOKEN.finditer(folded))
     return [stem(word) for word in words if word not in STOPWORDS and _bare(word) not in STOPWORDS]
+
+
+def strip_accents(token: str) -> str:
+    """A token without its combining marks: "maizière" -> "maiziere"."""
+    return "".join(c for c in unicodedata.normalize("NFKD", token) if not unicodedata.combining(c))
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def one_edit(word: str) -> set[str]:
+    """Every string one deletion, transposition, replacement or insertion (of a-z) away from ``word``."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = {a + b[1:] for a, b in splits if b}
+    transposes = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    inserts = {a + c + b for a, b in splits for c in _LETTERS}
+    return deletes | transposes | replaces | inserts
+
+
+class Vocabulary:
+    """The tokens of an index, for asking whether a question's word appears in the corpus in some spelling.
+
+    ``knows`` forgives what a reader would: accents ("Maiziere" finds
+    "Maizière"), one slip of the keyboard in a word of four letters or more
+    ("Indian" finds "India"), and a compound written
+    as one word ("Superbowl" finds "super" and "bowl"). Numbers must match exactly.
+
+    Example:
+        >>> vocabulary = Vocabulary(tokenize("Maizière spoke in India at the Super Bowl in 2019"))
+        >>> words = ("Maiziere", "Indian", "Superbowl", "2019", "2024", "Texas")
+        >>> [vocabulary.knows(t) for w in words for t in tokenize(w)]
+        [True, True, True, True, False, False]
+    """
+
+    def __init__(self, tokens: Iterable[str]) -> None:
+        self._tokens = frozenset(tokens)
+        self._folded = frozenset(strip_accents(t) for t in self._tokens)
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._tokens
+
+    def knows(self, token: str) -> bool:
+        """Whether ``token`` (a stemmed token of ``tokenize``) is in the corpus, allowing the slips above."""
+        if token in self._tokens:
+            return True
+        folded = strip_accents(token)
+        if folded in self._folded:
+            return True
+        if not folded.isalpha() or not 4 <= len(folded) <= 30:
+            return False
+        if not one_edit(folded).isdisjoint(self._folded):
+            return True
+        return any(folded[:i] in self._folded and folded[i:] in self._folded for i in range(3, len(folded) - 2))

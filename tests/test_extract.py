@@ -6,6 +6,7 @@ import pytest
 
 from qa.extract import (
     P_MISSING_DATE,
+    P_MISSING_NAME,
     P_MISSING_TYPE,
     P_UNKNOWN_NAME,
     Candidate,
@@ -14,8 +15,11 @@ from qa.extract import (
     citable,
     coverage,
     evidence,
+    names_something_new,
     rerank,
+    unknown_names,
 )
+from qa.tokens import Vocabulary, tokenize
 from qa.types import Hit, Passage, Span
 
 TEXT = "Alpha is first. Beta is second. Gamma is third."
@@ -98,8 +102,40 @@ def unit_candidate(text: str, score: float = 0.8) -> Candidate:
         ("How many agencies take part?", "Agencies take part.", P_MISSING_TYPE),
         ("What does the program do in Texas?", "It screens people.", P_UNKNOWN_NAME),  # "texas" is not indexed
         ("What does the program do?", "It screens people.", 0.0),
+        ("Which data broker companies does it use?", "It screens people.", P_MISSING_NAME),
+        ("Which companies does it use?", "It screens people, using Acme data.", 0.0),
+        ("Which companies does it use?", "Acme screens people.", P_MISSING_NAME),  # first word: not a name
     ],
 )
 def test_evidence_penalties(question: str, unit: str, penalty: float) -> None:
-    idf = {"program": 1.0, "screen": 1.0, "peopl": 1.0}
-    assert evidence(question, unit_candidate(unit), idf) == pytest.approx(0.8 - penalty)
+    vocabulary = Vocabulary(["program", "screen", "peopl"])
+    assert evidence(question, unit_candidate(unit), vocabulary) == pytest.approx(0.8 - penalty)
+
+
+CORPUS = "Thomas de Maizière met the Scottish Parliament (MSPs) in India in 2019, at the Super Bowl, and 287(g)."
+
+
+@pytest.mark.parametrize(
+    ("question", "unknown"),
+    [
+        ("What did Maiziere say?", []),  # accents forgiven
+        ("What did Thomas Smithers say?", []),  # one word of the name is known
+        ("Which Indian leader spoke?", []),  # one letter off
+        ("Who sang at the Superbowl?", []),  # a compound
+        ("Who sits in the SP?", []),  # too short to judge
+        ("Who won in Texas?", ["Texas"]),
+        ("Who won the FIFA World Cup?", ["FIFA World Cup"]),
+        ("Texas is where?", []),  # the first word may be capitalised for the sentence alone
+        ("What happened in 2019?", []),
+        ("What happened in 2024 and 1,250 times?", ["2024", "1,250"]),
+        ("What about the 80s, or 287(g)?", []),  # short numbers are too common to judge
+    ],
+)
+def test_unknown_names(question: str, unknown: list[str]) -> None:
+    assert unknown_names(question, Vocabulary(tokenize(CORPUS))) == unknown
+
+
+def test_names_something_new() -> None:
+    assert names_something_new("Which company?", "The deal went to BSkyB in 2010.")
+    assert not names_something_new("Which company runs ICE?", "The agency runs ICE.")  # only the question's name
+    assert not names_something_new("Which company?", "Private companies sell data.")  # first word only
