@@ -91,11 +91,13 @@ def answer_type_match(question: str, unit_text: str) -> float:
 # on XQuAD dev, where it refuses at most 1 of 612 answerable questions:
 # * the question names something the corpus never mentions, in any near spelling;
 # * it opens by asking for a date ("When ...", "In what year ...") and the unit has none;
-# * it asks which company or organisation, and the unit names none.
+# * it asks which company or organisation, and the unit names none;
+# * it asks who holds a role ("Who is the director of ...?") and the unit never names the role.
 P_MISSING_TYPE = 0.15
 P_UNKNOWN_NAME = 1.0
 P_MISSING_DATE = 1.0
 P_MISSING_NAME = 1.0
+P_MISSING_ROLE = 1.0
 _DATE_QUESTION = re.compile(
     r"^\W*(when\b|((in|during) )?(what|which) (year|date|decade|century|month)\b)", re.IGNORECASE
 )
@@ -104,6 +106,10 @@ _DATE = re.compile(
 )
 _ORGANISATION_QUESTION = re.compile(
     r"\b(which|what)\s+(\w+\s+){0,2}(compan(y|ies)|organi[sz]ations?|firms?|corporations?|business(es)?)\b",
+    re.IGNORECASE,
+)
+_ROLE_QUESTION = re.compile(
+    r"^\W*who\s+(?:is|was|are|were)\s+the\s+(?:(?:current|new|first|former|acting)\s+)?([^\W\d_]+)\s+of\b",
     re.IGNORECASE,
 )
 # A capitalised word inside a sentence (after a word, a comma or a bracket): a name, an acronym.
@@ -153,6 +159,8 @@ def evidence(question: str, best: Candidate, vocabulary: Vocabulary) -> float:
         penalty += P_MISSING_DATE
     if _ORGANISATION_QUESTION.search(question) and not names_something_new(question, index_text):
         penalty += P_MISSING_NAME
+    if (role := _ROLE_QUESTION.search(question)) and not set(tokenize(role.group(1))) <= set(tokenize(index_text)):
+        penalty += P_MISSING_ROLE
     return best.score - penalty
 
 

@@ -7,6 +7,7 @@ import pytest
 from qa.extract import (
     P_MISSING_DATE,
     P_MISSING_NAME,
+    P_MISSING_ROLE,
     P_MISSING_TYPE,
     P_UNKNOWN_NAME,
     Candidate,
@@ -105,6 +106,9 @@ def unit_candidate(text: str, score: float = 0.8) -> Candidate:
         ("Which data broker companies does it use?", "It screens people.", P_MISSING_NAME),
         ("Which companies does it use?", "It screens people, using Acme data.", 0.0),
         ("Which companies does it use?", "Acme screens people.", P_MISSING_NAME),  # first word: not a name
+        ("Who is the current director of the program?", "It screens people.", P_MISSING_ROLE + P_MISSING_TYPE),
+        ("Who is the director of the program?", "Its directors, led by Jones, screen people.", 0.0),
+        ("Who were two of the program's leaders?", "It screens people.", P_MISSING_TYPE),  # not a role question
     ],
 )
 def test_evidence_penalties(question: str, unit: str, penalty: float) -> None:
