@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.abstain import evidence
 from qa.chunk import CHUNKER_VERSION, DEFAULT_MAX_CHARS, chunk_document, retrieval_text, unit_texts
 from qa.cite import cite
 from qa.embed import Embedder
 from qa.errors import DocumentNotFound, QueryError
-from qa.extract import Candidate, answer_span, candidates, citable, evidence, rerank
+from qa.extract import Candidate, answer_span, candidates, citable, rerank
 from qa.index import Manifest, VectorIndex, make_dense, make_lexical, unit_offsets_of
 from qa.ingest import text_sha256
 from qa.retrieve import Mode, retrieve

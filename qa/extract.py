@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.index import VectorIndex
-from qa.tokens import Vocabulary, tokenize
+from qa.tokens import tokenize
 from qa.types import Hit, Passage, Span
 
 W_SIMILARITY = 0.45
@@ -86,82 +86,9 @@ def answer_type_match(question: str, unit_text: str) -> float:
     return 0.0
 
 
-# Evidence penalties for abstention. Soft: the best unit lacks the quantity, date or person
-# the question asks for. Hard (any one puts every unit under the threshold), each measured
-# on XQuAD dev, where it refuses at most 1 of 612 answerable questions:
-# * the question names something the corpus never mentions, in any near spelling;
-# * it opens by asking for a date ("When ...", "In what year ...") and the unit has none;
-# * it asks which company or organisation, and the unit names none;
-# * it asks who holds a role ("Who is the director of ...?") and the unit never names the role.
-P_MISSING_TYPE = 0.15
-P_UNKNOWN_NAME = 1.0
-P_MISSING_DATE = 1.0
-P_MISSING_NAME = 1.0
-P_MISSING_ROLE = 1.0
-_DATE_QUESTION = re.compile(
-    r"^\W*(when\b|((in|during) )?(what|which) (year|date|decade|century|month)\b)", re.IGNORECASE
-)
-_DATE = re.compile(
-    r"\d|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\bcentur(y|ies)\b|\bdecades?\b", re.IGNORECASE
-)
-_ORGANISATION_QUESTION = re.compile(
-    r"\b(which|what)\s+(\w+\s+){0,2}(compan(y|ies)|organi[sz]ations?|firms?|corporations?|business(es)?)\b",
-    re.IGNORECASE,
-)
-_ROLE_QUESTION = re.compile(
-    r"^\W*who\s+(?:is|was|are|were)\s+the\s+(?:(?:current|new|first|former|acting)\s+)?([^\W\d_]+)\s+of\b",
-    re.IGNORECASE,
-)
-# A capitalised word inside a sentence (after a word, a comma or a bracket): a name, an acronym.
-_PROPER = re.compile(r"(?<=[\w,;:)] )[A-Z](?:[\w’'&-]|\.(?=\w))*")
-# Capitalised words in a row ("Thomas de Maiziere", "FIFA World Cup"): one name.
-_NAME_PHRASE = re.compile(r"(?<=\s)[A-Z][\w’'-]*(?:\s+(?:of|de|la|van|von|the|and)?\s*[A-Z][\w’'-]*)*")
-_CAPITALISED = re.compile(r"[A-Z][\w’'-]*")
-_NUMBER = re.compile(r"(?<![\w.])\d[\d,.]*\d(?!\w)")
-
-
-def unknown_names(question: str, vocabulary: Vocabulary) -> list[str]:
-    """Names and numbers of the question that the corpus never mentions.
-
-    A name is a run of capitalised words after the first word; it is unknown
-    when none of its words is known in any near spelling (``Vocabulary.knows``),
-    and names with a word of one or two letters are too ambiguous to judge. A
-    number of three digits or more is unknown unless it appears as written.
-    """
-    words = question.strip().split(maxsplit=1)
-    rest = " " + words[1] if len(words) > 1 else ""
-    found = []
-    for phrase in _NAME_PHRASE.findall(rest):
-        parts = _CAPITALISED.findall(phrase)
-        tokens = [t for part in parts for t in tokenize(part)]
-        if tokens and all(len(p) > 2 for p in parts) and not any(vocabulary.knows(t) for t in tokens):
-            found.append(phrase)
-    for number in _NUMBER.findall(question):
-        if sum(c.isdigit() for c in number) >= 3 and not all(t in vocabulary for t in tokenize(number)):
-            found.append(number)
-    return list(dict.fromkeys(found))
-
-
-def names_something_new(question: str, unit_text: str) -> bool:
-    """Whether the unit holds a capitalised word (inside a sentence) that the question does not."""
-    lowered = question.lower()
-    return any(word.lower() not in lowered for word in _PROPER.findall(unit_text))
-
-
-def evidence(question: str, best: Candidate, vocabulary: Vocabulary) -> float:
-    """The score that decides abstention: the best unit's score, less the penalties above."""
-    index_text = best.passage.text[best.unit.start - best.passage.start : best.unit.end - best.passage.start]
-    penalty = P_UNKNOWN_NAME if unknown_names(question, vocabulary) else 0.0
-    asks_type = bool(_QUANTITY_QUESTION.search(question) or _PERSON_QUESTION.search(question))
-    if asks_type and not answer_type_match(question, index_text):
-        penalty += P_MISSING_TYPE
-    if _DATE_QUESTION.search(question) and not _DATE.search(index_text):
-        penalty += P_MISSING_DATE
-    if _ORGANISATION_QUESTION.search(question) and not names_something_new(question, index_text):
-        penalty += P_MISSING_NAME
-    if (role := _ROLE_QUESTION.search(question)) and not set(tokenize(role.group(1))) <= set(tokenize(index_text)):
-        penalty += P_MISSING_ROLE
-    return best.score - penalty
+def asks_for_type(question: str) -> bool:
+    """Whether the question asks for a quantity, a date or a person (see ``answer_type_match``)."""
+    return bool(_QUANTITY_QUESTION.search(question) or _PERSON_QUESTION.search(question))
 
 
 def question_weights(question: str, index: VectorIndex) -> dict[str, float]:

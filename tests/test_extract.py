@@ -1,25 +1,20 @@
-"""Tests for ``qa.extract``'s pure parts: answer types, coverage, spans, citations and reranking."""
+"""Tests for ``qa.extract`` and ``qa.abstain``: answer types, coverage, spans, citations, reranking, evidence."""
 
 from __future__ import annotations
 
 import pytest
 
-from qa.extract import (
+from qa.abstain import (
     P_MISSING_DATE,
     P_MISSING_NAME,
     P_MISSING_ROLE,
     P_MISSING_TYPE,
     P_UNKNOWN_NAME,
-    Candidate,
-    answer_span,
-    answer_type_match,
-    citable,
-    coverage,
     evidence,
     names_something_new,
-    rerank,
     unknown_names,
 )
+from qa.extract import Candidate, answer_span, answer_type_match, citable, coverage, rerank
 from qa.tokens import Vocabulary, tokenize
 from qa.types import Hit, Passage, Span
 
