@@ -81,6 +81,7 @@ def index_command(corpus_dir: Path | None, index_dir: Path | None, force: bool) 
             model=settings.model,
             threads=settings.threads,
             max_chars=settings.max_chars,
+            quantize=settings.quantize_vectors,
             force=force,
             log=lambda message: click.echo(message, err=True),
             progress=tqdm_progress(),
@@ -306,8 +307,8 @@ def _eval_setup(gold: Path, fmt: str | None, index_dir: Path | None, corpus_dir:
         if documents:
             embedder = load_embedder(settings.model, threads=settings.threads)
             click.echo(f"Indexing {len(documents)} documents in memory...", err=True)
-            engine = Engine(build_index(documents, embedder, max_chars=settings.max_chars), embedder,
-                            min_score=settings.min_score)  # fmt: skip
+            index = build_index(documents, embedder, max_chars=settings.max_chars, quantize=settings.quantize_vectors)
+            engine = Engine(index, embedder, min_score=settings.min_score)
         else:
             engine = open_engine(index_dir)
     except QAError as exc:
@@ -353,7 +354,8 @@ def serve_command(host: str, port: int, index_dir: Path | None, workers: int) ->
         try:
             embedder = load_embedder(settings.model, threads=settings.threads)
             index_corpus(settings.corpus_dir, index_dir, embedder=embedder, max_chars=settings.max_chars,
-                         log=lambda message: click.echo(message, err=True), progress=tqdm_progress())  # fmt: skip
+                         quantize=settings.quantize_vectors, log=lambda message: click.echo(message, err=True),
+                         progress=tqdm_progress())  # fmt: skip
         except QAError as exc:
             _fail(str(exc))
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit 0 then, not -15.

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     max_chars: int = Field(
         default=DEFAULT_MAX_CHARS, ge=100, le=10_000, description="Upper bound on a passage's length"
     )
+    quantize_vectors: bool = Field(
+        default=False,
+        description="Store the FAISS vectors in 8 bits (a quarter of the memory); shortlists are rescored exactly",
+    )
     # NoDecode: the environment holds "a,b" (or a JSON list); _split_list parses either.
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

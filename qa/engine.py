@@ -71,14 +71,17 @@ def confidence_of(evidence: float) -> float:
     return round(1.0 / (1.0 + math.exp(exponent)), 4)
 
 
-def settings_fingerprint(embedder_name: str, max_chars: int) -> dict[str, object]:
+def settings_fingerprint(embedder_name: str, max_chars: int, quantize: bool = False) -> dict[str, object]:
     """The settings a build depends on: a change means a rebuild."""
-    return {
+    fingerprint: dict[str, object] = {
         "model": embedder_name,
         "chunker_version": CHUNKER_VERSION,
         "tokenizer_version": TOKENIZER_VERSION,
         "max_chars": max_chars,
     }
+    if quantize:  # only when set, so that indexes built before the option existed stay current
+        fingerprint["quantize_vectors"] = True
+    return fingerprint
 
 
 def corpus_sha256(documents: Sequence[Document]) -> str:
@@ -113,6 +116,7 @@ def build_index(
     embedder: Embedder,
     *,
     max_chars: int = DEFAULT_MAX_CHARS,
+    quantize: bool = False,
     previous: VectorIndex | None = None,
     progress: Progress | None = None,
 ) -> VectorIndex:
@@ -122,6 +126,7 @@ def build_index(
         documents: Parsed documents.
         embedder: The embedding model.
         max_chars: Passage length bound.
+        quantize: Store the FAISS vectors in 8 bits (``qa.index.make_dense``).
         previous: An index whose vectors are reused for unchanged passages (same id), so
             an update embeds only what changed.
         progress: Called with (texts embedded, texts to embed).
@@ -136,12 +141,12 @@ def build_index(
     fresh_uv = _embed_in_batches(embedder, fresh_units, progress, len(fresh), total)
     passage_vectors, unit_vectors = _assemble(passages, fresh, fresh_pv, fresh_uv, reuse, embedder.dim)
     lexical, idf = make_lexical([tokenize(retrieval_text(p)) for p in passages])
-    dense = make_dense(passage_vectors)
+    dense = make_dense(passage_vectors, quantize=quantize)
     manifest = Manifest(
         model=embedder.name,
         dim=embedder.dim,
         corpus_sha256=corpus_sha256(documents),
-        settings=settings_fingerprint(embedder.name, max_chars),
+        settings=settings_fingerprint(embedder.name, max_chars, quantize),
         n_documents=len(documents),
         n_passages=len(passages),
         n_units=len(unit_vectors),
@@ -337,4 +342,5 @@ def update_index(
         del documents[doc_id]
     documents.update((doc.id, doc) for doc in add)
     max_chars = int(str(index.manifest.settings.get("max_chars", DEFAULT_MAX_CHARS)))
-    return build_index(list(documents.values()), embedder, max_chars=max_chars, previous=index)
+    quantize = bool(index.manifest.settings.get("quantize_vectors", False))
+    return build_index(list(documents.values()), embedder, max_chars=max_chars, quantize=quantize, previous=index)

@@ -54,6 +54,11 @@ HNSW_M = 32  # neighbours per node: the usual trade-off between memory and recal
 # 1M; with 200 / 1536 it is 0.99 at 1M for about 7 ms a query on one core (RESULTS.md).
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 1536
+# Optional 8-bit scalar quantisation of the FAISS vectors (QA_QUANTIZE_VECTORS): a quarter of their
+# memory. The index then only shortlists: this many times the wanted passages are rescored with
+# the full vectors (memory-mapped from passage_vectors.npy), so the order returned is exact.
+QUANTIZED_TYPES = ("IndexScalarQuantizer", "IndexHNSWSQ")
+RESCORE_FACTOR = 4
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -105,29 +110,48 @@ class VectorIndex:
         self.idf_ceiling = max(self.idf.values(), default=1.0)
         self.vocabulary = Vocabulary(self.idf)
 
+    @property
+    def quantized(self) -> bool:
+        """Whether the FAISS vectors are 8-bit (its scores approximate; see RESCORE_FACTOR)."""
+        return self.manifest.faiss in QUANTIZED_TYPES
+
 
 def unit_offsets_of(passages: Sequence[Passage]) -> npt.NDArray[np.int64]:
     """Row offsets of each passage's units in the unit matrix."""
     return np.concatenate([[0], np.cumsum([len(p.units) for p in passages])]).astype(np.int64)
 
 
-def make_dense(vectors: FloatArray) -> Any:
+def make_dense(vectors: FloatArray, *, quantize: bool = False) -> Any:
     """A FAISS index over L2-normalised vectors, chosen by size (see the constants above).
 
-    Inner product equals cosine because the vectors are L2-normalised.
+    Inner product equals cosine because the vectors are L2-normalised. With
+    ``quantize``, each component is stored in 8 bits (FAISS learns each
+    dimension's range from the vectors) instead of 32.
     """
     import faiss
 
     n, dim = vectors.shape
     dense: Any
+    eight_bit = faiss.ScalarQuantizer.QT_8bit
     if n <= FLAT_MAX_PASSAGES:
-        dense = faiss.IndexFlatIP(dim)
+        dense = (
+            faiss.IndexScalarQuantizer(dim, eight_bit, faiss.METRIC_INNER_PRODUCT)
+            if quantize
+            else faiss.IndexFlatIP(dim)
+        )
     else:
-        dense = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        dense = (
+            faiss.IndexHNSWSQ(dim, eight_bit, HNSW_M, faiss.METRIC_INNER_PRODUCT)  # type: ignore[arg-type]
+            if quantize
+            else faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        )
         dense.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         dense.hnsw.efSearch = HNSW_EF_SEARCH
     if n:
-        dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        if not dense.is_trained:
+            dense.train(matrix)
+        dense.add(matrix)
     return dense
 
 

@@ -72,6 +72,7 @@ def index_corpus(
     model: str = DEFAULT_MODEL,
     threads: int | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
+    quantize: bool = False,
     force: bool = False,
     embedder: Embedder | None = None,
     log: Callable[[str], None] = lambda message: None,
@@ -92,7 +93,7 @@ def index_corpus(
     if not documents:
         raise CorpusError(f"no readable documents in {corpus_dir} (.txt, .md, .html, .pdf)")
     name = embedder.name if embedder is not None else model
-    fingerprint = settings_fingerprint(name, max_chars)
+    fingerprint = settings_fingerprint(name, max_chars, quantize)
     with writer_lock(index_dir):
         n_passages = None if force else _up_to_date(index_dir, corpus_sha256(documents), fingerprint)
         if n_passages is not None:
@@ -102,6 +103,7 @@ def index_corpus(
             documents,
             embedder,
             max_chars=max_chars,
+            quantize=quantize,
             previous=_previous(index_dir, embedder.name),
             progress=progress,
         )

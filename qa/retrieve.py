@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from qa.index import VectorIndex
+from qa.index import RESCORE_FACTOR, VectorIndex
 from qa.tokens import tokenize
 from qa.types import Hit
 
@@ -25,12 +25,22 @@ CANDIDATES = 50
 
 
 def dense_search(index: VectorIndex, query: npt.NDArray[np.float32], n: int) -> list[tuple[int, float]]:
-    """Row numbers and cosine scores of the ``n`` nearest passages, best first."""
+    """Row numbers and cosine scores of the ``n`` nearest passages, best first.
+
+    An 8-bit index shortlists ``RESCORE_FACTOR * n`` passages, which are then
+    scored with their full vectors: the scores returned are exact cosines.
+    """
     n = min(n, len(index.passages))
     if n == 0:
         return []
-    scores, rows = index.dense.search(query.reshape(1, -1), n)
-    return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+    if not index.quantized:
+        scores, rows = index.dense.search(query.reshape(1, -1), n)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+    _, found = index.dense.search(query.reshape(1, -1), min(n * RESCORE_FACTOR, len(index.passages)))
+    rows = np.sort(found[0][found[0] >= 0])  # in file order: the memory-mapped reads go forwards
+    exact = np.asarray(index.passage_vectors[rows] @ query, dtype=np.float32)
+    best = np.argsort(-exact, kind="stable")[:n]
+    return [(int(rows[i]), float(exact[i])) for i in best]
 
 
 def lexical_search(index: VectorIndex, tokens: list[str], n: int) -> list[tuple[int, float]]:

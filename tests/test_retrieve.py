@@ -10,8 +10,18 @@ import pytest
 
 import qa.index
 from qa.embed import HashEmbedder
-from qa.index import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, VectorIndex, load_index, make_dense
+from qa.engine import update_index
+from qa.index import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_EF_SEARCH,
+    HNSW_M,
+    RESCORE_FACTOR,
+    VectorIndex,
+    load_index,
+    make_dense,
+)
 from qa.indexing import index_corpus
+from qa.ingest import parse_document
 from qa.retrieve import RRF_K, dense_search, fuse_rrf, lexical_search, retrieve
 from qa.tokens import tokenize
 
@@ -76,6 +86,53 @@ def test_hnsw_index_round_trips_with_its_search_depth(
     query = HashEmbedder().embed_queries(["fusion centers"])[0]
     _, expected = brute_force_top_k(np.asarray(loaded.passage_vectors), query[None, :], 5)
     assert [row for row, _ in dense_search(loaded, query, 5)] == expected[0].tolist()
+
+
+# --- 8-bit vectors (QA_QUANTIZE_VECTORS) ------------------------------------------------------------
+
+
+def test_quantized_flat_index_stores_a_quarter_and_shortlists_the_exact_top_k() -> None:
+    vectors, queries = unit_vectors(2000, 64, seed=5), unit_vectors(20, 64, seed=6)
+    dense = make_dense(vectors, quantize=True)
+    assert isinstance(dense, faiss.IndexScalarQuantizer) and dense.ntotal == 2000
+    assert dense.sa_code_size() == 64  # one byte per component, against four
+    _, shortlist = dense.search(queries, 10 * RESCORE_FACTOR)
+    _, expected = brute_force_top_k(vectors, queries, 10)
+    assert all(set(e) <= set(s) for e, s in zip(expected.tolist(), shortlist.tolist(), strict=True))
+
+
+def test_quantized_search_returns_exact_cosines_in_exact_order(corpus_dir: Path, tmp_path: Path) -> None:
+    index_corpus(corpus_dir, tmp_path, embedder=HashEmbedder(), quantize=True)
+    loaded = load_index(tmp_path)
+    assert loaded.quantized and loaded.manifest.faiss == "IndexScalarQuantizer"
+    assert loaded.manifest.settings["quantize_vectors"] is True
+    query = HashEmbedder().embed_queries(["secure communities agencies"])[0]
+    found = dense_search(loaded, query, 8)
+    scores, ids = brute_force_top_k(np.asarray(loaded.passage_vectors), query[None, :], 8)
+    assert [row for row, _ in found] == ids[0].tolist()
+    np.testing.assert_allclose([score for _, score in found], scores[0], atol=1e-6)
+
+
+def test_quantized_hnsw_round_trips(monkeypatch: pytest.MonkeyPatch, corpus_dir: Path, tmp_path: Path) -> None:
+    monkeypatch.setattr(qa.index, "FLAT_MAX_PASSAGES", 10)
+    index_corpus(corpus_dir, tmp_path, embedder=HashEmbedder(), quantize=True)
+    loaded = load_index(tmp_path)
+    assert loaded.manifest.faiss == "IndexHNSWSQ" and loaded.quantized
+    assert loaded.dense.hnsw.efSearch == HNSW_EF_SEARCH
+    query = HashEmbedder().embed_queries(["fusion centers"])[0]
+    _, expected = brute_force_top_k(np.asarray(loaded.passage_vectors), query[None, :], 5)
+    assert [row for row, _ in dense_search(loaded, query, 5)] == expected[0].tolist()
+
+
+def test_switching_quantization_rebuilds_and_updates_keep_it(corpus_dir: Path, tmp_path: Path) -> None:
+    assert not index_corpus(corpus_dir, tmp_path, embedder=HashEmbedder()).skipped
+    assert index_corpus(corpus_dir, tmp_path, embedder=HashEmbedder()).skipped
+    assert not index_corpus(corpus_dir, tmp_path, embedder=HashEmbedder(), quantize=True).skipped
+    assert index_corpus(corpus_dir, tmp_path, embedder=HashEmbedder(), quantize=True).skipped
+    loaded = load_index(tmp_path)
+    extra = parse_document("extra.md", b"# Extra\n\nA new paragraph about fusion centers.\n")
+    updated = update_index(loaded, HashEmbedder(), add=[extra])
+    assert updated.quantized and updated.manifest.settings["quantize_vectors"] is True
 
 
 # --- reciprocal rank fusion ------------------------------------------------------------------------
