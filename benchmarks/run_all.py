@@ -23,12 +23,13 @@ from typing import Any
 from benchmarks.common import CACHE, ROOT, log, machine, parser
 
 # Run order: quality first, then the long latency run, then the rest.
-SCRIPTS = ("answers", "embed", "peers", "latency", "build", "http_load")
+SCRIPTS = ("answers", "embed", "peers", "latency", "quantized", "build", "http_load")
 TITLES = {
     "answers": "Answers: torch against int8 ONNX on the gold sets",
     "embed": "Query embedding: model runtime and threads",
     "peers": "Against peers: txtai and Haystack on XQuAD",
     "latency": "Query latency by stage, 1k to 1M passages",
+    "quantized": "8-bit vectors against full vectors",
     "build": "Index build throughput",
     "http_load": "HTTP load",
 }

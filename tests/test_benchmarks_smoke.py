@@ -51,6 +51,15 @@ def test_latency_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
     assert all(0 <= s["recall@10"] <= 1 for s in hnsw["sweep"].values())
 
 
+def test_quantized_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    payload = run_script("quantized", monkeypatch, capsys)
+    kinds = [row["faiss"] for row in payload["rows"]]
+    assert kinds == ["IndexFlatIP", "IndexScalarQuantizer", "IndexHNSWFlat", "IndexHNSWSQ"]
+    flat, eight_bit = payload["rows"][:2]
+    assert flat["recall@10"] == eight_bit["recall@10"] == 1.0  # rescoring makes the 8-bit order exact
+    assert eight_bit["mb"] < flat["mb"]
+
+
 def test_build_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     payload = run_script("build", monkeypatch, capsys)
     assert payload["passages"] == 16 and payload["texts"] >= payload["passages"]
