@@ -5,7 +5,7 @@ memory is given back before the next starts); its figures are kept under the
 cache directory and rendered with the script's own tables. Hand-written text
 after the ``<!-- notes -->`` line of an existing RESULTS.md is kept.
 
-    python -m benchmarks.run_all                       # everything: about 40 minutes on 2 cores
+    python -m benchmarks.run_all                       # everything: about an hour on 2 cores the first time
     python -m benchmarks.run_all --only peers,embed    # rerun two, reuse the others' last figures
     python -m benchmarks.run_all --reuse                # only rewrite RESULTS.md from the saved figures
     python -m benchmarks.run_all --smoke --output /tmp/RESULTS.md
