@@ -46,3 +46,28 @@ def test_the_pages_allow_only_what_they_need(service: Any, path: str) -> None:
     assert response.status_code == 200
     assert response.headers["content-security-policy"] == PAGE_CSP
     assert response.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.browser
+def test_swagger_ui_runs_from_this_server_alone(page: Any, service: Any) -> None:
+    """/docs renders every operation with Swagger UI served from /docs/assets: no CDN, so it works offline."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(service.url + "/docs")
+    page.wait_for_selector(".opblock", timeout=20_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert {"/v1/ask", "/v1/search", "/v1/documents"} <= {p.replace("\u200b", "") for p in paths}
+    assert requested and all(url.startswith(service.url + "/") for url in requested), requested
+
+
+@pytest.mark.browser
+def test_swagger_assets_are_the_listed_files_only(service: Any) -> None:
+    script = service.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert script.headers["cache-control"] == "public, max-age=86400" and b"SwaggerUIBundle" in script.content
+    assert service.get("/docs/assets/swagger-ui.css").headers["content-type"] == "text/css; charset=utf-8"
+    for name in ("index.html", "..%2F__init__.py", "consts.py"):
+        missing = service.get(f"/docs/assets/{name}")
+        assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    page = service.get("/docs").text
+    assert "http://" not in page and "https://" not in page
