@@ -76,16 +76,49 @@ def names_something_new(question: str, unit_text: str) -> bool:
     return any(word.lower() not in lowered for word in _PROPER.findall(unit_text))
 
 
+def _unit_text(best: Candidate) -> str:
+    return best.passage.text[best.unit.start - best.passage.start : best.unit.end - best.passage.start]
+
+
+def _role(question: str) -> str | None:
+    """The role a "Who is the <role> of ...?" question asks about, or None."""
+    match = _ROLE_QUESTION.search(question)
+    return match.group(1) if match else None
+
+
+def _lacks_role(role: str, unit_text: str) -> bool:
+    return not set(tokenize(role)) <= set(tokenize(unit_text))
+
+
 def evidence(question: str, best: Candidate, vocabulary: Vocabulary) -> float:
     """The score that decides abstention: the best unit's score, less the penalties above."""
-    index_text = best.passage.text[best.unit.start - best.passage.start : best.unit.end - best.passage.start]
+    text = _unit_text(best)
     penalty = P_UNKNOWN_NAME if unknown_names(question, vocabulary) else 0.0
-    if asks_for_type(question) and not answer_type_match(question, index_text):
+    if asks_for_type(question) and not answer_type_match(question, text):
         penalty += P_MISSING_TYPE
-    if _DATE_QUESTION.search(question) and not _DATE.search(index_text):
+    if _DATE_QUESTION.search(question) and not _DATE.search(text):
         penalty += P_MISSING_DATE
-    if _ORGANISATION_QUESTION.search(question) and not names_something_new(question, index_text):
+    if _ORGANISATION_QUESTION.search(question) and not names_something_new(question, text):
         penalty += P_MISSING_NAME
-    if (role := _ROLE_QUESTION.search(question)) and not set(tokenize(role.group(1))) <= set(tokenize(index_text)):
+    if (role := _role(question)) and _lacks_role(role, text):
         penalty += P_MISSING_ROLE
     return best.score - penalty
+
+
+NO_ANSWER = "no passage in these documents answers the question"
+
+
+def refusal_reason(question: str, best: Candidate | None, vocabulary: Vocabulary) -> str:
+    """Why a refused question was refused, in words: the first hard check it failed, else NO_ANSWER."""
+    if names := unknown_names(question, vocabulary):
+        return "these documents never mention " + ", ".join(f"“{name}”" for name in names)
+    if best is None:
+        return NO_ANSWER
+    text = _unit_text(best)
+    if _DATE_QUESTION.search(question) and not _DATE.search(text):
+        return "no passage gives the date asked for"
+    if _ORGANISATION_QUESTION.search(question) and not names_something_new(question, text):
+        return "no passage names the company or organisation asked for"
+    if (role := _role(question)) and _lacks_role(role, text):
+        return f"no passage mentions the {role.lower()} asked about"
+    return NO_ANSWER

@@ -118,7 +118,7 @@ def _print_answer(answer: Answer) -> None:
         click.echo(f"   confidence {answer.confidence:.2f}")
         rest = answer.citations[1:]
     else:
-        click.echo("A: No answer in these documents.")
+        click.echo(f"A: No answer in these documents ({answer.reason}).")
         rest = answer.citations
     if rest:
         click.echo("   See also:" if answer.answerable else "   Closest passages:")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.abstain import evidence
+from qa.abstain import evidence, refusal_reason
 from qa.chunk import CHUNKER_VERSION, DEFAULT_MAX_CHARS, chunk_document, retrieval_text, unit_texts
 from qa.cite import cite
 from qa.embed import Embedder
@@ -274,7 +274,7 @@ class Engine:
             confidence=confidence_of(best) if chosen else 0.0,
             citations=citations,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
-            reason="" if answerable else "no passage in these documents answers the question",
+            reason="" if answerable else refusal_reason(text, chosen[0] if chosen else None, self.index.vocabulary),
         )
         return Asked(answer, hits, best)
 

@@ -115,6 +115,8 @@ class Answer:
     """The result of a question: a verbatim answer, or an abstention.
 
     ``citations[0]`` is the answer's own source when ``answerable`` is true.
+    ``reason`` says why a question was refused ("these documents never mention
+    “Texas”"); it is empty for an answer, and not part of the JSON contract.
     """
 
     question: str

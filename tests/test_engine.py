@@ -343,3 +343,17 @@ def test_out_of_corpus_question_abstains(model_engine: Engine) -> None:
     assert not answer.answerable
     assert answer.answer is None
     assert answer.confidence < 0.5
+    assert answer.reason == "these documents never mention “World Series”"
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("question", "reason"),
+    [
+        ("How many fusion centers are located in Texas?", "these documents never mention “Texas”"),
+        ("When was the Secure Communities program first launched?", "no passage gives the date asked for"),
+    ],
+)
+def test_a_refusal_says_why(model_engine: Engine, question: str, reason: str) -> None:
+    answer = model_engine.ask(question)
+    assert (answer.answerable, answer.answer, answer.reason) == (False, None, reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.abstain import (
+    NO_ANSWER,
     P_MISSING_DATE,
     P_MISSING_NAME,
     P_MISSING_ROLE,
@@ -12,6 +13,7 @@ from qa.abstain import (
     P_UNKNOWN_NAME,
     evidence,
     names_something_new,
+    refusal_reason,
     unknown_names,
 )
 from qa.extract import Candidate, answer_span, answer_type_match, citable, coverage, rerank
@@ -138,3 +140,22 @@ def test_names_something_new() -> None:
     assert names_something_new("Which company?", "The deal went to BSkyB in 2010.")
     assert not names_something_new("Which company runs ICE?", "The agency runs ICE.")  # only the question's name
     assert not names_something_new("Which company?", "Private companies sell data.")  # first word only
+
+
+@pytest.mark.parametrize(
+    ("question", "unit", "reason"),
+    [
+        ("What does the program do in Texas?", "It screens people.", "these documents never mention “Texas”"),
+        ("When did the program start?", "It began after the reform.", "no passage gives the date asked for"),
+        ("Which firms does it use?", "It screens people.", "no passage names the company or organisation asked for"),
+        ("Who is the director of the program?", "It screens people.", "no passage mentions the director asked about"),
+        ("What does the program do?", "It screens people.", NO_ANSWER),
+    ],
+)
+def test_refusal_reason_names_the_first_check_failed(question: str, unit: str, reason: str) -> None:
+    assert refusal_reason(question, unit_candidate(unit), Vocabulary(["program", "screen", "peopl"])) == reason
+
+
+def test_refusal_reason_without_a_candidate() -> None:
+    assert refusal_reason("Who won in Texas?", None, Vocabulary([])) == "these documents never mention “Texas”"
+    assert refusal_reason("what now?", None, Vocabulary([])) == NO_ANSWER
