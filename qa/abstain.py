@@ -20,12 +20,14 @@ from qa.tokens import Vocabulary, tokenize
 # * the question names something the corpus never mentions, in any near spelling;
 # * it opens by asking for a date ("When ...", "In what year ...") and the unit has none;
 # * it asks which company or organisation, and the unit names none;
-# * it asks who holds a role ("Who is the director of ...?") and the unit never names the role.
+# * it asks who holds a role ("Who is the director of ...?") and the unit never names the role;
+# * it asks about a year, and the unit is dated to other years in a passage that never names it.
 P_MISSING_TYPE = 0.15
 P_UNKNOWN_NAME = 1.0
 P_MISSING_DATE = 1.0
 P_MISSING_NAME = 1.0
 P_MISSING_ROLE = 1.0
+P_OTHER_PERIOD = 1.0
 _DATE_QUESTION = re.compile(
     r"^\W*(when\b|((in|during) )?(what|which) (year|date|decade|century|month)\b)", re.IGNORECASE
 )
@@ -40,6 +42,8 @@ _ROLE_QUESTION = re.compile(
     r"^\W*who\s+(?:is|was|are|were)\s+the\s+(?:(?:current|new|first|former|acting)\s+)?([^\W\d_]+)\s+of\b",
     re.IGNORECASE,
 )
+# A year, or a range of years ("2008-2021", "1998–99").
+_YEARS = re.compile(r"(?<![\d.,])(1\d{3}|20\d{2})(?:\s*[-–]\s*(1\d{3}|20\d{2}|\d{2}))?(?![\d])")
 # A capitalised word inside a sentence (after a word, a comma or a bracket): a name, an acronym.
 _PROPER = re.compile(r"(?<=[\w,;:)] )[A-Z](?:[\w’'&-]|\.(?=\w))*")
 # Capitalised words in a row ("Thomas de Maiziere", "FIFA World Cup"): one name.
@@ -90,6 +94,32 @@ def _lacks_role(role: str, unit_text: str) -> bool:
     return not set(tokenize(role)) <= set(tokenize(unit_text))
 
 
+def year_ranges(text: str) -> list[tuple[int, int]]:
+    """The years and year ranges a text names, as (first, last).
+
+    Example:
+        >>> year_ranges("From 2008-2021, and again in 2024 (1998–99).")
+        [(2008, 2021), (2024, 2024), (1998, 1999)]
+    """
+    ranges = []
+    for match in _YEARS.finditer(text):
+        first, last = int(match[1]), match[2]
+        end = first if last is None else int(last) if len(last) == 4 else first // 100 * 100 + int(last)
+        ranges.append((first, max(first, end)))
+    return ranges
+
+
+def dated_elsewhere(question: str, unit_text: str, passage_text: str) -> bool:
+    """Whether the question asks about years that the unit's own dates exclude and its passage never names."""
+    asked = [first for first, _ in year_ranges(question)]
+    dates = year_ranges(unit_text)
+    if not asked or not dates:
+        return False
+    if any(first <= year <= last for year in asked for first, last in dates):
+        return False
+    return not any(str(year) in passage_text for year in asked)
+
+
 def evidence(question: str, best: Candidate, vocabulary: Vocabulary) -> float:
     """The score that decides abstention: the best unit's score, less the penalties above."""
     text = _unit_text(best)
@@ -102,6 +132,8 @@ def evidence(question: str, best: Candidate, vocabulary: Vocabulary) -> float:
         penalty += P_MISSING_NAME
     if (role := _role(question)) and _lacks_role(role, text):
         penalty += P_MISSING_ROLE
+    if dated_elsewhere(question, text, best.passage.text):
+        penalty += P_OTHER_PERIOD
     return best.score - penalty
 
 
@@ -121,4 +153,6 @@ def refusal_reason(question: str, best: Candidate | None, vocabulary: Vocabulary
         return "no passage names the company or organisation asked for"
     if (role := _role(question)) and _lacks_role(role, text):
         return f"no passage mentions the {role.lower()} asked about"
+    if dated_elsewhere(question, text, best.passage.text):
+        return "the closest passage is about another period"
     return NO_ANSWER

@@ -10,7 +10,9 @@ from qa.abstain import (
     P_MISSING_NAME,
     P_MISSING_ROLE,
     P_MISSING_TYPE,
+    P_OTHER_PERIOD,
     P_UNKNOWN_NAME,
+    dated_elsewhere,
     evidence,
     names_something_new,
     refusal_reason,
@@ -106,10 +108,13 @@ def unit_candidate(text: str, score: float = 0.8) -> Candidate:
         ("Who is the current director of the program?", "It screens people.", P_MISSING_ROLE + P_MISSING_TYPE),
         ("Who is the director of the program?", "Its directors, led by Jones, screen people.", 0.0),
         ("Who were two of the program's leaders?", "It screens people.", P_MISSING_TYPE),  # not a role question
+        ("What did the program cost in 2024?", "It cost $2 million (2008-2021).", P_OTHER_PERIOD),
+        ("What did the program cost in 2019?", "It cost $2 million (2008-2021).", 0.0),  # inside the range
+        ("What did the program cost in 2024?", "It cost $2 million.", 0.0),  # the unit is not dated
     ],
 )
 def test_evidence_penalties(question: str, unit: str, penalty: float) -> None:
-    vocabulary = Vocabulary(["program", "screen", "peopl"])
+    vocabulary = Vocabulary(["program", "screen", "peopl", "2019", "2024"])
     assert evidence(question, unit_candidate(unit), vocabulary) == pytest.approx(0.8 - penalty)
 
 
@@ -150,12 +155,21 @@ def test_names_something_new() -> None:
         ("Which firms does it use?", "It screens people.", "no passage names the company or organisation asked for"),
         ("Who is the director of the program?", "It screens people.", "no passage mentions the director asked about"),
         ("What does the program do?", "It screens people.", NO_ANSWER),
+        ("What did it cost in 2024?", "It cost $2 million (2008-2021).", "the closest passage is about another period"),
     ],
 )
 def test_refusal_reason_names_the_first_check_failed(question: str, unit: str, reason: str) -> None:
-    assert refusal_reason(question, unit_candidate(unit), Vocabulary(["program", "screen", "peopl"])) == reason
+    assert refusal_reason(question, unit_candidate(unit), Vocabulary(["program", "screen", "peopl", "2019", "2024"])) == reason
 
 
 def test_refusal_reason_without_a_candidate() -> None:
     assert refusal_reason("Who won in Texas?", None, Vocabulary([])) == "these documents never mention “Texas”"
     assert refusal_reason("what now?", None, Vocabulary([])) == NO_ANSWER
+
+
+def test_dated_elsewhere_looks_for_the_year_in_the_whole_passage() -> None:
+    unit = "Budget (2008-2021): $2.8 billion."
+    assert dated_elsewhere("What was the budget in 2024?", unit, unit)
+    assert not dated_elsewhere("What was the budget in 2024?", unit, unit + " Since June 2024, more.")
+    assert not dated_elsewhere("What was the budget in 1998?", "In 1998–99 it grew.", "In 1998–99 it grew.")
+    assert not dated_elsewhere("What was the budget?", unit, unit)

@@ -57,8 +57,8 @@ def test_off_topic_questions_abstain(gold_result) -> None:
 
 
 def test_abstention_recall_floor(gold_result) -> None:
-    """On-topic questions the briefing does not answer are the hard case: at least 10 of 12 abstain."""
-    assert gold_result.aggregate["abstention_recall"] >= 10 / 12
+    """On-topic questions the briefing does not answer are the hard case: at least 11 of 12 abstain."""
+    assert gold_result.aggregate["abstention_recall"] >= 11 / 12
     assert gold_result.aggregate["false_refusal_rate"] == 0.0
 
 
