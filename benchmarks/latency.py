@@ -54,8 +54,11 @@ def questions(limit: int) -> list[str]:
 
 
 def dense_bytes(dense: Any) -> int:
-    """Memory the FAISS index holds: its vectors, plus the HNSW graph's links and levels."""
-    total = int(dense.ntotal) * int(dense.d) * 4
+    """Memory the FAISS index holds: its stored codes (4 bytes a component, 1 for 8-bit), plus an HNSW graph."""
+    import faiss
+
+    storage = faiss.downcast_index(dense.storage) if hasattr(dense, "storage") else dense
+    total = int(dense.ntotal) * int(storage.sa_code_size())
     if hasattr(dense, "hnsw"):
         graph = dense.hnsw
         total += graph.neighbors.size() * 4 + graph.offsets.size() * 8 + graph.levels.size() * 4

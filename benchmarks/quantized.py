@@ -23,22 +23,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import emit, log, machine, parser, summary, table, timed
-from benchmarks.latency import exact_top, questions
+from benchmarks.latency import dense_bytes, exact_top, questions
 from qa.index import RESCORE_FACTOR, VectorIndex, make_dense
 from qa.retrieve import CANDIDATES, dense_search
-
-
-def code_bytes(dense: Any) -> int:
-    """Memory a FAISS index holds: its stored codes, plus the HNSW graph's links and levels."""
-    import faiss
-
-    storage = faiss.downcast_index(dense.storage) if hasattr(dense, "storage") else dense
-    per_vector = int(storage.sa_code_size()) if hasattr(storage, "sa_code_size") else int(dense.d) * 4
-    total = int(dense.ntotal) * per_vector
-    if hasattr(dense, "hnsw"):
-        graph = dense.hnsw
-        total += graph.neighbors.size() * 4 + graph.offsets.size() * 8 + graph.levels.size() * 4
-    return total
 
 
 def built(vectors: np.ndarray, *, quantize: bool, hnsw: bool, folder: Path | None) -> Any:
@@ -91,7 +78,7 @@ def compare(index: VectorIndex, queries: np.ndarray, hnsw: bool, folder: Path | 
         rows.append({
             "passages": len(vectors),
             "faiss": name,
-            "mb": round(code_bytes(dense) / (1 << 20), 3),
+            "mb": round(dense_bytes(dense) / (1 << 20), 3),
             "recall@10": recall(found, truth),
             "raw_recall@10": recall(raw.tolist(), truth),
             "dense_ms": summary(ms),

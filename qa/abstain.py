@@ -15,19 +15,15 @@ from qa.extract import Candidate, answer_type_match, asks_for_type
 from qa.tokens import Vocabulary, tokenize
 
 # Evidence penalties for abstention. Soft: the best unit lacks the quantity, date or person
-# the question asks for. Hard (any one puts every unit under the threshold), each measured
-# on XQuAD dev, where it refuses at most 1 of 612 answerable questions:
+# the question asks for. Hard (P_REFUSE for each failed check: one puts any unit under the
+# threshold), each measured on XQuAD dev, where it refuses at most 1 of 612 answerable questions:
 # * the question names something the corpus never mentions, in any near spelling;
 # * it opens by asking for a date ("When ...", "In what year ...") and the unit has none;
 # * it asks which company or organisation, and the unit names none;
 # * it asks who holds a role ("Who is the director of ...?") and the unit never names the role;
 # * it asks about a year, and the unit is dated to other years in a passage that never names it.
 P_MISSING_TYPE = 0.15
-P_UNKNOWN_NAME = 1.0
-P_MISSING_DATE = 1.0
-P_MISSING_NAME = 1.0
-P_MISSING_ROLE = 1.0
-P_OTHER_PERIOD = 1.0
+P_REFUSE = 1.0
 _DATE_QUESTION = re.compile(
     r"^\W*(when\b|((in|during) )?(what|which) (year|date|decade|century|month)\b)", re.IGNORECASE
 )
@@ -120,39 +116,36 @@ def dated_elsewhere(question: str, unit_text: str, passage_text: str) -> bool:
     return not any(str(year) in passage_text for year in asked)
 
 
+NO_ANSWER = "no passage in these documents answers the question"
+
+
+def failed_checks(question: str, best: Candidate | None, vocabulary: Vocabulary) -> list[str]:
+    """The hard checks the question fails against the best unit, each as the reason it gives, in order."""
+    failed = []
+    if names := unknown_names(question, vocabulary):
+        failed.append("these documents never mention " + ", ".join(f"“{name}”" for name in names))
+    if best is None:
+        return failed
+    text = _unit_text(best)
+    if _DATE_QUESTION.search(question) and not _DATE.search(text):
+        failed.append("no passage gives the date asked for")
+    if _ORGANISATION_QUESTION.search(question) and not names_something_new(question, text):
+        failed.append("no passage names the company or organisation asked for")
+    if (role := _role(question)) and _lacks_role(role, text):
+        failed.append(f"no passage mentions the {role.lower()} asked about")
+    if dated_elsewhere(question, text, best.passage.text):
+        failed.append("the closest passage is about another period")
+    return failed
+
+
 def evidence(question: str, best: Candidate, vocabulary: Vocabulary) -> float:
     """The score that decides abstention: the best unit's score, less the penalties above."""
-    text = _unit_text(best)
-    penalty = P_UNKNOWN_NAME if unknown_names(question, vocabulary) else 0.0
-    if asks_for_type(question) and not answer_type_match(question, text):
+    penalty = P_REFUSE * len(failed_checks(question, best, vocabulary))
+    if asks_for_type(question) and not answer_type_match(question, _unit_text(best)):
         penalty += P_MISSING_TYPE
-    if _DATE_QUESTION.search(question) and not _DATE.search(text):
-        penalty += P_MISSING_DATE
-    if _ORGANISATION_QUESTION.search(question) and not names_something_new(question, text):
-        penalty += P_MISSING_NAME
-    if (role := _role(question)) and _lacks_role(role, text):
-        penalty += P_MISSING_ROLE
-    if dated_elsewhere(question, text, best.passage.text):
-        penalty += P_OTHER_PERIOD
     return best.score - penalty
-
-
-NO_ANSWER = "no passage in these documents answers the question"
 
 
 def refusal_reason(question: str, best: Candidate | None, vocabulary: Vocabulary) -> str:
     """Why a refused question was refused, in words: the first hard check it failed, else NO_ANSWER."""
-    if names := unknown_names(question, vocabulary):
-        return "these documents never mention " + ", ".join(f"“{name}”" for name in names)
-    if best is None:
-        return NO_ANSWER
-    text = _unit_text(best)
-    if _DATE_QUESTION.search(question) and not _DATE.search(text):
-        return "no passage gives the date asked for"
-    if _ORGANISATION_QUESTION.search(question) and not names_something_new(question, text):
-        return "no passage names the company or organisation asked for"
-    if (role := _role(question)) and _lacks_role(role, text):
-        return f"no passage mentions the {role.lower()} asked about"
-    if dated_elsewhere(question, text, best.passage.text):
-        return "the closest passage is about another period"
-    return NO_ANSWER
+    return next(iter(failed_checks(question, best, vocabulary)), NO_ANSWER)

@@ -90,14 +90,20 @@ class QueryCache:
 class CachingEncoder:
     """What every real embedder shares: ``_encode`` for passages, and for questions through an LRU.
 
-    Subclasses set ``_dim`` and ``_cache`` and implement ``_encode``.
+    Subclasses set ``_name``, ``_dim`` and ``_cache`` and implement ``_encode``, which
+    is never called with no texts.
     """
 
+    _name: str
     _dim: int
     _cache: QueryCache
 
     def _encode(self, texts: Sequence[str]) -> Vectors:
         raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return self._name
 
     @property
     def dim(self) -> int:
@@ -109,7 +115,7 @@ class CachingEncoder:
 
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
         """Embed passages or sentences for the index."""
-        return self._encode(texts)
+        return self._encode(texts) if texts else np.zeros((0, self._dim), dtype=np.float32)
 
     def clear_cache(self) -> None:
         """Forget remembered questions (evaluation times the model, not the cache)."""
@@ -162,13 +168,7 @@ class SentenceTransformerEmbedder(CachingEncoder):
         self._cache = QueryCache(QUERY_CACHE_SIZE)
         self._lock = threading.Lock()
 
-    @property
-    def name(self) -> str:
-        return self._name
-
     def _encode(self, texts: Sequence[str]) -> Vectors:
-        if not texts:
-            return np.zeros((0, self._dim), dtype=np.float32)
         # One forward pass at a time: torch already uses every core, and interleaved
         # calls from server threads only thrash the caches.
         with self._lock:

@@ -176,7 +176,8 @@ def idf_of(lexical: Any, n_docs: int) -> dict[str, float]:
 # ---- writing ---------------------------------------------------------------------------
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, as hex, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -244,7 +245,7 @@ def write_build(index: VectorIndex, build_dir: Path) -> Manifest:
     faiss.write_index(index.dense, str(build_dir / "dense.faiss"))
     index.lexical.save(str(build_dir / "lexical"))
     files = {
-        path.relative_to(build_dir).as_posix(): _sha256_file(path)
+        path.relative_to(build_dir).as_posix(): sha256_file(path)
         for path in sorted(build_dir.rglob("*"))
         if path.is_file()
     }
@@ -367,7 +368,7 @@ def verify_build(build_dir: Path, manifest: Manifest) -> None:
             raise IndexFormatError(f"index file {name} is missing from {build_dir}: rebuild with `qa index`")
         if name not in manifest.files:
             raise IndexFormatError(f"index file {name} in {build_dir} is not in its manifest: rebuild with `qa index`")
-        if _sha256_file(build_dir / name) != manifest.files[name]:
+        if sha256_file(build_dir / name) != manifest.files[name]:
             raise IndexFormatError(
                 f"index file {name} in {build_dir} is damaged (checksum mismatch): rebuild with `qa index`"
             )

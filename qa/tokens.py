@@ -101,9 +101,6 @@ class Vocabulary:
         self._tokens = frozenset(tokens)
         self._folded = frozenset(strip_accents(t) for t in self._tokens)
 
-    def __len__(self) -> int:
-        return len(self._tokens)
-
     def __contains__(self, token: object) -> bool:
         return token in self._tokens
 

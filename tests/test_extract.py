@@ -6,12 +6,8 @@ import pytest
 
 from qa.abstain import (
     NO_ANSWER,
-    P_MISSING_DATE,
-    P_MISSING_NAME,
-    P_MISSING_ROLE,
     P_MISSING_TYPE,
-    P_OTHER_PERIOD,
-    P_UNKNOWN_NAME,
+    P_REFUSE,
     dated_elsewhere,
     evidence,
     names_something_new,
@@ -86,6 +82,10 @@ def test_rerank_orders_hits_by_their_best_unit_then_by_retrieval_rank() -> None:
     assert rerank([], ranked) == []
 
 
+# The corpus words of the evidence tests: "texas" is not among them.
+VOCABULARY = Vocabulary(["program", "screen", "peopl", "2019", "2024"])
+
+
 def unit_candidate(text: str, score: float = 0.8) -> Candidate:
     p = Passage("p", "doc.txt", (), 0, len(text), text, units=(Span(0, len(text)),))
     return Candidate(p, p.units[0], score, similarity=0.0, coverage=0.0, rank=0)
@@ -96,26 +96,25 @@ def unit_candidate(text: str, score: float = 0.8) -> Candidate:
     [
         ("When did the program start?", "It began in 1996.", 0.0),
         ("When did the program start?", "It began in March.", P_MISSING_TYPE),  # a date, but no number
-        ("When did the program start?", "It began after the reform.", P_MISSING_DATE + P_MISSING_TYPE),
-        ("In what year did it start?", "It began after the reform.", P_MISSING_DATE + P_MISSING_TYPE),
+        ("When did the program start?", "It began after the reform.", P_REFUSE + P_MISSING_TYPE),
+        ("In what year did it start?", "It began after the reform.", P_REFUSE + P_MISSING_TYPE),
         ("What happened when it started?", "It began after the reform.", P_MISSING_TYPE),  # no date asked first
         ("How many agencies take part?", "Agencies take part.", P_MISSING_TYPE),
-        ("What does the program do in Texas?", "It screens people.", P_UNKNOWN_NAME),  # "texas" is not indexed
+        ("What does the program do in Texas?", "It screens people.", P_REFUSE),  # "texas" is not indexed
         ("What does the program do?", "It screens people.", 0.0),
-        ("Which data broker companies does it use?", "It screens people.", P_MISSING_NAME),
+        ("Which data broker companies does it use?", "It screens people.", P_REFUSE),
         ("Which companies does it use?", "It screens people, using Acme data.", 0.0),
-        ("Which companies does it use?", "Acme screens people.", P_MISSING_NAME),  # first word: not a name
-        ("Who is the current director of the program?", "It screens people.", P_MISSING_ROLE + P_MISSING_TYPE),
+        ("Which companies does it use?", "Acme screens people.", P_REFUSE),  # first word: not a name
+        ("Who is the current director of the program?", "It screens people.", P_REFUSE + P_MISSING_TYPE),
         ("Who is the director of the program?", "Its directors, led by Jones, screen people.", 0.0),
         ("Who were two of the program's leaders?", "It screens people.", P_MISSING_TYPE),  # not a role question
-        ("What did the program cost in 2024?", "It cost $2 million (2008-2021).", P_OTHER_PERIOD),
+        ("What did the program cost in 2024?", "It cost $2 million (2008-2021).", P_REFUSE),
         ("What did the program cost in 2019?", "It cost $2 million (2008-2021).", 0.0),  # inside the range
         ("What did the program cost in 2024?", "It cost $2 million.", 0.0),  # the unit is not dated
     ],
 )
 def test_evidence_penalties(question: str, unit: str, penalty: float) -> None:
-    vocabulary = Vocabulary(["program", "screen", "peopl", "2019", "2024"])
-    assert evidence(question, unit_candidate(unit), vocabulary) == pytest.approx(0.8 - penalty)
+    assert evidence(question, unit_candidate(unit), VOCABULARY) == pytest.approx(0.8 - penalty)
 
 
 CORPUS = "Thomas de Maizière met the Scottish Parliament (MSPs) in India in 2019, at the Super Bowl, and 287(g)."
@@ -159,7 +158,7 @@ def test_names_something_new() -> None:
     ],
 )
 def test_refusal_reason_names_the_first_check_failed(question: str, unit: str, reason: str) -> None:
-    assert refusal_reason(question, unit_candidate(unit), Vocabulary(["program", "screen", "peopl", "2019", "2024"])) == reason
+    assert refusal_reason(question, unit_candidate(unit), VOCABULARY) == reason
 
 
 def test_refusal_reason_without_a_candidate() -> None:
