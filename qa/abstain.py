@@ -70,10 +70,15 @@ def unknown_names(question: str, vocabulary: Vocabulary) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def _fold(text: str) -> str:
+    """Lower case with one apostrophe: a question typed with ' matches a source that prints ’."""
+    return text.lower().replace("’", "'")
+
+
 def names_something_new(question: str, unit_text: str) -> bool:
     """Whether the unit holds a capitalised word (inside a sentence) that the question does not."""
-    lowered = question.lower()
-    return any(word.lower() not in lowered for word in _PROPER.findall(unit_text))
+    folded = _fold(question)
+    return any(_fold(word) not in folded for word in _PROPER.findall(unit_text))
 
 
 def _unit_text(best: Candidate) -> str:

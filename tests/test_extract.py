@@ -144,6 +144,9 @@ def test_names_something_new() -> None:
     assert names_something_new("Which company?", "The deal went to BSkyB in 2010.")
     assert not names_something_new("Which company runs ICE?", "The agency runs ICE.")  # only the question's name
     assert not names_something_new("Which company?", "Private companies sell data.")  # first word only
+    # The same name with either apostrophe is not new.
+    assert not names_something_new("Which company did California's law name?", "It said: California’s law applies.")
+    assert names_something_new("Which company did California's law name?", "It said: Oracle’s law applies.")
 
 
 @pytest.mark.parametrize(
