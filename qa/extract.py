@@ -17,7 +17,8 @@ four signals, all in [0, 1] or close to it:
   uses: a question that names a section is about that section;
 * ``answer type``: 1 when the question asks for a quantity or a date ("how
   many", "when", "what year") and the unit holds a number the question does
-  not, or asks "who" and the unit names someone the question does not.
+  not, asks "who" and the unit names someone the question does not, or asks
+  what an acronym stands for and the unit spells it out.
 
 The weights were fitted once, by grid search, on the development sets
 (tests/data/gold.jsonl and XQuAD dev); they are constants here, not
@@ -66,18 +67,60 @@ class Candidate:
     rank: int
 
 
+# "When" asks for a time only before a verb or at the end ("When did ...?", "... ended when?"); elsewhere it
+# joins two clauses ("What is it called when ...?").
 _QUANTITY_QUESTION = re.compile(
-    r"\b(how (many|much|long|old|far|large|big|tall|often|few)|when|(what|which|in what) "
-    r"(year|percentage|percent|age|number|amount|date|time|decade|century|month|day))\b",
+    r"\b(how (many|much|long|old|far|large|big|tall|often|few)"
+    r"|when(?=\s+(did|does|do|was|were|is|are|will|would|could|can|has|have|had|should|must|might)\b|\s*\?)"
+    r"|(what|which|in what) (year|percentage|percent|age|number|amount|date|time|decade|century|month|day))\b",
     re.IGNORECASE,
 )
-_PERSON_QUESTION = re.compile(r"\b(who|whom|whose)\b", re.IGNORECASE)
+# "Who ...?", or "What/which <person noun> ...?" ("What actress ...?", "Which famous poet ...?").
+_PERSON_QUESTION = re.compile(
+    r"\b(who|whom|whose)\b|\b(what|which)\s+(\w+\s+)?(actor|actress|artist|author|composer|emperor|explorer"
+    r"|king|leader|man|painter|person|philosopher|player|poet|politician|pope|president|queen|ruler|scientist"
+    r"|senator|singer|woman|writer)s?\b",
+    re.IGNORECASE,
+)
+# "What does the acronym IIRIRA stand for?", "What did the LMP acronym stand for?", "What is NATO short for?"
+_ACRONYM_QUESTION = re.compile(r"\b([A-Z][A-Za-z&]*[A-Z])s?\b(?:\s+[a-z]+)?\s+(?:stands?|stood|short)\s+for\b")
 _NUMBER = re.compile(r"\d+")
 _NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]+")
+_WORD = re.compile(r"[^\W\d_][\w’'-]*")
+# Small words an expansion may hold without a letter in the acronym ("Department of Homeland Security").
+_LINKING = frozenset("of and the for on in to at by de".split())
+
+
+def expands(acronym: str, text: str) -> bool:
+    """Whether ``text`` spells out ``acronym``: capitalised words in a row whose initials make it.
+
+    Example:
+        >>> expands("IIRIRA", "the Illegal Immigration Reform and Immigrant Responsibility Act (IIRIRA)")
+        True
+        >>> expands("DHS", "the Department of Homeland Security"), expands("DHS", "the department's staff")
+        (True, False)
+        >>> expands("DoD", "the Department of Defense")
+        True
+    """
+    letters = "".join(c for c in acronym.lower() if c.isalpha())
+    initials = linked = ""  # the run's capitalised initials; the same with the small words' ("DoD")
+    for word in [*_WORD.findall(text), ""]:
+        if word[:1].isupper():
+            initials += word[0].lower()
+            linked += word[0].lower()
+        elif initials and word.lower() in _LINKING:
+            linked += word[0].lower()
+        else:
+            if letters in initials or letters in linked:
+                return True
+            initials = linked = ""
+    return False
 
 
 def answer_type_match(question: str, unit_text: str) -> float:
     """1.0 when the unit holds the kind of thing the question asks for and the question lacks it."""
+    if acronym := _ACRONYM_QUESTION.search(question):
+        return 1.0 if expands(acronym.group(1), unit_text) else 0.0
     if _QUANTITY_QUESTION.search(question):
         return 1.0 if set(_NUMBER.findall(unit_text)) - set(_NUMBER.findall(question)) else 0.0
     if _PERSON_QUESTION.search(question):
@@ -87,8 +130,8 @@ def answer_type_match(question: str, unit_text: str) -> float:
 
 
 def asks_for_type(question: str) -> bool:
-    """Whether the question asks for a quantity, a date or a person (see ``answer_type_match``)."""
-    return bool(_QUANTITY_QUESTION.search(question) or _PERSON_QUESTION.search(question))
+    """Whether the question asks for a quantity, a date, a person or what an acronym stands for."""
+    return any(p.search(question) for p in (_ACRONYM_QUESTION, _QUANTITY_QUESTION, _PERSON_QUESTION))
 
 
 def question_weights(question: str, index: VectorIndex) -> dict[str, float]:

@@ -14,7 +14,7 @@ from qa.abstain import (
     refusal_reason,
     unknown_names,
 )
-from qa.extract import Candidate, answer_span, answer_type_match, citable, coverage, rerank
+from qa.extract import Candidate, answer_span, answer_type_match, asks_for_type, citable, coverage, expands, rerank
 from qa.tokens import Vocabulary, tokenize
 from qa.types import Hit, Passage, Span
 
@@ -40,10 +40,28 @@ def candidate(p: Passage, unit: int, score: float, rank: int = 0) -> Candidate:
         ("Who runs the program?", "It is run by the agency, led by Smith.", 1.0),
         ("Who runs the program?", "It is run by the agency.", 0.0),
         ("What is the program?", "It began in 1996.", 0.0),  # no answer type asked
+        ("What does the acronym IIRIRA stand for?", "Under the Illegal Immigration Reform and Immigrant "
+         "Responsibility Act (IIRIRA), agencies share data.", 1.0),  # fmt: skip
+        ("What does the acronym IIRIRA stand for?", "IIRIRA authorizes 287(g) agreements since 1996.", 0.0),
+        ("What did the LMP acronym stand for?", "The Lunar Module Pilot sat on the right.", 1.0),
+        ("What is DoD short for?", "It reports to the Department of Defense.", 1.0),
+        ("What is DoD short for?", "It reports to the department in 2020.", 0.0),  # a number is no expansion
     ],
 )
 def test_answer_type_match(question: str, unit: str, expected: float) -> None:
     assert answer_type_match(question, unit) == expected
+
+
+def test_asks_for_type() -> None:
+    assert asks_for_type("What does the acronym IIRIRA stand for?")
+    assert asks_for_type("How many agencies?") and asks_for_type("Who runs it?")
+    assert not asks_for_type("What does the program stand for?")  # no acronym: a question about values
+
+
+def test_expands_needs_the_initials_in_a_row() -> None:
+    assert expands("ICE", "Immigration and Customs Enforcement (ICE) shares data.")
+    assert not expands("ICE", "Immigration officers and Customs staff handle Enforcement.")
+    assert not expands("ICE", "ICE shares data.")  # the acronym alone is not its expansion
 
 
 def test_coverage_weighs_words_and_context() -> None:
@@ -98,7 +116,8 @@ def unit_candidate(text: str, score: float = 0.8) -> Candidate:
         ("When did the program start?", "It began in March.", P_MISSING_TYPE),  # a date, but no number
         ("When did the program start?", "It began after the reform.", P_REFUSE + P_MISSING_TYPE),
         ("In what year did it start?", "It began after the reform.", P_REFUSE + P_MISSING_TYPE),
-        ("What happened when it started?", "It began after the reform.", P_MISSING_TYPE),  # no date asked first
+        ("What happened when it started?", "It began after the reform.", 0.0),  # "when" joins clauses: no date asked
+        ("It started when?", "It began after the reform.", P_MISSING_TYPE),  # a time asked, not first: no refusal
         ("How many agencies take part?", "Agencies take part.", P_MISSING_TYPE),
         ("What does the program do in Texas?", "It screens people.", P_REFUSE),  # "texas" is not indexed
         ("What does the program do?", "It screens people.", 0.0),
