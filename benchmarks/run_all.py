@@ -23,9 +23,10 @@ from typing import Any
 from benchmarks.common import CACHE, ROOT, log, machine, parser
 
 # Run order: quality first, then the long latency run, then the rest.
-SCRIPTS = ("answers", "embed", "peers", "latency", "quantized", "build", "http_load")
+SCRIPTS = ("answers", "abstention", "embed", "peers", "latency", "quantized", "build", "http_load")
 TITLES = {
     "answers": "Answers: torch against the ONNX models on the gold sets",
+    "abstention": "Abstention: near misses refused against right answers lost, by min_score",
     "embed": "Query embedding: model runtime and threads",
     "peers": "Against peers: txtai and Haystack on XQuAD",
     "latency": "Query latency by stage, 1k to 1M passages",

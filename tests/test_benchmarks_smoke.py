@@ -73,6 +73,25 @@ def test_embed_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.model
+def test_abstention_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.abstention import THRESHOLDS
+    from benchmarks.common import XQUAD
+
+    payload = run_script("abstention", monkeypatch, capsys, "--folds", "2")
+    rows = payload["rows"]
+    assert [row["min_score"] for row in rows] == list(THRESHOLDS)
+    assert (payload["gold_answerable"], payload["gold_unanswerable"]) == (48, 12)
+    for key in ("xquad_right_refused", "gold_answerable_refused", "gold_unanswerable_refused"):
+        counts = [row[key] for row in rows]
+        assert counts == sorted(counts)  # a higher threshold never refuses fewer
+    default = next(row for row in rows if row["min_score"] == payload["default_min_score"])
+    assert default["gold_answerable_refused"] == 0
+    if XQUAD.is_file():
+        assert payload["xquad_questions"] > 0 and 0 < payload["near_misses"] <= payload["xquad_questions"]
+        assert all(0.0 <= row["near_misses_refused"] <= 1.0 for row in rows)
+
+
+@pytest.mark.model
 def test_peers_smoke_ours_only(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from benchmarks.common import XQUAD
 
