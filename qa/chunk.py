@@ -2,7 +2,10 @@
 
 * Prose: the sentences of one paragraph, packed into passages of at most
   ``max_chars``; a sentence is never split (unless it is unbroken text over
-  ``sentences.HARD_MAX_CHARS``) and a passage never crosses a paragraph.
+  ``sentences.HARD_MAX_CHARS``) and a passage crosses a paragraph only where
+  the paragraph introduces what follows (``_run_on``): "The mission of the
+  Department is to" keeps "(A) prevent ...", "(B) reduce ..." with it, and a
+  caption such as "(1) In general" keeps the paragraph it heads.
 * Lists: consecutive items under one heading, packed the same way; each item
   (or each sentence of a long item) is an answer unit, its bullet left out.
 * Tables: each row is its own passage; the header row goes into ``context``
@@ -16,11 +19,11 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
-from qa.sentences import split_sentences
+from qa.sentences import introduces, is_caption, split_sentences, starts_list_item
 from qa.structure import section_paths
 from qa.types import Block, Document, Passage, Span
 
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 # all-MiniLM-L6-v2 reads 256 word pieces (about 1,000 characters of English); 800 leaves room for the section path.
 DEFAULT_MAX_CHARS = 800
 
@@ -50,6 +53,46 @@ def _pack(units: Sequence[Span], max_chars: int) -> Iterator[list[Span]]:
         group.append(unit)
     if group:
         yield group
+
+
+def _block_units(text: str, block: Block) -> list[Span]:
+    return _item_units(text, block) if block.kind == "list_item" else split_sentences(text, block.start, block.end)
+
+
+def _run_on(
+    text: str,
+    group: list[Span],
+    path: tuple[str, ...],
+    following: Sequence[tuple[Block, tuple[str, ...]]],
+    max_chars: int,
+) -> int:
+    """Keep a paragraph that introduces what follows with it ("The mission of the Department is to").
+
+    When the last unit of ``group`` introduces (``qa.sentences.introduces``:
+    it stops mid-sentence, or is a caption such as "(1) In general"), the group
+    takes in the next block of its section ``path``; then the blocks after it
+    while the last one taken introduces, or while they go on a list ("(A) ...",
+    "- ...") that a caption does not end. Blocks are taken whole, while the
+    group spans at most ``max_chars``. ``group`` grows in place.
+
+    Returns:
+        How many of the ``following`` blocks the group took.
+    """
+    last = group[-1]
+    wants, in_list, taken = introduces(text[last.start : last.end]), False, 0
+    for block, block_path in following:
+        units = _block_units(text, block)
+        block_text = text[block.start : block.end]
+        listed = block.kind == "list_item" or starts_list_item(block_text)
+        goes_on = in_list and listed and not is_caption(block_text)
+        if block.kind not in ("paragraph", "list_item") or block_path != path or not (wants or goes_on):
+            break
+        if not units or units[-1].end - group[0].start > max_chars:
+            break
+        group.extend(units)
+        taken += 1
+        wants, in_list = introduces(text[units[-1].start : units[-1].end]), listed
+    return taken
 
 
 def _make(
@@ -100,7 +143,12 @@ def chunk_document(doc: Document, *, max_chars: int = DEFAULT_MAX_CHARS) -> list
             passages.append(_make(doc, list_path, group, "list"))
         list_units.clear()
 
-    for block, path in zip(doc.blocks, paths, strict=True):
+    blocks = list(zip(doc.blocks, paths, strict=True))
+    skip = 0
+    for i, (block, path) in enumerate(blocks):
+        if skip:
+            skip -= 1
+            continue
         if block.kind == "list_item" and (not list_units or path == list_path):
             list_path = path
             list_units.extend(_item_units(doc.text, block))
@@ -110,8 +158,10 @@ def chunk_document(doc: Document, *, max_chars: int = DEFAULT_MAX_CHARS) -> list
             list_path = path
             list_units.extend(_item_units(doc.text, block))
         elif block.kind == "paragraph":
-            units = split_sentences(doc.text, block.start, block.end)
-            passages.extend(_make(doc, path, g, "prose") for g in _pack(units, max_chars))
+            groups = list(_pack(split_sentences(doc.text, block.start, block.end), max_chars))
+            if groups:
+                skip = _run_on(doc.text, groups[-1], path, blocks[i + 1 :], max_chars)
+            passages.extend(_make(doc, path, g, "prose") for g in groups)
         elif block.kind == "table_header":
             header = doc.text[block.start : block.end]
         elif block.kind == "table_row":

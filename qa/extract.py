@@ -23,7 +23,9 @@ four signals, all in [0, 1] or close to it:
 The weights were fitted once, by grid search, on the development sets
 (tests/data/gold.jsonl and XQuAD dev); they are constants here, not
 per-question rules. When the two best units are adjacent sentences of one
-passage and nearly tied, the answer spans both (``answer_span``).
+passage and nearly tied, the answer spans both; when it only introduces what
+follows ("The mission of the Department is to", "(1) In general"), it runs on
+over what it introduces (``answer_span``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.index import VectorIndex
+from qa.sentences import introduces, is_caption, starts_list_item
 from qa.tokens import tokenize
 from qa.types import Hit, Passage, Span
 
@@ -53,6 +56,8 @@ MERGE_MARGIN = 0.05
 CONTEXT_WEIGHT = 1.0
 # Units are drawn from this many of the best passages.
 EXTRACT_PASSAGES = 8
+# An answer that only introduces what follows runs on over it up to this many characters in all.
+LEAD_IN_CHARS = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,8 @@ _PERSON_QUESTION = re.compile(
 # "What does the acronym IIRIRA stand for?", "What did the LMP acronym stand for?", "What is NATO short for?"
 _ACRONYM_QUESTION = re.compile(r"\b([A-Z][A-Za-z&]*[A-Z])s?\b(?:\s+[a-z]+)?\s+(?:stands?|stood|short)\s+for\b")
 _NUMBER = re.compile(r"\d+")
+# A list item's own number or letter: "(1) ", "(A) ", "2. ", not a quantity.
+_ENUMERATOR = re.compile(r"^\W*(?:\((?:\d{1,3}|[^\W\d_]{1,4})\)|\d{1,3}[.)])\s+")
 _NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]+")
 _WORD = re.compile(r"[^\W\d_][\w’'-]*")
 # Small words an expansion may hold without a letter in the acronym ("Department of Homeland Security").
@@ -122,7 +129,8 @@ def answer_type_match(question: str, unit_text: str) -> float:
     if acronym := _ACRONYM_QUESTION.search(question):
         return 1.0 if expands(acronym.group(1), unit_text) else 0.0
     if _QUANTITY_QUESTION.search(question):
-        return 1.0 if set(_NUMBER.findall(unit_text)) - set(_NUMBER.findall(question)) else 0.0
+        numbers = set(_NUMBER.findall(_ENUMERATOR.sub("", unit_text, count=1)))
+        return 1.0 if numbers - set(_NUMBER.findall(question)) else 0.0
     if _PERSON_QUESTION.search(question):
         lowered = question.lower()
         return 1.0 if any(name.lower() not in lowered for name in _NAME.findall(unit_text)) else 0.0
@@ -270,8 +278,35 @@ def citable(ranked: list[Candidate], answer: Span, limit: int) -> list[Candidate
     return chosen
 
 
+def _through_lead_in(passage: Passage, span: Span) -> Span:
+    """``span``, run on over what its last unit introduces (``qa.sentences.introduces``).
+
+    The next unit is taken, then the units after it while the last one taken
+    introduces, or while they go on a list ("(A) ", "2. ", "- ") that a
+    caption does not end, up to LEAD_IN_CHARS from the span's start.
+    """
+    units = passage.units
+    last = next((i for i, unit in enumerate(units) if unit.end == span.end), None)
+    if last is None or not introduces(passage.text[units[last].start - passage.start : span.end - passage.start]):
+        return span
+    end, wants, in_list = span.end, True, False
+    for previous, unit in zip(units[last:], units[last + 1 :], strict=False):
+        text = passage.text[unit.start - passage.start : unit.end - passage.start]
+        listed = starts_list_item(passage.text[previous.end - passage.start : unit.end - passage.start].lstrip())
+        goes_on = in_list and listed and not is_caption(text)
+        if not (wants or goes_on) or (end != span.end and unit.end - span.start > LEAD_IN_CHARS):
+            break
+        end, wants, in_list = unit.end, introduces(text), listed
+    return Span(span.start, end)
+
+
 def answer_span(ranked: list[Candidate]) -> Span:
     """The answer's span: the best unit, or the best two when adjacent and within MERGE_MARGIN.
+
+    When the span only introduces what follows (``qa.sentences.introduces``:
+    "The mission of the Department is to", "(1) In general"), it runs on over
+    the units after it in its passage, up to LEAD_IN_CHARS (the chunker keeps
+    such a unit with what it introduces).
 
     Raises:
         ValueError: If there is no candidate.
@@ -279,11 +314,12 @@ def answer_span(ranked: list[Candidate]) -> Span:
     if not ranked:
         raise ValueError("no candidate to answer from")
     best = ranked[0]
+    span = best.unit
     if len(ranked) > 1:
         second = ranked[1]
         units = best.passage.units
         if second.passage.id == best.passage.id and best.score - second.score <= MERGE_MARGIN:
             i, j = sorted((units.index(best.unit), units.index(second.unit)))
             if j == i + 1:
-                return Span(units[i].start, units[j].end)
-    return best.unit
+                span = Span(units[i].start, units[j].end)
+    return _through_lead_in(best.passage, span)

@@ -22,6 +22,18 @@ ABBREVIATIONS = frozenset(
 # A unit longer than this is not a sentence but unbroken text: it is cut at whitespace.
 HARD_MAX_CHARS = 1500
 
+# A unit that ends on a colon or dash, or on a word that cannot end a sentence, leads into what follows.
+_LEADS_IN = re.compile(
+    r"(?:[:—–]|\b(?:a|an|and|are|be|by|follows|following|for|in|include|includes|including|is|means|of|on|or"
+    r"|shall|that|the|to|with))\s*$",
+    re.IGNORECASE,
+)
+# "...; and" closes a list item before the next one: it goes on the list, it does not lead in.
+_NEXT_ITEM = re.compile(r";\s*(?:and|or)\s*$", re.IGNORECASE)
+# A numbered line this short, without closing punctuation, is a caption ("(1) In general").
+CAPTION_MAX_CHARS = 100
+# How a list item starts: "(A) ", "(iv) ", "2. ", "3) ", "- ", "• ".
+_LIST_ITEM = re.compile(r"\s*(?:\((?:\d{1,3}|[^\W\d_]{1,4})\)|\d{1,3}[.)]|[-•*–])\s+")
 _BOUNDARY = re.compile(r"[.!?][\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9\u00C0-\u024F])|\n[ \t]*\n")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
 
@@ -84,3 +96,48 @@ def _trim(text: str, start: int, end: int) -> list[Span]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return _cut_long(start, end, text) if start < end else []
+
+
+def leads_in(unit_text: str) -> bool:
+    """Whether a unit stops where a list or clause takes over ("The mission of the Department is to").
+
+    Example:
+        >>> leads_in("The primary mission of the Department is to"), leads_in("The term means the following:")
+        (True, True)
+        >>> leads_in("The Secretary is the head of the Department."), leads_in("| Fusion Centers | ~80 |")
+        (False, False)
+        >>> leads_in("(G) ensure that rights are not diminished; and")  # the list's next item follows
+        False
+    """
+    return bool(_LEADS_IN.search(unit_text)) and not _NEXT_ITEM.search(unit_text)
+
+
+def is_caption(unit_text: str) -> bool:
+    """Whether a unit is a numbered caption: short, capitalised, no closing punctuation ("(1) In general").
+
+    Example:
+        >>> is_caption("(2) Head of Department"), is_caption("(8) develop and implement"), is_caption("(A) Done.")
+        (True, False, False)
+    """
+    marker = _LIST_ITEM.match(unit_text)
+    return (
+        marker is not None
+        and len(unit_text) <= CAPTION_MAX_CHARS
+        and unit_text[marker.end() : marker.end() + 1].isupper()
+        and unit_text[-1:].isalnum()
+    )
+
+
+def introduces(unit_text: str) -> bool:
+    """Whether a unit introduces what follows instead of saying something itself: a caption, or a lead-in.
+
+    Example:
+        >>> introduces("(2) Head of Department"), introduces("(A) prevent attacks;"), introduces("The term means")
+        (True, False, True)
+    """
+    return is_caption(unit_text) or leads_in(unit_text)
+
+
+def starts_list_item(text: str) -> bool:
+    """Whether a text starts like a list item: "(A) ", "(iv) ", "2. ", "3) ", "- ", "• "."""
+    return bool(_LIST_ITEM.match(text))

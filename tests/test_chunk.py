@@ -225,6 +225,69 @@ def test_unbroken_line_is_cut_at_the_hard_cap() -> None:
     assert_offsets(doc, chunks)
 
 
+MISSION = """# Title 6
+## (b) Mission
+
+The primary mission of the Department is to
+
+(A) prevent terrorist attacks;
+
+(B) reduce vulnerability;
+
+Other duties are set out elsewhere.
+
+## (c) Scope
+
+The scope covers the following:
+
+- ports
+- borders
+"""
+
+
+def _passage_texts(text: str, max_chars: int = 800) -> list[tuple[tuple[str, ...], str]]:
+    doc = parse_document("mission.md", text.encode())
+    return [(p.section_path, p.text) for p in chunk_document(doc, max_chars=max_chars)]
+
+
+def test_a_paragraph_that_leads_in_keeps_its_list() -> None:
+    mission = ("(b) Mission",)  # the first heading is the title
+    assert _passage_texts(MISSION) == [
+        (
+            mission,
+            "The primary mission of the Department is to\n\n(A) prevent terrorist attacks;\n\n"
+            "(B) reduce vulnerability;",
+        ),  # fmt: skip
+        (mission, "Other duties are set out elsewhere."),  # not a list item: the list has ended
+        (("(c) Scope",), "The scope covers the following:\n\n- ports\n- borders"),
+    ]
+
+
+def test_a_lead_in_takes_one_plain_paragraph_and_stays_in_bounds_and_in_its_section() -> None:
+    wrapped = "# A\n\nThe rule applies to\n\nevery agency in the state.\n\nIt took effect in 2019.\n"
+    assert [t for _, t in _passage_texts(wrapped)] == ["The rule applies to\n\nevery agency in the state.",
+                                                        "It took effect in 2019."]  # fmt: skip
+    assert [t for _, t in _passage_texts(MISSION, max_chars=80)][:3] == [
+        "The primary mission of the Department is to\n\n(A) prevent terrorist attacks;",
+        "(B) reduce vulnerability;",
+        "Other duties are set out elsewhere.",
+    ]
+    heading_between = "# A\n\nThe rule applies to\n\n# B\n\n(A) every agency;\n"
+    assert [t for _, t in _passage_texts(heading_between)] == ["The rule applies to", "(A) every agency;"]
+
+
+def test_a_caption_keeps_the_paragraph_it_heads_and_ends_a_list() -> None:
+    text = (
+        "# Law\n\n## (a) Office\n\n(1) In general\n\nThere is an Office.\n\n(2) Duties\n\nThe Director shall\n\n"
+        "(A) lead programs;\n\n(B) develop and implement\n\n(i) plans; and\n\n(3) Head of Office\n\nIt has a head.\n"
+    )
+    assert [t for _, t in _passage_texts(text)] == [
+        "(1) In general\n\nThere is an Office.",
+        "(2) Duties\n\nThe Director shall\n\n(A) lead programs;\n\n(B) develop and implement\n\n(i) plans; and",
+        "(3) Head of Office\n\nIt has a head.",  # a caption starts afresh: "(3) Head of Office" ends the list
+    ]
+
+
 def test_max_chars_must_be_positive(corpus_document: Document) -> None:
     with pytest.raises(ValueError, match=r"max_chars \(0\) must be at least 1"):
         chunk_document(corpus_document, max_chars=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from qa import extract
 from qa.abstain import (
     NO_ANSWER,
     P_MISSING_TYPE,
@@ -40,12 +41,18 @@ def candidate(p: Passage, unit: int, score: float, rank: int = 0) -> Candidate:
         ("Who runs the program?", "It is run by the agency, led by Smith.", 1.0),
         ("Who runs the program?", "It is run by the agency.", 0.0),
         ("What is the program?", "It began in 1996.", 0.0),  # no answer type asked
-        ("What does the acronym IIRIRA stand for?", "Under the Illegal Immigration Reform and Immigrant "
-         "Responsibility Act (IIRIRA), agencies share data.", 1.0),  # fmt: skip
+        (
+            "What does the acronym IIRIRA stand for?",
+            "Under the Illegal Immigration Reform and Immigrant Responsibility Act (IIRIRA), agencies share data.",
+            1.0,
+        ),  # fmt: skip
         ("What does the acronym IIRIRA stand for?", "IIRIRA authorizes 287(g) agreements since 1996.", 0.0),
         ("What did the LMP acronym stand for?", "The Lunar Module Pilot sat on the right.", 1.0),
         ("What is DoD short for?", "It reports to the Department of Defense.", 1.0),
         ("What is DoD short for?", "It reports to the department in 2020.", 0.0),  # a number is no expansion
+        ("How long is the term?", "(1) A Director of the Service.", 0.0),  # a list item's number is no quantity
+        ("How long is the term?", "(1) A Director serves 5 years.", 1.0),
+        ("When did it start?", "(2025) It began.", 1.0),  # a year in brackets is no list marker
     ],
 )
 def test_answer_type_match(question: str, unit: str, expected: float) -> None:
@@ -81,6 +88,41 @@ def test_answer_span_joins_adjacent_near_ties_only() -> None:
     assert answer_span([candidate(p, 0, 0.90), candidate(other, 1, 0.90)]) == Span(0, 15)  # another passage
     with pytest.raises(ValueError, match="no candidate"):
         answer_span([])
+
+
+LIST = "The mission is to\n\n(A) prevent attacks;\n\n(B) reduce harm.\n\nIt has a budget."
+LIST_UNITS = (Span(0, 17), Span(19, 39), Span(41, 57), Span(59, 75))
+
+
+def test_answer_span_runs_on_over_the_list_a_unit_leads_into() -> None:
+    p = Passage("p", "doc.md", ("Mission",), 0, len(LIST), LIST, units=LIST_UNITS)
+    span = answer_span([candidate(p, 0, 0.9)])
+    assert LIST[span.start : span.end] == "The mission is to\n\n(A) prevent attacks;\n\n(B) reduce harm."
+    assert answer_span([candidate(p, 1, 0.9)]) == LIST_UNITS[1]  # a list item ends its clause
+    assert answer_span([candidate(p, 3, 0.9)]) == LIST_UNITS[3]
+
+
+def test_answer_span_takes_at_least_one_unit_and_stops_at_lead_in_chars(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = Passage("p", "doc.md", ("Mission",), 0, len(LIST), LIST, units=LIST_UNITS)
+    monkeypatch.setattr(extract, "LEAD_IN_CHARS", 40)
+    assert answer_span([candidate(p, 0, 0.9)]) == Span(0, 39)
+    monkeypatch.setattr(extract, "LEAD_IN_CHARS", 1)
+    assert answer_span([candidate(p, 0, 0.9)]) == Span(0, 39)  # the first item even when it is long
+
+
+def test_answer_span_runs_from_a_caption_over_what_it_heads() -> None:
+    text = "(2) Head of Department\n\nThe Secretary is the head.\n\n(3) Functions\n\nAll are vested."
+    units = (Span(0, 22), Span(24, 50), Span(52, 65), Span(67, 82))
+    p = Passage("p", "doc.md", ("Secretary",), 0, len(text), text, units=units)
+    assert answer_span([candidate(p, 0, 0.9)]) == Span(0, 50)
+    assert answer_span([candidate(p, 1, 0.9)]) == Span(24, 50)
+
+
+def test_answer_span_after_a_lead_in_takes_one_unit_unless_a_list_follows() -> None:
+    text = "It applies to\n\nall agencies.\n\n(A) Not a list item of it."
+    units = (Span(0, 13), Span(15, 28), Span(30, 56))
+    p = Passage("p", "doc.md", ("Scope",), 0, len(text), text, units=units)
+    assert answer_span([candidate(p, 0, 0.9)]) == Span(0, 28)
 
 
 def test_citable_puts_the_answer_first_and_skips_units_inside_it() -> None:

@@ -77,7 +77,7 @@ def test_manifest_records_what_the_build_depends_on(hash_index: VectorIndex) -> 
     m = hash_index.manifest
     assert (m.model, m.dim, m.format, m.faiss) == ("hash-64", 64, 1, "IndexFlatIP")
     assert (m.n_documents, m.n_passages, m.n_units) == (1, 16, 27)
-    assert m.settings == {"model": "hash-64", "chunker_version": 3, "tokenizer_version": 2, "max_chars": 800}
+    assert m.settings == {"model": "hash-64", "chunker_version": 4, "tokenizer_version": 2, "max_chars": 800}
     assert sorted(m.files) == [
         "dense.faiss",
         "documents.jsonl",

@@ -1,10 +1,10 @@
-"""Tests for ``qa.sentences.split_sentences``."""
+"""Tests for ``qa.sentences``: sentence splitting, lead-ins and list items."""
 
 from __future__ import annotations
 
 import pytest
 
-from qa.sentences import HARD_MAX_CHARS, split_sentences
+from qa.sentences import HARD_MAX_CHARS, introduces, is_caption, leads_in, split_sentences, starts_list_item
 
 
 def sentences(text: str) -> list[str]:
@@ -86,3 +86,59 @@ def test_hard_cap_keeps_pieces_trimmed() -> None:
     spans = split_sentences(text)
     pieces = [text[s.start : s.end] for s in spans]
     assert pieces == ["w" * 1499, "z" * 1500, "z" * 100]
+
+
+@pytest.mark.parametrize(
+    ("unit", "expected"),
+    [
+        ("The primary mission of the Department is to", True),
+        ("The Secretary shall have the responsibility for", True),
+        ("The term includes the following:", True),
+        ("Duties \u2014", True),
+        ("The term \u201cState\u201d means", True),
+        ("The Secretary is the head of the Department.", False),
+        ("(A) prevent terrorist attacks;", False),
+        ("Number of Fusion Centers | ~80 | Operating nationwide |", False),
+        ("Hurricane Dora in 1964", False),
+        ("Why is it so?", False),
+    ],
+)
+def test_leads_in(unit: str, expected: bool) -> None:
+    assert leads_in(unit) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("(A) prevent attacks;", True),
+        ("(iv) a clause", True),
+        ("2. Second", True),
+        ("3) Third", True),
+        ("- ports", True),
+        ("\u2022 borders", True),
+        ("(2025) was a year", False),  # five characters in brackets: not a marker
+        ("2025. The year", False),
+        ("A Director", False),
+    ],
+)
+def test_starts_list_item(text: str, expected: bool) -> None:
+    assert starts_list_item(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("unit", "caption", "introduces_next"),
+    [
+        ("(1) In general", True, True),
+        ("(2) Head of Department", True, True),
+        ("(iv) Definitions", True, True),
+        ("(8) develop, coordinate, and implement", False, False),  # an item, not a caption: lower case
+        ("(A) prevent terrorist attacks;", False, False),
+        ("(1) A Director of the Secret Service.", False, False),  # closing punctuation
+        ("In general", False, False),  # no number
+        ("(B) " + "Word " * 30 + "End", False, False),  # too long for a caption
+        ("The Director shall", False, True),  # a lead-in
+    ],
+)
+def test_captions_and_what_introduces(unit: str, caption: bool, introduces_next: bool) -> None:
+    assert is_caption(unit) is caption
+    assert introduces(unit) is introduces_next
