@@ -72,7 +72,9 @@ def without_fold(data: list[dict[str, Any]], fold_of: dict[str, int], fold: int)
     kept = []
     for article in data:
         paragraphs = [
-            p for p in article.get("paragraphs", []) if not any(fold_of[str(qa["id"])] == fold for qa in p.get("qas", []))
+            p
+            for p in article.get("paragraphs", [])
+            if not any(fold_of[str(qa["id"])] == fold for qa in p.get("qas", []))
         ]
         if paragraphs:
             kept.append({**article, "paragraphs": paragraphs})
@@ -110,9 +112,7 @@ def near_misses(embedder: Any, path: Path, folds: int, articles: int | None) -> 
     return whole, [held[item.id] for item in items]
 
 
-def rows(
-    whole: list[Asked], held: list[Asked], gold: list[Asked], unanswerable: list[bool]
-) -> list[dict[str, Any]]:
+def rows(whole: list[Asked], held: list[Asked], gold: list[Asked], unanswerable: list[bool]) -> list[dict[str, Any]]:
     """Per threshold: XQuAD containment, right answers lost, wrong ones withheld, near misses refused, gold refusals."""
     misses = [a for a in held if not a.right]
     wrong = [a for a in whole if not a.right]
@@ -168,11 +168,13 @@ def render(payload: dict[str, Any]) -> str:
         f"({payload['near_misses']} near misses), gold {payload['gold_answerable']} answerable "
         f"+ {payload['gold_unanswerable']} unanswerable"
     )
-    headers = ["min_score", "XQuAD containment", "right answers refused", "wrong answers withheld", "near misses refused",
-               "gold answerable refused", "gold unanswerable refused"]  # fmt: skip
+    headers = ["min_score", "XQuAD containment", "right answers refused", "wrong answers withheld",
+               "near misses refused", "gold answerable refused", "gold unanswerable refused"]  # fmt: skip
     body = [
         [
-            f"**{r['min_score']:.2f}** (default)" if r["min_score"] == payload["default_min_score"] else f"{r['min_score']:.2f}",
+            f"**{r['min_score']:.2f}** (default)"
+            if r["min_score"] == payload["default_min_score"]
+            else f"{r['min_score']:.2f}",
             r["xquad_containment"],
             r["xquad_right_refused"],
             r["xquad_wrong_refused"],
