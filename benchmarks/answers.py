@@ -1,5 +1,7 @@
-"""Same answers? The torch model against its two ONNX forms (int8, qint8) on both gold sets.
+"""Same answers? The torch model against its two ONNX forms (int8, qint8) on the gold sets.
 
+The gold sets are tests/data/gold.jsonl (the default corpus), XQuAD dev and
+tests/data/uscode-title6.jsonl (US Code Title 6, from ../shared/datasets).
 Each gold set is indexed in memory once per model (vectors from that model),
 and ``qa.evaluate.evaluate`` asks every question. The table gives the
 aggregate scores side by side and how many answers are identical: the same
@@ -15,7 +17,9 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from benchmarks.common import CORPUS, GOLD, XQUAD, emit, log, machine, parser, table
+from benchmarks.common import CORPUS, GOLD, ROOT, USCODE, XQUAD, emit, log, machine, parser, table
+
+USCODE_GOLD = ROOT / "tests" / "data" / "uscode-title6.jsonl"
 
 KEYS = ("containment", "containment_top3", "exact_match", "f1", "recall@1", "recall@5", "mrr@10",
         "quote_exactness", "abstention_f1", "false_refusal_rate")  # fmt: skip
@@ -38,7 +42,12 @@ def gold_sets(smoke: bool) -> dict[str, tuple[list[Any], list[Any]]]:
     if XQUAD.is_file():
         sets["xquad-en-dev"] = load_squad(XQUAD)
     else:
-        log(f"{XQUAD} is absent: comparing on gold.jsonl only")
+        log(f"{XQUAD} is absent: comparing without it")
+    title6 = USCODE / "title06"
+    if title6.is_dir():
+        sets["uscode-title6.jsonl"] = (load_corpus(title6)[0], load_jsonl(USCODE_GOLD))
+    else:
+        log(f"{title6} is absent: comparing without it")
     return sets
 
 

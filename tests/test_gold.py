@@ -11,14 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from qa.chunk import chunk_document
 from qa.embed import SentenceTransformerEmbedder
 from qa.engine import Engine, build_index
 from qa.evaluate import evaluate
 from qa.gold import load_jsonl, load_squad
+from qa.ingest import load_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "tests" / "data" / "gold.jsonl"
 XQUAD = ROOT.parent / "shared" / "datasets" / "xquad-en-dev" / "xquad-en-dev.json"
+USCODE_GOLD = ROOT / "tests" / "data" / "uscode-title6.jsonl"
+TITLE6 = ROOT.parent / "shared" / "datasets" / "uscode" / "title06"
 
 pytestmark = pytest.mark.model
 
@@ -33,6 +37,22 @@ def test_gold_set_has_the_promised_shape() -> None:
     assert len(records) >= 40
     assert sum(r["unanswerable"] for r in records) >= 8
     assert all(set(r) == {"id", "question", "answers", "sections", "unanswerable"} for r in records)
+
+
+def test_uscode_set_answers_lie_in_one_unit_of_their_sections() -> None:
+    if not TITLE6.is_dir():
+        pytest.skip(f"{TITLE6} is absent: the US Code set cannot be checked")
+    units = [
+        (doc.text[u.start : u.end], p.section_path[-1] if p.section_path else doc.title)
+        for doc in load_corpus(TITLE6)[0]
+        for p in chunk_document(doc)
+        for u in p.units
+    ]
+    records = [json.loads(line) for line in USCODE_GOLD.read_text(encoding="utf-8").splitlines()]
+    assert (len(records), sum(r["unanswerable"] for r in records)) == (36, 4)
+    for record in records:
+        homes = {section for text, section in units if any(a in text for a in record["answers"])}
+        assert homes == set(record["sections"]), record["id"]
 
 
 def test_gold_answers_and_sections(gold_result) -> None:
