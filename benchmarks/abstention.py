@@ -35,14 +35,14 @@ FOLDS = 5
 
 
 @dataclass(frozen=True, slots=True)
-class Asked:
+class Outcome:
     """One question's evidence, and whether the quote it would answer with holds a gold answer."""
 
     evidence: float
     right: bool
 
 
-def ask_all(engine: Any, items: Sequence[Any]) -> list[Asked]:
+def ask_all(engine: Any, items: Sequence[Any]) -> list[Outcome]:
     """Evidence and rightness of the would-be answer (the first citation, even when withheld) per question."""
     from qa.metrics import contains_answer
 
@@ -51,7 +51,7 @@ def ask_all(engine: Any, items: Sequence[Any]) -> list[Asked]:
         asked = engine.ask_detailed(item.question)
         citations = asked.answer.citations
         quote = citations[0].quote if citations else None
-        out.append(Asked(asked.evidence, bool(item.answers) and contains_answer(quote, item.answers)))
+        out.append(Outcome(asked.evidence, bool(item.answers) and contains_answer(quote, item.answers)))
     return out
 
 
@@ -91,19 +91,17 @@ def squad_documents(data: list[dict[str, Any]]) -> list[Any]:
         return load_squad(path)[0]
 
 
-def near_misses(embedder: Any, path: Path, folds: int, articles: int | None) -> tuple[list[Asked], list[Asked]]:
+def near_misses(embedder: Any, path: Path, folds: int, articles: int | None) -> tuple[list[Outcome], list[Outcome]]:
     """Each XQuAD question asked of the whole index, and of the index without its paragraph's fold."""
     from qa.engine import Engine, build_index
     from qa.gold import load_squad
 
     data = json.loads(path.read_text(encoding="utf-8"))["data"][:articles]
     fold_of = paragraph_folds(data, folds)
-    documents, items = load_squad(path)
-    items = [item for item in items if item.id in fold_of]
-    documents = squad_documents(data)
+    items = [item for item in load_squad(path)[1] if item.id in fold_of]
     log(f"xquad: {len(items)} questions against the whole index")
-    whole = ask_all(Engine(build_index(documents, embedder), embedder), items)
-    held: dict[str, Asked] = {}
+    whole = ask_all(Engine(build_index(squad_documents(data), embedder), embedder), items)
+    held: dict[str, Outcome] = {}
     for fold in range(folds):
         asked = [item for item in items if fold_of[item.id] == fold]
         log(f"xquad: fold {fold + 1}/{folds}, {len(asked)} questions without their paragraphs")
@@ -112,7 +110,9 @@ def near_misses(embedder: Any, path: Path, folds: int, articles: int | None) -> 
     return whole, [held[item.id] for item in items]
 
 
-def rows(whole: list[Asked], held: list[Asked], gold: list[Asked], unanswerable: list[bool]) -> list[dict[str, Any]]:
+def rows(
+    whole: list[Outcome], held: list[Outcome], gold: list[Outcome], unanswerable: list[bool]
+) -> list[dict[str, Any]]:
     """Per threshold: XQuAD containment, right answers lost, wrong ones withheld, near misses refused, gold refusals."""
     misses = [a for a in held if not a.right]
     wrong = [a for a in whole if not a.right]
@@ -144,8 +144,8 @@ def run(opts: Any) -> dict[str, Any]:
     items = load_jsonl(GOLD)
     log(f"gold: {len(items)} questions")
     gold = ask_all(Engine(build_index(load_corpus(CORPUS)[0], embedder), embedder), items)
-    whole: list[Asked] = []
-    held: list[Asked] = []
+    whole: list[Outcome] = []
+    held: list[Outcome] = []
     if XQUAD.is_file():
         whole, held = near_misses(embedder, XQUAD, opts.folds, 2 if opts.smoke else None)
     else:

@@ -14,9 +14,10 @@ import re
 from qa.extract import Candidate, answer_type_match, asks_for_type
 from qa.tokens import Vocabulary, tokenize
 
-# Evidence penalties for abstention. Soft: the best unit lacks the quantity, date or person
-# the question asks for. Hard (P_REFUSE for each failed check: one puts any unit under the
-# threshold), each measured on XQuAD dev, where it refuses at most 1 of 612 answerable questions:
+# Evidence penalties for abstention. Soft: the best unit lacks the quantity, date, person or
+# acronym's expansion the question asks for. Hard (P_REFUSE for each failed check: one puts any
+# unit under the threshold), each measured on XQuAD dev, where it refuses at most 1 of 612
+# answerable questions:
 # * the question names something the corpus never mentions, in any near spelling;
 # * it opens by asking for a date ("When ...", "In what year ...") and the unit has none;
 # * it asks which company or organisation, and the unit names none;
