@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from typing import Literal
@@ -63,7 +64,8 @@ def _run_on(
     text: str,
     group: list[Span],
     path: tuple[str, ...],
-    following: Sequence[tuple[Block, tuple[str, ...]]],
+    blocks: Sequence[tuple[Block, tuple[str, ...]]],
+    start: int,
     max_chars: int,
 ) -> int:
     """Keep a paragraph that introduces what follows with it ("The mission of the Department is to").
@@ -76,11 +78,11 @@ def _run_on(
     group spans at most ``max_chars``. ``group`` grows in place.
 
     Returns:
-        How many of the ``following`` blocks the group took.
+        How many of the blocks from ``blocks[start]`` on the group took.
     """
     last = group[-1]
     wants, in_list, taken = introduces(text[last.start : last.end]), False, 0
-    for block, block_path in following:
+    for block, block_path in itertools.islice(blocks, start, None) if wants else ():
         units = _block_units(text, block)
         block_text = text[block.start : block.end]
         listed = block.kind == "list_item" or starts_list_item(block_text)
@@ -160,7 +162,7 @@ def chunk_document(doc: Document, *, max_chars: int = DEFAULT_MAX_CHARS) -> list
         elif block.kind == "paragraph":
             groups = list(_pack(split_sentences(doc.text, block.start, block.end), max_chars))
             if groups:
-                skip = _run_on(doc.text, groups[-1], path, blocks[i + 1 :], max_chars)
+                skip = _run_on(doc.text, groups[-1], path, blocks, i + 1, max_chars)
             passages.extend(_make(doc, path, g, "prose") for g in groups)
         elif block.kind == "table_header":
             header = doc.text[block.start : block.end]

@@ -10,7 +10,9 @@ wrapped paragraph. Their nesting is inferred too:
 * a heading followed directly by another heading is a parent, and the
   headings after it are its children;
 * a child run ends at the first sibling whose body has another shape (a
-  table or a list after prose children, say), which goes back up a level.
+  table or a list after prose children, say), which goes back up a level;
+* more than MAX_HEADING_RUN such lines in a row are prose (a list of names,
+  verse), not headings.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ MAX_HEADING_WORDS = 12
 MAX_HEADING_CHARS = 100
 # The first line may be a longer title.
 MAX_TITLE_CHARS = 200
+# More inferred headings than this in a row (nothing but blank lines between) are short lines of prose.
+MAX_HEADING_RUN = 6
 
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•‣◦▪]|\d{1,3}[.)])[ \t]+\S")
@@ -112,6 +116,26 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
     return kinds
 
 
+def _demote_heading_runs(kinds: list[BlockKind | None]) -> list[BlockKind | None]:
+    """Inferred headings in a run longer than MAX_HEADING_RUN (blank lines aside) become prose.
+
+    Six short unpunctuated lines in a row are a list of names, an address or
+    verse, not six nested headings: read as headings they would be left out of
+    every passage, and a long run would nest thousands deep.
+    """
+    out = list(kinds)
+    run: list[int] = []
+    for i, kind in enumerate([*kinds, "paragraph"]):
+        if kind == "heading":
+            run.append(i)
+        elif kind is not None:
+            if len(run) > MAX_HEADING_RUN:
+                for j in run:
+                    out[j] = "paragraph"
+            run = []
+    return out
+
+
 def _is_plain_heading(lines: list[_Line], i: int, kinds: list[BlockKind | None], *, first: bool) -> bool:
     if not looks_like_heading(lines[i].text, first=first):
         return False
@@ -129,6 +153,8 @@ def _raw_blocks(text: str, markdown: bool) -> list[Block]:
     """Blocks with heading levels still unset (0) for plain-text headings."""
     lines = split_lines(text)
     kinds = _classify(lines, markdown)
+    if not markdown:
+        kinds = _demote_heading_runs(kinds)
     blocks: list[Block] = []
     open_para: tuple[int, int] | None = None
     for line, kind in zip(lines, kinds, strict=True):

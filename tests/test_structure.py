@@ -163,6 +163,23 @@ def test_parent_heading_followed_by_heading_takes_children() -> None:
     ]
 
 
+def test_a_long_run_of_short_lines_is_prose_not_nested_headings() -> None:
+    names = "Ada Lovelace\nAlan Turing\nGrace Hopper\nEdsger Dijkstra\nBarbara Liskov\nDonald Knuth\nJohn Backus\n"
+    text = "Title\nPeople\n" + names + "They wrote programs.\n"
+    # Nine short lines in a row: prose, soft-wrapped into one paragraph with the sentence after them.
+    assert outline(text) == [("paragraph", 0, text.rstrip("\n"), ())]
+    chain = "Part One\nChapter 1\nSection A\nIt begins.\n"  # three in a row still nest
+    assert [level for _, level, _, _ in outline(chain)][:3] == [1, 2, 3]
+
+
+def test_thousands_of_short_lines_parse_flat_and_fast() -> None:
+    text = "".join(f"Line number {i} of a list\n" for i in range(20_000)) + "The end.\n"
+    doc = parse_document("list.txt", text.encode())
+    paths = section_paths(doc.text, doc.blocks)
+    assert max(len(path) for path in paths) == 0
+    assert {block.kind for block in doc.blocks} == {"paragraph"}
+
+
 def test_wrapped_line_after_unfinished_sentence_is_not_a_heading() -> None:
     """A short capitalised line continuing an unfinished sentence stays prose, in one paragraph."""
     first = "Programs like these enable local law enforcement agencies in many places and states, like"
