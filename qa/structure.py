@@ -88,6 +88,7 @@ def looks_like_heading(text: str, *, first: bool = False) -> bool:
 def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
     """Give each line a kind; None for blank lines and table separators."""
     kinds: list[BlockKind | None] = []
+    last_text = max((i for i, line in enumerate(lines) if line.text.strip()), default=-1)
     seen_text = False
     fence = ""  # the marker of an open Markdown code fence: its lines are code, not structure
     for i, line in enumerate(lines):
@@ -107,7 +108,7 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
             kind = "table_header" if header else "table_row"
         elif _LIST_ITEM.match(line.text):
             kind = "list_item"
-        elif not markdown and _is_plain_heading(lines, i, kinds, first=not seen_text):
+        elif not markdown and _is_plain_heading(lines, i, kinds, first=not seen_text, last_text=last_text):
             kind = "heading"
         else:
             kind = "paragraph"
@@ -136,11 +137,13 @@ def _demote_heading_runs(kinds: list[BlockKind | None]) -> list[BlockKind | None
     return out
 
 
-def _is_plain_heading(lines: list[_Line], i: int, kinds: list[BlockKind | None], *, first: bool) -> bool:
+def _is_plain_heading(
+    lines: list[_Line], i: int, kinds: list[BlockKind | None], *, first: bool, last_text: int
+) -> bool:
     if not looks_like_heading(lines[i].text, first=first):
         return False
-    if not any(line.text.strip() for line in lines[i + 1 :]):
-        return False  # a heading introduces something
+    if i >= last_text:
+        return False  # a heading introduces something: the last line with text is no heading
     following = lines[i + 1].text.lstrip() if i + 1 < len(lines) else ""
     if following[:1].islower():
         return False  # the next line continues this one: a wrapped paragraph
@@ -188,12 +191,11 @@ def _heading_block(text: str, start: int, end: int) -> Block:
 
 
 def _body_shape(blocks: list[Block], i: int) -> str:
-    """The kind of the first non-heading block after heading ``i`` ("" if none)."""
-    for block in blocks[i + 1 :]:
-        if block.kind == "heading":
-            return ""
-        return "table" if block.kind.startswith("table") else block.kind
-    return ""
+    """The kind of the block right after heading ``i``: its body ("" when it is a heading, or none)."""
+    if i + 1 >= len(blocks) or blocks[i + 1].kind == "heading":
+        return ""
+    kind = blocks[i + 1].kind
+    return "table" if kind.startswith("table") else kind
 
 
 def _infer_levels(text: str, blocks: list[Block]) -> Iterator[Block]:
