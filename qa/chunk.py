@@ -81,14 +81,16 @@ def _run_on(
         How many of the blocks from ``blocks[start]`` on the group took.
     """
     last = group[-1]
-    wants, in_list, taken = introduces(text[last.start : last.end]), False, 0
-    for block, block_path in itertools.islice(blocks, start, None) if wants else ():
-        units = _block_units(text, block)
+    if not introduces(text[last.start : last.end]):
+        return 0
+    wants, in_list, taken = True, False, 0
+    for block, block_path in itertools.islice(blocks, start, None):
         block_text = text[block.start : block.end]
         listed = block.kind == "list_item" or starts_list_item(block_text)
         goes_on = in_list and listed and not is_caption(block_text)
         if block.kind not in ("paragraph", "list_item") or block_path != path or not (wants or goes_on):
             break
+        units = _block_units(text, block)
         if not units or units[-1].end - group[0].start > max_chars:
             break
         group.extend(units)

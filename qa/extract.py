@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.index import VectorIndex
-from qa.sentences import introduces, is_caption, starts_list_item
+from qa.sentences import introduces, is_caption, starts_list_item, without_list_marker
 from qa.tokens import tokenize
 from qa.types import Hit, Passage, Span
 
@@ -90,8 +90,6 @@ _PERSON_QUESTION = re.compile(
 # "What does the acronym IIRIRA stand for?", "What did the LMP acronym stand for?", "What is NATO short for?"
 _ACRONYM_QUESTION = re.compile(r"\b([A-Z][A-Za-z&]*[A-Z])s?\b(?:\s+[a-z]+)?\s+(?:stands?|stood|short)\s+for\b")
 _NUMBER = re.compile(r"\d+")
-# A list item's own number or letter: "(1) ", "(A) ", "2. ", not a quantity.
-_ENUMERATOR = re.compile(r"^\W*(?:\((?:\d{1,3}|[^\W\d_]{1,4})\)|\d{1,3}[.)])\s+")
 _NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]+")
 _WORD = re.compile(r"[^\W\d_][\w’'-]*")
 # Small words an expansion may hold without a letter in the acronym ("Department of Homeland Security").
@@ -129,7 +127,7 @@ def answer_type_match(question: str, unit_text: str) -> float:
     if acronym := _ACRONYM_QUESTION.search(question):
         return 1.0 if expands(acronym.group(1), unit_text) else 0.0
     if _QUANTITY_QUESTION.search(question):
-        numbers = set(_NUMBER.findall(_ENUMERATOR.sub("", unit_text, count=1)))
+        numbers = set(_NUMBER.findall(without_list_marker(unit_text)))  # "(1) " is no quantity
         return 1.0 if numbers - set(_NUMBER.findall(question)) else 0.0
     if _PERSON_QUESTION.search(question):
         lowered = question.lower()

@@ -138,6 +138,17 @@ def introduces(unit_text: str) -> bool:
     return is_caption(unit_text) or leads_in(unit_text)
 
 
+def without_list_marker(text: str) -> str:
+    """``text`` without the list marker it starts with ("(1) ", "(A) ", "2. ", "- "), if any.
+
+    Example:
+        >>> without_list_marker("(1) A Director serves 5 years."), without_list_marker("(2025) It began.")
+        ('A Director serves 5 years.', '(2025) It began.')
+    """
+    marker = _LIST_ITEM.match(text)
+    return text[marker.end() :] if marker else text
+
+
 def starts_list_item(text: str) -> bool:
     """Whether a text starts like a list item: "(A) ", "(iv) ", "2. ", "3) ", "- ", "• "."""
     return bool(_LIST_ITEM.match(text))
