@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from qa.errors import IndexFormatError, IndexMissingError
 from qa.tokens import Vocabulary
-from qa.types import Block, Document, Passage, Span
+from qa.types import Document, Passage, Span, document_from_record, document_record
 
 FORMAT_VERSION = 1
 # Builds kept besides the current one, so a reader that resolved the old link can finish loading.
@@ -204,16 +204,6 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _document_record(doc: Document) -> dict[str, Any]:
-    return {
-        "id": doc.id,
-        "title": doc.title,
-        "format": doc.format,
-        "text": doc.text,
-        "blocks": [[b.kind, b.start, b.end, b.level] for b in doc.blocks],
-    }
-
-
 def _passage_record(p: Passage) -> dict[str, Any]:
     return {
         "id": p.id,
@@ -238,7 +228,7 @@ def write_build(index: VectorIndex, build_dir: Path) -> Manifest:
     import faiss
 
     build_dir.mkdir(parents=True)
-    _write_jsonl(build_dir / "documents.jsonl", (_document_record(d) for d in index.documents.values()))
+    _write_jsonl(build_dir / "documents.jsonl", (document_record(d) for d in index.documents.values()))
     _write_jsonl(build_dir / "passages.jsonl", (_passage_record(p) for p in index.passages))
     np.save(build_dir / "passage_vectors.npy", index.passage_vectors, allow_pickle=False)
     np.save(build_dir / "unit_vectors.npy", index.unit_vectors, allow_pickle=False)
@@ -380,11 +370,6 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-def _document(record: dict[str, Any]) -> Document:
-    blocks = tuple(Block(kind, start, end, level) for kind, start, end, level in record["blocks"])
-    return Document(record["id"], record["title"], record["text"], blocks, record["format"])
-
-
 def _passage(record: dict[str, Any], documents: dict[str, Document]) -> Passage:
     text = documents[record["doc_id"]].text[record["start"] : record["end"]]
     units = tuple(Span(s, e) for s, e in record["units"])
@@ -416,7 +401,7 @@ def load_index(index_dir: Path, *, model: str | None = None) -> VectorIndex:
         )
     verify_build(build_dir, manifest)
     try:
-        documents = {d.id: d for d in map(_document, _read_jsonl(build_dir / "documents.jsonl"))}
+        documents = {d.id: d for d in map(document_from_record, _read_jsonl(build_dir / "documents.jsonl"))}
         passages = [_passage(r, documents) for r in _read_jsonl(build_dir / "passages.jsonl")]
         passage_vectors = np.load(build_dir / "passage_vectors.npy", mmap_mode="r", allow_pickle=False)
         unit_vectors = np.load(build_dir / "unit_vectors.npy", mmap_mode="r", allow_pickle=False)

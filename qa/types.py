@@ -8,7 +8,7 @@ holds for every passage, sentence and citation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 BlockKind = Literal["heading", "paragraph", "list_item", "table_header", "table_row"]
 
@@ -47,6 +47,23 @@ class Document:
     text: str
     blocks: tuple[Block, ...] = ()
     format: str = "txt"
+
+
+def document_record(doc: Document) -> dict[str, Any]:
+    """A document as JSON-ready data: how the index stores it and a parsing process returns it."""
+    return {
+        "id": doc.id,
+        "title": doc.title,
+        "format": doc.format,
+        "text": doc.text,
+        "blocks": [[b.kind, b.start, b.end, b.level] for b in doc.blocks],
+    }
+
+
+def document_from_record(record: dict[str, Any]) -> Document:
+    """The document that :func:`document_record` wrote."""
+    blocks = tuple(Block(kind, start, end, level) for kind, start, end, level in record["blocks"])
+    return Document(record["id"], record["title"], record["text"], blocks, record["format"])
 
 
 @dataclass(frozen=True, slots=True)

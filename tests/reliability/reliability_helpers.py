@@ -18,6 +18,7 @@ import numpy as np
 from http_helpers import assert_problem as assert_problem
 from http_helpers import free_port
 from http_helpers import live_server as live_server
+from pdf_helpers import pdf_file, stream
 
 from qa.cli import answer_record
 from qa.engine import Engine
@@ -54,30 +55,6 @@ def write_corpus(root: Path, files: int, paragraphs: int) -> Path:
         )
         (root / f"doc{i:04d}.md").write_text(f"# Document {i}\n\n## Part\n\n{body}\n", encoding="utf-8")
     return root
-
-
-# ---- PDFs built by hand, byte for byte ------------------------------------------------------------
-
-
-def pdf_file(objects: Sequence[bytes], *, root: int = 1) -> bytes:
-    """A PDF of the given objects (numbered from 1) with a correct cross-reference table."""
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, root, xref)
-    return bytes(out)
-
-
-def stream(data: bytes, *, flate: bool = False) -> bytes:
-    if flate:
-        data = zlib.compress(data)
-        return b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream"
-    return b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
 
 
 def text_pdf(lines: Sequence[str] = ("Annual report", "The budget was 2.8 billion dollars."), **kw: Any) -> bytes:
