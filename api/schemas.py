@@ -8,16 +8,14 @@ validation, so every input rule fails as an ordinary 422 with ``errors``.
 from __future__ import annotations
 
 import unicodedata
-from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from qa.engine import MAX_QUESTION_CHARS, clean_question
 from qa.errors import QueryError
-from qa.ingest import SUPPORTED_SUFFIXES
+from qa.ingest import check_document_id
 
-MAX_DOCUMENT_ID_CHARS = 255
 MAX_TITLE_CHARS = 500
 
 
@@ -38,30 +36,6 @@ def check_question(value: str) -> str:
 
 def _has_bad_char(value: str) -> bool:
     return any(unicodedata.category(c) in ("Cc", "Cs") for c in value)
-
-
-def check_document_id(value: str) -> str:
-    """A document id is a relative POSIX path with a supported suffix.
-
-    It is only ever a key (sources are stored under a hash of it), but ids
-    also show up in citations and URLs, so path tricks are refused outright.
-    """
-    if not value or len(value) > MAX_DOCUMENT_ID_CHARS:
-        raise ValueError(f"document_id must be 1 to {MAX_DOCUMENT_ID_CHARS} characters")
-    if _has_bad_char(value):
-        raise ValueError("document_id contains a control character or invalid Unicode")
-    if value != value.strip():
-        raise ValueError("document_id must not start or end with whitespace")
-    if "\\" in value:
-        raise ValueError("document_id must use '/' as separator, not '\\'")
-    if value.startswith("/"):
-        raise ValueError("document_id must be a relative path, not an absolute one")
-    if any(part in ("", ".", "..") for part in value.split("/")):
-        raise ValueError("document_id must not contain empty, '.' or '..' path segments")
-    suffix = PurePosixPath(value).suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise ValueError(f"document_id must end with one of {', '.join(SUPPORTED_SUFFIXES)}")
-    return value
 
 
 def check_title(value: str | None) -> str | None:

@@ -19,15 +19,16 @@ from qa.abstain import evidence, refusal_reason
 from qa.chunk import CHUNKER_VERSION, DEFAULT_MAX_CHARS, chunk_document, retrieval_text, unit_texts
 from qa.cite import cite
 from qa.embed import Embedder
-from qa.errors import DocumentNotFound, QueryError
+from qa.errors import DocumentNotFound, QueryError, WorkLimitError
 from qa.extract import Candidate, answer_span, candidates, citable, rerank
 from qa.index import Manifest, VectorIndex, make_dense, make_lexical, unit_offsets_of
-from qa.ingest import text_sha256
+from qa.ingest import normalize_id, text_sha256
 from qa.retrieve import Mode, retrieve
 from qa.tokens import TOKENIZER_VERSION, tokenize
 from qa.types import Answer, Document, Hit, Passage
 
 MAX_QUESTION_CHARS = 1000
+NO_DOCUMENT = "no document with this id in the index"
 # Evidence below this means "not in these documents". Chosen with benchmarks/abstention.py: the
 # highest threshold that refuses no answerable question of tests/data/gold.jsonl and keeps XQuAD dev
 # containment at 0.80. It withholds 44% of near misses (XQuAD questions asked of an index without
@@ -297,17 +298,20 @@ class Engine:
         ]
 
     def document(self, document_id: str) -> Document:
-        """A document by id. Raises DocumentNotFound."""
-        try:
-            return self.index.documents[document_id]
-        except KeyError:
-            raise DocumentNotFound(f"no document {document_id!r} in the index") from None
+        """A document by id (in any Unicode normal form). Raises DocumentNotFound.
+
+        The error never repeats the id: it may be long, and it came from the caller.
+        """
+        doc = self.index.documents.get(document_id) or self.index.documents.get(normalize_id(document_id))
+        if doc is None:
+            raise DocumentNotFound(NO_DOCUMENT)
+        return doc
 
     def passage(self, passage_id: str) -> Passage:
         """A passage by id. Raises DocumentNotFound."""
         row = self.index.by_id.get(passage_id)
         if row is None:
-            raise DocumentNotFound(f"no passage {passage_id!r} in the index")
+            raise DocumentNotFound("no passage with this id in the index")
         return self.index.passages[row]
 
 
@@ -320,6 +324,33 @@ def highlight_spans(text: str, words: set[str]) -> list[tuple[int, int]]:
         if any(token in words for token in tokenize(match.group(0))):
             spans.append((match.start(), match.end()))
     return spans
+
+
+def check_write_cost(doc: Document, *, max_chars: int, max_passages: int, max_texts: int) -> int:
+    """Refuse a document whose indexing would cost more than one write may, before any embedding.
+
+    The cost of a write is the number of texts embedded: the document's passages and their answer
+    units (sentences, list items, table rows). A few kilobytes of ``w1<br>w2<br>...`` make thousands.
+
+    Returns:
+        The document's passage count.
+
+    Raises:
+        WorkLimitError: Naming the limit passed and the count that passed it.
+    """
+    passages = chunk_document(doc, max_chars=max_chars)
+    if len(passages) > max_passages:
+        raise WorkLimitError(
+            f"the document makes {len(passages):,} passages; one document may make at most {max_passages:,} "
+            "(QA_MAX_DOCUMENT_PASSAGES)"
+        )
+    texts = len(passages) + sum(len(unit_texts(p)) for p in passages)
+    if texts > max_texts:
+        raise WorkLimitError(
+            f"the document makes {texts:,} texts to embed (passages and their sentences); one write may embed "
+            f"at most {max_texts:,} (QA_MAX_WRITE_TEXTS)"
+        )
+    return len(passages)
 
 
 def update_index(
@@ -340,9 +371,15 @@ def update_index(
     documents = dict(index.documents)
     for doc_id in remove:
         if doc_id not in documents:
-            raise DocumentNotFound(f"no document {doc_id!r} in the index")
+            raise DocumentNotFound(NO_DOCUMENT)
         del documents[doc_id]
     documents.update((doc.id, doc) for doc in add)
-    max_chars = int(str(index.manifest.settings.get("max_chars", DEFAULT_MAX_CHARS)))
     quantize = bool(index.manifest.settings.get("quantize_vectors", False))
-    return build_index(list(documents.values()), embedder, max_chars=max_chars, quantize=quantize, previous=index)
+    return build_index(
+        list(documents.values()), embedder, max_chars=built_max_chars(index), quantize=quantize, previous=index
+    )
+
+
+def built_max_chars(index: VectorIndex) -> int:
+    """The passage length bound ``index`` was built with: the one its updates must use too."""
+    return int(str(index.manifest.settings.get("max_chars", DEFAULT_MAX_CHARS)))

@@ -6,6 +6,7 @@ Exception hierarchy (HTTP status in brackets, where the API maps one):
   x CorpusError          [400]  unreadable, empty or unsupported source document
   x QueryError           [422]  empty, over-long or malformed question; k out of range
   x DocumentNotFound     [404]  no document or passage with that id in the index
+  x WorkLimitError       [413]  a document would cost more indexing work than a write may cause
   x IndexMissingError    [503]  no built index in the index directory: run `qa index`
   x IndexFormatError     [503]  damaged index, or built with another format or model: rebuild it
   x ModelError           [503]  the embedding model cannot be loaded
@@ -36,6 +37,12 @@ class DocumentNotFound(QAError):
     """No document or passage with the given id is in the index."""
 
     status = 404
+
+
+class WorkLimitError(QAError):
+    """A document would make more passages, or more texts to embed, than one write may."""
+
+    status = 413
 
 
 class IndexMissingError(QAError):

@@ -29,6 +29,10 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 # Lone surrogates cannot be written as UTF-8 (the index files would fail to save) and NUL is refused in
 # text files: a PDF's ToUnicode map can produce both, so they become U+FFFD in the extracted text.
 _UNWRITABLE = re.compile("[\x00\ud800-\udfff]")
+MAX_DOCUMENT_ID_CHARS = 255
+# Control, lone-surrogate, format (zero-width, bidirectional overrides) and line/paragraph separator
+# characters: invisible or reordering in an id, so two ids that look alike could name different documents.
+_UNSEEN_CATEGORIES = frozenset({"Cc", "Cs", "Cf", "Zl", "Zp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,48 @@ def _pdf_text(data: bytes, doc_id: str) -> str:
     if not text.strip():
         raise CorpusError(f"{doc_id}: the PDF has no text layer (a scan?); run OCR on it first")
     return text
+
+
+def has_unseen_char(value: str) -> bool:
+    """Whether ``value`` holds a control, format, separator or lone-surrogate character."""
+    return any(unicodedata.category(c) in _UNSEEN_CATEGORIES for c in value)
+
+
+def normalize_id(value: str) -> str:
+    """The canonical form of a document id (NFC), under which it is stored and looked up."""
+    return unicodedata.normalize("NFC", value)
+
+
+def check_document_id(value: str) -> str:
+    """A valid document id in canonical form: a relative POSIX path with a supported suffix, in NFC.
+
+    An id is only ever a key (sources are stored under a hash of it), but ids also show up in citations
+    and URLs, so path tricks are refused outright, and so are characters that would let two ids look the
+    same (zero-width, bidirectional controls); NFC and NFD spellings of one name are the same id.
+
+    Raises:
+        ValueError: Naming the rule the id breaks (the id itself is never repeated).
+    """
+    if not value or len(value) > MAX_DOCUMENT_ID_CHARS:
+        raise ValueError(f"document_id must be 1 to {MAX_DOCUMENT_ID_CHARS} characters")
+    if has_unseen_char(value):
+        raise ValueError(
+            "document_id contains a control character, an invisible format or separator character "
+            "(zero-width, bidirectional) or invalid Unicode"
+        )
+    value = normalize_id(value)
+    if value != value.strip():
+        raise ValueError("document_id must not start or end with whitespace")
+    if "\\" in value:
+        raise ValueError("document_id must use '/' as separator, not '\\'")
+    if value.startswith("/"):
+        raise ValueError("document_id must be a relative path, not an absolute one")
+    if any(part in ("", ".", "..") for part in value.split("/")):
+        raise ValueError("document_id must not contain empty, '.' or '..' path segments")
+    suffix = PurePosixPath(value).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ValueError(f"document_id must end with one of {', '.join(SUPPORTED_SUFFIXES)}")
+    return value
 
 
 def _title(text: str, blocks: tuple[Block, ...], doc_id: str) -> str:
@@ -142,8 +188,11 @@ def _refuse_path(path: Path, root: Path, doc_id: str) -> str | None:
     file can store; a control character would show up in every citation; a link
     out of the corpus would index whatever it points at (``/etc/passwd``).
     """
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in doc_id):
-        return f"{doc_id!r}: the file name contains a control character or is not valid UTF-8; rename it"
+    if has_unseen_char(doc_id):
+        return (
+            f"{doc_id!r}: the file name contains a control character, an invisible format or separator "
+            "character, or is not valid UTF-8; rename it"
+        )
     if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
         return f"{doc_id}: a link to a file outside the corpus directory; copy the file in instead"
     if path.stat().st_size > MAX_FILE_BYTES:
@@ -172,7 +221,7 @@ def load_corpus(root: Path) -> tuple[list[Document], list[Problem]]:
     documents: list[Document] = []
     problems: list[Problem] = []
     for path in corpus_files(root):
-        doc_id = path.relative_to(root).as_posix()
+        doc_id = normalize_id(path.relative_to(root).as_posix())
         try:
             refusal = _refuse_path(path, root, doc_id)
             if refusal is not None:

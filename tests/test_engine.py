@@ -181,9 +181,9 @@ def test_ask_refuses_a_bad_question(hash_engine: Engine) -> None:
 
 
 def test_unknown_document_and_passage(hash_engine: Engine) -> None:
-    with pytest.raises(DocumentNotFound, match=r"^no document 'nope\.txt' in the index$"):
+    with pytest.raises(DocumentNotFound, match=r"^no document with this id in the index$"):
         hash_engine.document("nope.txt")
-    with pytest.raises(DocumentNotFound, match=r"^no passage 'abc' in the index$"):
+    with pytest.raises(DocumentNotFound, match=r"^no passage with this id in the index$"):
         hash_engine.passage("abc")
     passage = hash_engine.index.passages[3]
     assert hash_engine.passage(passage.id) == passage
@@ -293,7 +293,7 @@ def test_update_removes_a_document_without_embedding(base_index: VectorIndex) ->
 
 
 def test_update_removing_an_unknown_document(base_index: VectorIndex) -> None:
-    with pytest.raises(DocumentNotFound, match=r"^no document 'ghost\.txt' in the index$"):
+    with pytest.raises(DocumentNotFound, match=r"^no document with this id in the index$"):
         update_index(base_index, HashEmbedder(), remove=["ghost.txt"])
 
 

@@ -52,5 +52,5 @@ async def swagger_asset(name: str) -> FileResponse:
     """One of Swagger UI's files (only those named in ASSETS)."""
     media_type = ASSETS.get(name)
     if media_type is None:
-        raise HTTPException(status_code=404, detail=f"no docs asset {name!r}")
+        raise HTTPException(status_code=404, detail="no such documentation asset")
     return FileResponse(assets_dir() / name, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})

@@ -74,7 +74,7 @@ def test_the_viewer_answers_bad_requests_with_pages(service: Any) -> None:
     document_id = "immigration-data-sharing.txt"
     length = len(service.get(f"/v1/documents/{document_id}").json()["text"])
     cases = [
-        (view_url(service, "no/such <doc>.txt"), 404, "There is no document <code>no/such &lt;doc&gt;.txt</code>"),
+        (view_url(service, "no/such <doc>.txt"), 404, "There is no document with this id here."),
         (view_url(service, document_id, 5, length + 1), 400, f"0 ≤ start &lt; end ≤ {length}"),
         (view_url(service, document_id, 9, 9), 400, "got 9–9"),
         (view_url(service, document_id) + "?start=3", 400, "got 3–None"),
