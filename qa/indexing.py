@@ -15,6 +15,7 @@ from qa.engine import build_index, corpus_sha256, settings_fingerprint
 from qa.errors import CorpusError, IndexFormatError, IndexMissingError
 from qa.index import VectorIndex, current_build, load_index, read_manifest, save_index, verify_build, writer_lock
 from qa.ingest import Problem, load_corpus
+from qa.sources import iter_sources, with_sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,10 @@ def index_corpus(
 ) -> IndexReport:
     """Index every supported file in ``corpus_dir`` into ``index_dir``, unless nothing changed.
 
-    Files that cannot be read are logged and left out; the rest is indexed.
+    Files that cannot be read are logged and left out; the rest is indexed. Documents written
+    through the API (``index_dir/sources``) are part of the index: an upload replaces the corpus
+    file of its id or joins the corpus, and a document deleted through the API stays out, so a
+    rebuild under a running server keeps exactly the documents it acknowledged.
 
     Raises:
         CorpusError: If the directory is missing or holds no readable document.
@@ -95,6 +99,9 @@ def index_corpus(
     name = embedder.name if embedder is not None else model
     fingerprint = settings_fingerprint(name, max_chars, quantize)
     with writer_lock(index_dir):
+        documents, kept, dropped = with_sources(documents, iter_sources(index_dir), log=log)
+        if kept or dropped:
+            log(f"kept {kept} uploaded document(s), left out {dropped} deleted through the API ({index_dir}/sources)")
         n_passages = None if force else _up_to_date(index_dir, corpus_sha256(documents), fingerprint)
         if n_passages is not None:
             return IndexReport(True, len(documents), n_passages, time.perf_counter() - started, None, problems)
