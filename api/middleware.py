@@ -5,6 +5,7 @@ Outermost first (``install`` adds them in reverse)::
     MetricsMiddleware          counts every response, the ones below included
     SecurityHeadersMiddleware  nosniff everywhere; a strict CSP unless the route set one
     ProblemCORSMiddleware      QA_CORS_ORIGINS; failed preflights as problem+json
+    KeyInURLMiddleware         a credential in the query string -> 400, redacted before it is logged
     CatchAllMiddleware         an exception that escaped every handler -> 500 problem+json
     RateLimitMiddleware        QA_RATE_LIMIT -> 429 + Retry-After
     BodyLimitMiddleware        QA_MAX_BODY_BYTES / QA_MAX_UPLOAD_BYTES -> 413, before the body is read
@@ -20,6 +21,7 @@ import logging
 import math
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import anyio
 from fastapi import FastAPI
@@ -74,6 +76,42 @@ class ProblemCORSMiddleware(CORSMiddleware):
             return response
         headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")}
         return problem(response.status_code, bytes(response.body).decode("utf-8", "replace"), headers=headers)
+
+
+# Query parameters that carry credentials by convention, refused whatever their value.
+AUTH_PARAMS = frozenset(
+    {"key", "api_key", "apikey", "api-key", "access_token", "token", "auth", "authorization", "bearer", "password"}
+)
+REDACTED = b"redacted"
+
+
+class KeyInURLMiddleware:
+    """Refuses with 400 a request whose query string carries a credential, after redacting it.
+
+    Keys travel in the ``Authorization`` header only: a key in a URL lands in access logs, proxy
+    logs and browser history. uvicorn writes its access log line from this request's scope once
+    the response is sent, so the query string is replaced in that scope before anything is logged.
+    A credential is a parameter named like one (``api_key``, ``token``, ...) or any value that is
+    a configured key.
+    """
+
+    def __init__(self, app: ASGIApp, *, is_valid_key: Callable[[str], bool]) -> None:
+        self.app = app
+        self.is_valid_key = is_valid_key
+
+    def carries_key(self, query: bytes) -> bool:
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        named = any(name.strip().lower() in AUTH_PARAMS for name, _ in pairs)
+        valued = [self.is_valid_key(value) for _, value in pairs]  # every value, whatever matched first
+        return named or any(valued)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("query_string") or not self.carries_key(scope["query_string"]):
+            await self.app(scope, receive, send)
+            return
+        scope["query_string"] = REDACTED
+        detail = "API keys are accepted in the 'Authorization: Bearer <key>' header only, never in the URL"
+        await problem(400, detail)(scope, receive, send)
 
 
 class _Tracker:
@@ -227,6 +265,7 @@ def install(app: FastAPI, settings: Settings, metrics: Metrics, is_valid_key: Ca
         capacity, period = parse_rate_limit(settings.rate_limit)
         app.add_middleware(RateLimitMiddleware, buckets=TokenBuckets(capacity, period), is_valid_key=is_valid_key)
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(KeyInURLMiddleware, is_valid_key=is_valid_key)
     cors: dict[str, Any] = {
         "allow_origins": list(settings.cors_origins),
         "allow_credentials": False,  # keys travel in a header, never in cookies

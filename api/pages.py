@@ -5,6 +5,13 @@
 * ``GET /view/{document_id}?start=S&end=E``: a document as readable text with its sections,
   ``text[S:E]`` highlighted in ``<mark id="cited">`` and the section path above it.
 
+The demo page lists documents and the viewer shows their text, so both obey the read rule of
+the API (``api.deps.require_reader``): with ``QA_REQUIRE_KEY_FOR_READS`` they answer 401 unless
+the request carries ``Authorization: Bearer <key>``, which a reverse proxy that authenticates
+its users adds to every request (the pages and the widget's own calls alike). A key is never
+taken from a URL. The embed snippet names ``QA_PUBLIC_URL``, or else paths relative to this
+server: never the request's ``Host`` header, which the client chooses.
+
 Every string that comes from a document or a request goes through :func:`html.escape`
 before it fills a template (``api/static/*.html``): a document is always shown as text,
 never interpreted as HTML. The pages load nothing but files from this origin, and their
@@ -24,9 +31,10 @@ from typing import Annotated
 from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
+from api.deps import SettingsDep, require_reader
 from api.state import refresh_if_stale
 from qa.engine import Engine
 from qa.errors import DocumentNotFound
@@ -136,15 +144,21 @@ def static_file(request: Request, name: str) -> Response:
     return asset_response(request, name)
 
 
-@router.get("/", response_class=HTMLResponse)
-async def demo(request: Request) -> HTMLResponse:
+def embed_snippet(public_url: str | None, root: str) -> str:
+    """The two lines that embed the widget: at ``public_url``, else at paths relative to this server."""
+    service = public_url or root
+    endpoint = f' endpoint="{service}"' if service else ""
+    return (
+        f'<script src="{service}/widget.js" defer></script>\n'
+        f'<qa-search{endpoint} placeholder="Ask the documents…" top-k="3"></qa-search>'
+    )
+
+
+@router.get("/", response_class=HTMLResponse, dependencies=[Depends(require_reader)])
+async def demo(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The demo page: the widget on this service, the embed snippet and the indexed documents."""
     root = request.scope.get("root_path", "")
-    service = str(request.base_url).rstrip("/")
-    snippet = (
-        f'<script src="{service}/widget.js" defer></script>\n'
-        f'<qa-search endpoint="{service}" placeholder="Ask the documents…" top-k="3"></qa-search>'
-    )
+    snippet = embed_snippet(settings.public_url, root)
     engine = await current_engine(request)
     documents = list(engine.index.documents.values()) if engine is not None else []
     items = "".join(
@@ -159,7 +173,7 @@ async def demo(request: Request) -> HTMLResponse:
     return page(request, "Ask the documents", body, kind="demo")
 
 
-@router.get("/view/{document_id:path}", response_class=HTMLResponse)
+@router.get("/view/{document_id:path}", response_class=HTMLResponse, dependencies=[Depends(require_reader)])
 async def view(
     request: Request,
     document_id: str,
@@ -173,7 +187,7 @@ async def view(
     try:
         doc = engine.document(document_id)
     except DocumentNotFound:
-        return message(request, 404, "Not found", f"There is no document <code>{escape(document_id)}</code> here.")
+        return message(request, 404, "Not found", "There is no document with this id here.")
     if start is not None or end is not None:
         if start is None or end is None or not start < end <= len(doc.text):
             rule = f"Give both <code>start</code> and <code>end</code>, with 0 ≤ start &lt; end ≤ {len(doc.text)}"

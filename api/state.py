@@ -8,9 +8,17 @@ wholly from it, so every response comes from either the old index or the new.
 
 Ordering: every change happens under ``qa.index.writer_lock`` (one writer per
 index directory, across processes), and starts from the newest build on disk,
-so a write by another worker (``qa serve --workers N``) is never lost. Before
-answering, a worker checks that ``current`` still points at the build it
-serves, and loads the new one first if not.
+so a write by another worker (``qa serve --workers N``) is never lost.
+
+Read-your-writes across processes: before answering, every request checks
+that ``current`` still points at the build this process serves, and if not,
+loads the new build before it answers. A process saves its own build and
+swaps it in under ``Service.swap_lock``, and a reload takes the same lock and
+looks again, so a request never loads a second time a build its own process
+is committing (it waits for the swap), and never skips a build another process
+committed, even while this process has a write of its own waiting for the
+writer lock. So once a 201 or 204 is sent by any process, the next request to
+every process sees it.
 """
 
 from __future__ import annotations
@@ -25,13 +33,20 @@ from typing import Any
 
 import anyio
 
-from api.sources import StoredSource, delete_source, iter_sources, load_source, write_source
 from qa.config import Settings
 from qa.embed import Embedder, load_embedder
-from qa.engine import Engine, update_index
-from qa.errors import CorpusError, DocumentNotFound, IndexMissingError, QAError
+from qa.engine import NO_DOCUMENT, Engine, update_index
+from qa.errors import CorpusError, DocumentNotFound, IndexFormatError, IndexMissingError, ModelError, QAError
 from qa.index import VectorIndex, current_build, load_index, save_index, writer_lock
-from qa.ingest import parse_document
+from qa.sources import (
+    StoredSource,
+    delete_source,
+    iter_sources,
+    load_source,
+    stored_document,
+    tombstone,
+    write_source,
+)
 from qa.types import Document
 
 logger = logging.getLogger(__name__)
@@ -47,6 +62,7 @@ class Service:
         unavailable: Why there is no engine to serve; empty when there is one.
         write_lock: One write at a time in this process, without holding a thread while waiting.
         reload_lock: One reload of a build another process saved at a time.
+        swap_lock: Held while this process saves a build and swaps it in, and while it reloads one.
         served_build: The build directory the engine was loaded from (resolved).
         failed_build: The last build that could not be loaded (not retried until ``current`` moves).
     """
@@ -105,7 +121,7 @@ def start(service: Service, engine: Engine | None) -> None:
         try:
             service.embedder = load_embedder(service.settings.model, threads=service.settings.threads)
         except QAError as exc:
-            service.unavailable = str(exc)
+            service.unavailable = public_reason(exc)
             logger.error("cannot load the model: %s", exc)
             return
         service.model_load_seconds = time.perf_counter() - started
@@ -114,7 +130,7 @@ def start(service: Service, engine: Engine | None) -> None:
         try:
             index = load_index(service.index_dir, model=service.embedder.name)
         except (QAError, OSError) as exc:  # OSError: an unreadable file (permissions, I/O error)
-            service.unavailable = str(exc)
+            service.unavailable = public_reason(exc)
             logger.error("not ready: %s", exc)
             return
         engine = Engine(index, service.embedder, min_score=service.settings.min_score)
@@ -122,6 +138,20 @@ def start(service: Service, engine: Engine | None) -> None:
     with service.swap_lock:
         service.swap(engine)
     _recover_logged(service)
+
+
+def public_reason(exc: BaseException) -> str:
+    """Why the service cannot answer, for anyone to read: no path, no file name, no internals.
+
+    The full error goes to the server log.
+    """
+    if isinstance(exc, IndexMissingError):
+        return "no index has been built yet: build one with `qa index` (details in the server log)"
+    if isinstance(exc, IndexFormatError):
+        return "the index is damaged or was built with another version or model: rebuild it with `qa index`"
+    if isinstance(exc, ModelError):
+        return "the embedding model cannot be loaded (details in the server log)"
+    return "the index cannot be read (details in the server log)"
 
 
 def _recover_logged(service: Service) -> None:
@@ -140,30 +170,39 @@ def _latest_index(service: Service, engine: Engine) -> VectorIndex:
 
 
 def _commit(service: Service, engine: Engine, new_index: VectorIndex) -> Engine:
-    """Save ``new_index`` and serve it (caller holds writer_lock)."""
-    save_index(new_index, service.index_dir)
+    """Save ``new_index`` and serve it (caller holds writer_lock).
+
+    Saving and swapping happen under ``swap_lock``: a request that sees the new ``current``
+    before the swap waits for it in ``_reload`` instead of loading this build a second time.
+    """
     new_engine = Engine(new_index, engine.embedder, min_score=engine.min_score)
     with service.swap_lock:
+        save_index(new_index, service.index_dir)
         service.swap(new_engine)
     return new_engine
 
 
-def _stale_sources(index: VectorIndex, stored: list[StoredSource]) -> list[Document]:
-    documents = []
+def _out_of_date(index: VectorIndex, stored: list[StoredSource]) -> tuple[list[Document], list[str]]:
+    """The stored uploads ``index`` lacks (or holds in another version), and the deleted ids it still holds."""
+    add, remove = [], []
     for source in stored:
+        if source.deleted:
+            if source.document_id in index.documents:
+                remove.append(source.document_id)
+            continue
         try:
-            doc = parse_document(source.document_id, source.data, title=source.title)
+            doc = stored_document(source)
         except CorpusError as exc:
-            logger.warning("stored source %r cannot be indexed: %s", source.document_id, exc)
+            logger.warning("stored source cannot be indexed: %s", exc)
             continue
         indexed = index.documents.get(doc.id)
         if indexed is None or (indexed.text, indexed.title) != (doc.text, doc.title):
-            documents.append(doc)
-    return documents
+            add.append(doc)
+    return add, remove
 
 
 def recover_sources(service: Service) -> None:
-    """Index every stored upload that the served index lacks (a crash after a 201 loses nothing)."""
+    """Bring the index in line with the stored records: a crash after a 201 or a 204 loses nothing."""
     engine = service.engine
     if engine is None:
         return
@@ -173,10 +212,10 @@ def recover_sources(service: Service) -> None:
     with writer_lock(service.index_dir):
         engine = _require_engine(service)
         base = _latest_index(service, engine)
-        missing = _stale_sources(base, stored)
-        if missing:
-            logger.warning("re-adding %d stored document(s) missing from the index", len(missing))
-            _commit(service, engine, update_index(base, engine.embedder, add=missing))
+        add, remove = _out_of_date(base, stored)
+        if add or remove:
+            logger.warning("re-applying %d stored upload(s) and %d deletion(s) the index lacks", len(add), len(remove))
+            _commit(service, engine, update_index(base, engine.embedder, add=add, remove=remove))
 
 
 def add_document(service: Service, doc: Document, source: StoredSource) -> int:
@@ -209,11 +248,11 @@ def remove_document(service: Service, document_id: str) -> None:
         engine = _require_engine(service)
         base = _latest_index(service, engine)
         if document_id not in base.documents:
-            raise DocumentNotFound(f"no document {document_id!r} in the index")
-        # Source first: a crash after this leaves the document indexed (the 204 was not
-        # sent) instead of resurrecting it from its source at the next start.
+            raise DocumentNotFound(NO_DOCUMENT)
+        # The tombstone first: it replaces the upload, if any, and keeps a corpus file of the same id
+        # out of later builds (`qa index`). A crash after it removes the document at the next start.
         previous = load_source(service.index_dir, document_id)
-        delete_source(service.index_dir, document_id)
+        write_source(service.index_dir, tombstone(document_id))
         try:
             _commit(service, engine, update_index(base, engine.embedder, remove=[document_id]))
         except BaseException:
@@ -235,26 +274,31 @@ def _require_engine(service: Service) -> Engine:
     return engine
 
 
-def _reload(service: Service, build: Path) -> None:
-    """Serve the current build, unless it is already served or was superseded while loading."""
+def _reload(service: Service) -> None:
+    """Serve the current build, unless it is already served.
+
+    Under ``swap_lock``, so it waits for a build this process is committing (and then has nothing
+    to do) and never swaps in a build older than the one served.
+    """
     embedder = service.embedder
-    if embedder is None or _is_served(service, build):
+    if embedder is None:
         return
-    try:
-        index = load_index(service.index_dir, model=embedder.name)
-    except (QAError, OSError) as exc:
-        service.failed_build = build  # do not verify a broken build again on every request
-        logger.warning("keeping the served index; cannot load the current build: %s", exc)
-        if service.engine is None:
-            service.unavailable = str(exc)
-        return
-    previous = service.engine
-    min_score = previous.min_score if previous is not None else service.settings.min_score
     with service.swap_lock:
-        current = _current(service)
-        if current is not None and index.path is not None and Path(index.path).resolve() == current:
-            service.swap(Engine(index, embedder, min_score=min_score))
-            logger.info("now serving %s", current)
+        build = _current(service)
+        if build is None or build == service.failed_build or _is_served(service, build):
+            return
+        previous = service.engine
+        try:
+            index = load_index(service.index_dir, model=embedder.name)
+        except (QAError, OSError) as exc:
+            service.failed_build = build  # do not verify a broken build again on every request
+            logger.warning("keeping the served index; cannot load the current build: %s", exc)
+            if previous is None:
+                service.unavailable = public_reason(exc)
+            return
+        min_score = previous.min_score if previous is not None else service.settings.min_score
+        service.swap(Engine(index, embedder, min_score=min_score))
+        logger.info("now serving %s", service.served_build)
     if previous is None:
         _recover_logged(service)
 
@@ -263,14 +307,13 @@ async def refresh_if_stale(service: Service) -> None:
     """Load the current build first if another process (a worker, `qa index`) swapped one in.
 
     Checked on every request (a readlink and a few stats), and the request waits for the
-    load: a document added through one worker is served by every worker once its 201 is sent.
+    load: a document added or deleted through one worker is seen by every worker once its
+    201 or 204 is sent, also while this worker has a write of its own in progress.
     """
     if service.embedder is None or service.reload_lock is None:
         return
-    if service.write_lock is not None and service.write_lock.locked():
-        return  # this process is writing: it swaps the new engine in itself
     build = _current(service)
     if build is None or build == service.failed_build or _is_served(service, build):
         return
     async with service.reload_lock:
-        await anyio.to_thread.run_sync(_reload, service, build, abandon_on_cancel=True)
+        await anyio.to_thread.run_sync(_reload, service, abandon_on_cancel=True)

@@ -324,6 +324,17 @@ def _print_table(results: list[Any]) -> None:
         click.echo(f"{key:<22}" + "".join(f"{r.aggregate.get(key, 0):>10.3f}" for r in results))
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options that depend on the settings.
+
+    ``X-Forwarded-For`` decides a client's address, hence its rate-limit bucket: it is trusted only from
+    the proxies named in QA_FORWARDED_ALLOW_IPS, never by default (uvicorn's own default trusts 127.0.0.1,
+    so any local client could pick its bucket).
+    """
+    trusted = settings.forwarded_allow_ips
+    return {"proxy_headers": trusted is not None, "forwarded_allow_ips": trusted or ""}
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to bind.")
@@ -358,15 +369,16 @@ def serve_command(host: str, port: int, index_dir: Path | None, workers: int) ->
                          progress=tqdm_progress())  # fmt: skip
         except QAError as exc:
             _fail(str(exc))
+    proxy = uvicorn_options(settings)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit 0 then, not -15.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     if workers == 1:  # one process: serve the model that built the index rather than load it again
         from api.main import create_app
 
         uvicorn.run(create_app(embedder=embedder), host=host, port=port, log_level="info",
-                    timeout_graceful_shutdown=10)  # fmt: skip
+                    timeout_graceful_shutdown=10, **proxy)  # fmt: skip
         return
     uvicorn.run(
         "api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=10, **proxy,
     )  # fmt: skip

@@ -11,6 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -75,7 +76,20 @@ class Settings(BaseSettings):
         repr=False,  # keys never reach a log line through a printed Settings
         description="Bearer keys allowed to add and delete documents (comma-separated)",
     )
-    require_key_for_reads: bool = Field(default=False, description="Require a key for read endpoints too")
+    require_key_for_reads: bool = Field(
+        default=False, description="Require a key for every route that shows document content (API and pages)"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The service's public address (e.g. 'https://qa.example.org'), used in the demo page's snippet",
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description=(
+            "Proxy addresses whose X-Forwarded-For and X-Forwarded-Proto are trusted (comma-separated, "
+            "or '*'); unset trusts none"
+        ),
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (comma-separated)"
     )
@@ -84,6 +98,17 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON request body, in bytes")
     max_upload_bytes: int = Field(default=20 << 20, ge=1024, description="Largest uploaded file, in bytes")
+    max_document_passages: int = Field(
+        default=500, ge=1, description="Most passages one uploaded document may make (413 beyond)"
+    )
+    max_write_texts: int = Field(
+        default=1500,
+        ge=1,
+        description="Most texts one write may embed: passages plus their sentences, list items and rows (413 beyond)",
+    )
+    parse_timeout: float = Field(
+        default=10.0, gt=0, le=600, description="Seconds an upload may take to parse; the parser is stopped after"
+    )
     request_timeout: float = Field(
         default=30.0, gt=0, le=600, description="Seconds before a request is answered with 503"
     )
@@ -101,6 +126,24 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [item.strip() for item in text.split(",") if item.strip()]
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = value.strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"public URL {value!r} must be an http(s) address without query or fragment")
+        if any(c in url for c in "\"'<> "):
+            raise ValueError(f"public URL {value!r} must not contain quotes, spaces or angle brackets")
+        return url
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_forwarded(cls, value: str | None) -> str | None:
+        return value.strip() if value is not None and value.strip() else None
 
     @field_validator("rate_limit")
     @classmethod

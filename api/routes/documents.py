@@ -2,6 +2,11 @@
 
 Ids are looked up in the index only, never on the filesystem. Writes run one
 at a time, in a thread, and swap the served engine when done (``api.state``).
+
+The work a write may cause is bounded before it starts: the upload is parsed in a
+child process that is killed at ``QA_PARSE_TIMEOUT`` (``qa.isolate``), and a document
+that would make more than ``QA_MAX_DOCUMENT_PASSAGES`` passages, or more than
+``QA_MAX_WRITE_TEXTS`` texts to embed, is refused with 413 before it takes the writer.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ from api.schemas import (
     SectionOut,
     UploadFields,
 )
-from api.sources import StoredSource
 from api.state import Service, add_document, remove_document
 from qa.config import Settings
+from qa.engine import Engine, built_max_chars, check_write_cost
 from qa.index import VectorIndex
-from qa.ingest import parse_document, text_sha256
+from qa.ingest import normalize_id, text_sha256
+from qa.isolate import parse_isolated
+from qa.sources import StoredSource
 from qa.structure import heading_text
 from qa.types import Document
 
@@ -138,6 +145,11 @@ async def _multipart_upload(request: Request, settings: Settings) -> tuple[str, 
     return meta.document_id, data, meta.title
 
 
+def _check_cost(engine: Engine, doc: Document, settings: Settings) -> None:
+    limits = {"max_passages": settings.max_document_passages, "max_texts": settings.max_write_texts}
+    check_write_cost(doc, max_chars=built_max_chars(engine.index), **limits)
+
+
 async def _write(service: Service, func: Callable[..., T], *args: object) -> T:
     """One write at a time; waiting writers hold no thread."""
     assert service.write_lock is not None, "the app has not started"
@@ -157,7 +169,7 @@ async def post_document(
 ) -> DocumentWritten:
     """Add or replace a document (JSON text or a file upload); answerable once this returns.
 
-    ``engine`` is unused here but its dependency answers 503 before the body is read when no index is loaded.
+    ``engine`` answers 503 before the body is read when no index is loaded, and gives the passage length.
     """
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
@@ -166,7 +178,8 @@ async def post_document(
         document_id, data, title = await _json_upload(request)
     else:
         raise HTTPException(415, "send application/json or multipart/form-data")
-    doc = await run_sync(parse_document, document_id, data, title=title)
+    doc = await run_sync(parse_isolated, document_id, data, title=title, seconds=settings.parse_timeout)
+    await run_sync(_check_cost, engine, doc, settings)
     passages = await _write(service, add_document, doc, StoredSource(document_id, title, data))
     return DocumentWritten(document_id=document_id, passages=passages)
 
@@ -180,5 +193,5 @@ async def post_document(
 )
 async def delete_document(document_id: str, engine: EngineDep, service: ServiceDep) -> Response:
     """Remove a document from the index, and its stored upload."""
-    await _write(service, remove_document, document_id)
+    await _write(service, remove_document, normalize_id(document_id))
     return Response(status_code=204)

@@ -3,6 +3,8 @@
 * ``figure(section, **values)``: records a figure (kills made, examples tried, inputs refused...). With
   ``RELIABILITY_ARTIFACTS=DIR`` set, the figures are written to ``DIR/tests.json`` at the end of the
   session, where ``python -m reliability.report`` reads them; otherwise they are kept in memory only.
+* Known bugs are the tests marked ``xfail`` (strict, so a fixed bug fails its marker): each one that ran
+  is recorded under ``known_bugs`` with its reason, and the report lists exactly those.
 * ``hash_engine``: an Engine over the HashEmbedder index of the default corpus (from tests/conftest.py).
 * ``make_app(**settings)``: an app over a private copy of that index, HashEmbedder, lifespan not started.
 
@@ -40,15 +42,32 @@ def _no_qa_environment() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def figure() -> Iterator[Callable[..., None]]:
+def figure() -> Callable[..., None]:
     def record(section: str, **values: Any) -> None:
         _FIGURES.setdefault(section, {}).update(values)
 
-    yield record
+    return record
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("xfail")
+        if marker is not None and "strict" not in marker.kwargs:
+            item.add_marker(pytest.mark.xfail(*marker.args, **marker.kwargs, strict=True))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A test that failed as its xfail marker expects is a known bug: record it with its reason."""
+    if report.when == "call" and hasattr(report, "wasxfail"):
+        _FIGURES.setdefault("known_bugs", {})[report.nodeid] = report.wasxfail
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
     if ARTIFACTS and _FIGURES:
         path = Path(ARTIFACTS) / "tests.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         merged = json.loads(path.read_text()) if path.exists() else {}
+        merged.pop("known_bugs", None)  # this run's xfails only
         merged.update(_FIGURES)
         path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

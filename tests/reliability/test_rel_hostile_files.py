@@ -87,17 +87,22 @@ REFUSED: list[tuple[str, bytes, int, str]] = [
     ("dir/../../etc/passwd.md", b"# P\n\nText.", 422, "must not contain empty, '.' or '..' path segments"),
     ("/etc/passwd.md", b"# P\n\nText.", 422, "must be a relative path"),
     ("a\\..\\b.md", b"# P\n\nText.", 422, "must use '/' as separator"),
-    ("nul\x00name.md", b"# P\n\nText.", 422, "contains a control character or invalid Unicode"),
-    ("esc\x1b[31mname.md", b"# P\n\nText.", 422, "contains a control character or invalid Unicode"),
+    ("nul\x00name.md", b"# P\n\nText.", 422, "contains a control character"),
+    ("esc\x1b[31mname.md", b"# P\n\nText.", 422, "contains a control character"),
+    # A right-to-left override makes the name read "md.png": ids must not look like other ids.
+    ("\u202egnp.md", b"# Mirror\n\nRTL override in the name.", 422, "an invisible format or separator character"),
+    # 5 MB without a space make 3,334 passages: more indexing work than one write may cause.
+    ("huge-line.txt", HUGE_LINE, 413, "the document makes 3,334 passages; one document may make at most 500"),
 ]
 # (file name, content, the stored text or a check of it)
 INDEXED: list[tuple[str, bytes, Callable[[str], bool]]] = [
-    ("huge-line.txt", HUGE_LINE, lambda text: text == HUGE_LINE.decode()),
     ("scripted.html", SCRIPTED_HTML, lambda text: text == SCRIPTED_TEXT),
     ("surrogates.pdf", surrogate_pdf(), lambda text: text == "\ufffdudget \ufffd\ufffd\ufffd report"),
-    ("\u202egnp.md", b"# Mirror\n\nRTL override in the name.", lambda text: text.startswith("# Mirror")),
     ("zalgo.md", ("# Z\u0301\u0302\u0303\n\n" + "e\u0301" * 5000 + " \U0001f999").encode(), lambda text: True),
 ]
+
+# `qa index` is the operator's tool: no bound on a document's passages there.
+CORPUS_INDEXED = [("huge-line.txt", HUGE_LINE, lambda text: text == HUGE_LINE.decode()), *INDEXED]
 
 
 def multipart(name: str, data: bytes) -> tuple[bytes, dict[str, str]]:
@@ -241,11 +246,15 @@ def _hostile_corpus(root: Path, corpus_dir: Path, outside: Path, *, refused_only
         if status == 400:  # the 422s are names a directory cannot hold, or unsupported types (not listed)
             (root / name).write_bytes(data)
             expected[name] = fragment
-    for name, data, _ in [] if refused_only else INDEXED:
+    for name, data, _ in [] if refused_only else CORPUS_INDEXED:
         (root / name).write_bytes(data)
+    (root / "\u202egnp.md").write_bytes(b"# Mirror\n\nRTL override in the name.")
+    expected["\u202egnp.md"] = "the file name contains a control character, an invisible format or separator"
     bad_name = os.fsdecode(b"not-utf8-\xff.md")
     (root / bad_name).write_bytes(b"# Name\n\nText.")
-    expected[bad_name] = "the file name contains a control character or is not valid UTF-8"
+    expected[bad_name] = (
+        "the file name contains a control character, an invisible format or separator character, or is not valid UTF-8"
+    )
     (root / "new\nline.md").write_bytes(b"# Name\n\nText.")
     expected["new\nline.md"] = "the file name contains a control character"
     outside.write_text("root:x:0:0:root:/root:/bin/bash\n")
@@ -281,12 +290,12 @@ def test_hostile_corpus_files_are_reported_and_the_rest_indexed(
     for name, fragment in expected.items():
         assert fragment in problems[name], (name, problems[name])
     index = load_index(tmp_path / "index", model="hash-64")
-    indexed = sorted([ORIGINAL, "inside-link.txt"] + [name for name, _, _ in INDEXED])
+    indexed = sorted([ORIGINAL, "inside-link.txt"] + [name for name, _, _ in CORPUS_INDEXED])
     assert sorted(index.documents) == indexed
-    for name, _, check in INDEXED:
+    for name, _, check in CORPUS_INDEXED:
         assert check(index.documents[name].text) and not any(w in index.documents[name].text for w in HIDDEN)
     assert _passages_of(index, ORIGINAL) == _passages_of(hash_index, ORIGINAL)
-    figure("hostile_files", corpus_refused=len(expected), corpus_indexed_safely=len(INDEXED) + 1)
+    figure("hostile_files", corpus_refused=len(expected), corpus_indexed_safely=len(CORPUS_INDEXED) + 1)
 
 
 def test_refused_corpus_files_leave_no_trace(corpus_dir: Path, hash_engine: Engine, tmp_path: Path) -> None:
