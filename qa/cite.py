@@ -5,6 +5,11 @@ from __future__ import annotations
 from qa.types import Citation, Document, Passage, Span
 
 
+def section_of(section_path: tuple[str, ...], title: str) -> str:
+    """The section a citation names: the innermost heading above it, else the document's title."""
+    return section_path[-1] if section_path else title
+
+
 def cite(document: Document, passage: Passage, unit: Span, score: float) -> Citation:
     """A citation of ``document.text[unit.start:unit.end]``.
 
@@ -19,13 +24,12 @@ def cite(document: Document, passage: Passage, unit: Span, score: float) -> Cita
     """
     if not passage.start <= unit.start < unit.end <= passage.end:
         raise ValueError(f"span [{unit.start}, {unit.end}) is outside passage [{passage.start}, {passage.end})")
-    path = passage.section_path
     return Citation(
         quote=document.text[unit.start : unit.end],
         document_id=document.id,
         document_title=document.title,
-        section=path[-1] if path else document.title,
-        section_path=path,
+        section=section_of(passage.section_path, document.title),
+        section_path=passage.section_path,
         start=unit.start,
         end=unit.end,
         passage_id=passage.id,

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
+
+from qa.cite import section_of
+from qa.types import Citation
 
 if TYPE_CHECKING:  # keeps `qa --help` free of numpy and the engine
     from qa.engine import SearchResult
     from qa.types import Answer
+
+CITATION_FIELDS = tuple(f.name for f in fields(Citation))
+
+
+def citation_record(citation: Citation) -> dict[str, Any]:
+    """A citation as JSON-ready data: every field of ``qa.types.Citation``, in order, tuples as lists."""
+    values = {name: getattr(citation, name) for name in CITATION_FIELDS}
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
 
 
 def answer_record(answer: Answer) -> dict[str, Any]:
@@ -16,20 +28,7 @@ def answer_record(answer: Answer) -> dict[str, Any]:
         "answerable": answer.answerable,
         "answer": answer.answer,
         "confidence": answer.confidence,
-        "citations": [
-            {
-                "quote": c.quote,
-                "document_id": c.document_id,
-                "document_title": c.document_title,
-                "section": c.section,
-                "section_path": list(c.section_path),
-                "start": c.start,
-                "end": c.end,
-                "passage_id": c.passage_id,
-                "score": c.score,
-            }
-            for c in answer.citations
-        ],
+        "citations": [citation_record(c) for c in answer.citations],
         "took_ms": answer.took_ms,
     }
 
@@ -41,7 +40,7 @@ def search_record(result: SearchResult) -> dict[str, Any]:
         "passage_id": passage.id,
         "document_id": passage.doc_id,
         "document_title": result.document.title,
-        "section": passage.section_path[-1] if passage.section_path else result.document.title,
+        "section": section_of(passage.section_path, result.document.title),
         "section_path": list(passage.section_path),
         "text": passage.text,
         "start": passage.start,

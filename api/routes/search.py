@@ -10,6 +10,7 @@ from pydantic import AfterValidator
 from api.deps import EngineDep, require_reader, run_sync
 from api.routes import problems
 from api.schemas import PassageOut, SearchOut, check_question
+from qa.cite import section_of
 from qa.records import search_record
 
 router = APIRouter(prefix="/v1", tags=["passages"], dependencies=[Depends(require_reader)])
@@ -35,7 +36,7 @@ async def get_passage(passage_id: str, engine: EngineDep) -> PassageOut:
         passage_id=passage.id,
         document_id=passage.doc_id,
         document_title=document.title,
-        section=passage.section_path[-1] if passage.section_path else document.title,
+        section=section_of(passage.section_path, document.title),
         section_path=list(passage.section_path),
         kind=passage.kind,
         text=passage.text,

@@ -1,0 +1,163 @@
+"""The import graph of qa/ and api/, read with ``ast``: every arrow between modules is written here.
+
+A new import between project modules fails this test until it is added to ``ALLOWED`` below, so a new
+arrow is a decision, not an accident. The rules behind the table (../shared/STYLE.md, "Layout"):
+
+* ``qa/`` never imports ``api/``; the one exception is the CLI's ``serve`` command (``qa.cli`` ->
+  ``api.main``), which starts the web app.
+* Leaves import nothing of the project: ``types``, ``errors``, ``tokens``, ``metrics``, ``defaults``
+  (the settings' default values) and ``files`` (durable file writes).
+* Stages import values (``types``), errors and the few helpers the layout gives them; they never
+  import the engine, the build, storage, or a face (``cli``, ``evaluate``, ``report``, the API).
+* ``build`` composes the building stages (ingest, chunk, embed, index); ``engine`` the answering ones
+  (retrieve, extract, abstain, cite); ``storage`` reads and writes what ``index`` holds in memory.
+* ``api/`` routes reach the core through the engine, the build and the other public modules only.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ALLOWED: dict[str, set[str]] = {
+    # leaves
+    "qa": set(),
+    "qa.types": set(),
+    "qa.errors": set(),
+    "qa.tokens": set(),
+    "qa.metrics": set(),
+    "qa.defaults": set(),
+    "qa.files": set(),
+    # parsing and structure
+    "qa.structure": {"qa.types"},
+    "qa.htmltext": {"qa.types"},
+    "qa.sentences": {"qa.types"},
+    "qa.ingest": {"qa.errors", "qa.htmltext", "qa.structure", "qa.types"},
+    "qa.isolate": {"qa.errors", "qa.ingest", "qa.types"},
+    "qa.sources": {"qa.errors", "qa.files", "qa.ingest", "qa.types"},
+    # building stages
+    "qa.chunk": {"qa.defaults", "qa.sentences", "qa.structure", "qa.types"},
+    "qa.embed": {"qa.defaults", "qa.errors"},
+    "qa.onnx_embed": {"qa.embed", "qa.errors", "qa.files"},
+    "qa.embedders": {"qa.defaults", "qa.embed", "qa.onnx_embed"},
+    "qa.index": {"qa.errors", "qa.tokens", "qa.types"},
+    "qa.storage": {"qa.errors", "qa.files", "qa.index", "qa.tokens", "qa.types"},
+    "qa.build": {"qa.chunk", "qa.defaults", "qa.embed", "qa.errors", "qa.index", "qa.ingest", "qa.tokens", "qa.types"},
+    "qa.indexing": {"qa.build", "qa.embed", "qa.embedders", "qa.errors", "qa.ingest", "qa.sources", "qa.storage"},
+    # answering stages
+    "qa.retrieve": {"qa.index", "qa.tokens", "qa.types"},
+    "qa.extract": {"qa.index", "qa.sentences", "qa.tokens", "qa.types"},
+    "qa.abstain": {"qa.extract", "qa.tokens"},
+    "qa.cite": {"qa.types"},
+    "qa.engine": {
+        "qa.abstain", "qa.cite", "qa.defaults", "qa.embed", "qa.errors", "qa.extract", "qa.index", "qa.ingest",
+        "qa.retrieve", "qa.tokens", "qa.types",
+    },  # fmt: skip
+    # faces and their helpers
+    "qa.records": {"qa.cite", "qa.engine", "qa.types"},
+    "qa.config": {"qa.defaults"},
+    "qa.gold": {"qa.errors", "qa.ingest", "qa.types"},
+    "qa.evaluate": {"qa.build", "qa.cite", "qa.engine", "qa.gold", "qa.index", "qa.metrics", "qa.records",
+                    "qa.retrieve", "qa.types"},  # fmt: skip
+    "qa.report": {"qa.evaluate"},
+    "qa.cli": {
+        "api.main", "qa.build", "qa.config", "qa.embedders", "qa.engine", "qa.errors", "qa.evaluate", "qa.gold",
+        "qa.indexing", "qa.ingest", "qa.records", "qa.report", "qa.storage", "qa.types",
+    },  # fmt: skip
+    # the web app
+    "api": set(),
+    "api.errors": {"qa.errors"},
+    "api.metrics": set(),
+    "api.ratelimit": {"api.errors"},
+    "api.middleware": {"api.errors", "api.metrics", "api.ratelimit", "qa.config"},
+    "api.schemas": {"qa.engine", "qa.errors", "qa.ingest", "qa.types"},
+    "api.state": {"qa.build", "qa.config", "qa.embed", "qa.embedders", "qa.engine", "qa.errors", "qa.index",
+                  "qa.sources", "qa.storage", "qa.types"},  # fmt: skip
+    "api.deps": {"api.state", "qa.config", "qa.engine"},
+    "api.render": {"api.deps", "qa.structure", "qa.types"},
+    "api.pages": {"api.deps", "api.render", "api.state", "qa.engine", "qa.errors"},
+    "api.routes": {"api.schemas"},
+    "api.routes.ask": {"api.deps", "api.routes", "api.schemas", "qa.engine", "qa.records"},
+    "api.routes.docs": set(),
+    "api.routes.health": {"api.deps", "api.routes", "api.schemas"},
+    "api.routes.search": {"api.deps", "api.routes", "api.schemas", "qa.cite", "qa.records"},
+    "api.routes.documents": {
+        "api.deps", "api.routes", "api.schemas", "api.state", "qa.build", "qa.config", "qa.engine", "qa.index",
+        "qa.ingest", "qa.isolate", "qa.sources", "qa.structure", "qa.types",
+    },  # fmt: skip
+    "api.main": {"api.deps", "api.errors", "api.metrics", "api.middleware", "api.pages", "api.routes", "api.state",
+                 "qa.config", "qa.embed", "qa.engine"},  # fmt: skip
+}
+# The one arrow from the core to the web app: `qa serve` starts it.
+CORE_TO_API = {("qa.cli", "api.main")}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def project_imports(source: str) -> set[str]:
+    """The project modules a source file imports, anywhere in it (inside functions and TYPE_CHECKING too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] not in ("qa", "api"):
+                continue
+            if node.module in ("qa", "api", "api.routes"):  # `from api.routes import ask`: submodules, or names
+                found |= {f"{node.module}.{alias.name}" for alias in node.names if _is_module(node.module, alias.name)}
+                if any(not _is_module(node.module, alias.name) for alias in node.names):
+                    found.add(node.module)
+            else:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] in ("qa", "api")}
+    return found
+
+
+def _is_module(package: str, name: str) -> bool:
+    base = ROOT.joinpath(*package.split("."))
+    return (base / f"{name}.py").is_file() or (base / name / "__init__.py").is_file()
+
+
+def graph() -> dict[str, set[str]]:
+    files = sorted([*(ROOT / "qa").rglob("*.py"), *(ROOT / "api").rglob("*.py")])
+    return {module_name(p): project_imports(p.read_text(encoding="utf-8")) - {module_name(p)} for p in files}
+
+
+def test_the_scanner_sees_every_kind_of_import() -> None:
+    source = (
+        "from __future__ import annotations\nimport qa.types\nfrom qa.errors import QAError\n"
+        "def f():\n    from api.main import create_app\n"
+        "if TYPE_CHECKING:\n    from qa.engine import Engine\n"
+    )
+    assert project_imports(source) == {"qa.types", "qa.errors", "api.main", "qa.engine"}
+
+
+def test_every_module_is_in_the_table() -> None:
+    assert sorted(set(graph()) - set(ALLOWED)) == [], "a new module: add its imports to ALLOWED"
+    assert sorted(set(ALLOWED) - set(graph())) == [], "a module in ALLOWED no longer exists"
+
+
+def test_every_import_between_modules_is_allowed() -> None:
+    unexpected = {m: sorted(deps - ALLOWED.get(m, set())) for m, deps in graph().items()}
+    assert {m: d for m, d in unexpected.items() if d} == {}
+
+
+def test_the_table_has_no_arrow_the_code_lacks() -> None:
+    stale = {m: sorted(ALLOWED[m] - deps) for m, deps in graph().items() if m in ALLOWED}
+    assert {m: d for m, d in stale.items() if d} == {}
+
+
+def test_the_core_never_imports_the_web_app_but_to_serve_it() -> None:
+    arrows = {(m, d) for m, deps in graph().items() if m.startswith("qa") for d in deps if d.startswith("api")}
+    assert arrows == CORE_TO_API
+
+
+def test_leaves_and_stages_never_import_a_composer_or_a_face() -> None:
+    composers = {"qa.engine", "qa.build", "qa.indexing", "qa.storage", "qa.cli", "qa.evaluate", "qa.report"}
+    stages = ["qa.types", "qa.errors", "qa.tokens", "qa.structure", "qa.sentences", "qa.ingest", "qa.chunk",
+              "qa.embed", "qa.index", "qa.retrieve", "qa.extract", "qa.abstain", "qa.cite"]  # fmt: skip
+    assert {s: sorted(graph()[s] & composers) for s in stages if graph()[s] & composers} == {}
