@@ -1,9 +1,13 @@
-"""Every benchmark script runs end to end on tiny sizes (``--smoke``) and prints the keys its tables need.
+"""Every benchmark script runs end to end on tiny sizes (``--smoke``), and its figures mean what its tables say.
 
-Not a timing gate: timings live in ``benchmarks/RESULTS.md``. The scripts run
-in this process (``main()`` with its command line) so imports and the model
-are loaded once; ``http_load`` still starts a real ``qa serve`` on loopback.
-Peers (txtai, Haystack) are left out here: CI installs ``.[dev]``, not ``.[bench]``.
+Not a timing gate: timings live in ``benchmarks/RESULTS.md``. What is checked is what the tiny
+inputs fix: counts equal the questions asked and the passages of the default corpus, memory is
+the bytes the vectors take, recall on an index small enough to search whole is exact, and the
+figures keep the relations their definitions imply (percentiles in order, recall@5 >= recall@1,
+refusals growing with the threshold, rates that are counts over the same timings). The scripts
+run in this process (``main()`` with its command line) so imports and the model are loaded once;
+``http_load`` still starts a real ``qa serve`` on loopback. Peers (txtai, Haystack) are left out
+here: CI installs ``.[dev]``, not ``.[bench]``.
 """
 
 from __future__ import annotations
@@ -16,13 +20,35 @@ from typing import Any
 
 import pytest
 
-from qa.index import HNSW_EF_SEARCH
+from qa.chunk import chunk_document, retrieval_text, unit_texts
+from qa.index import HNSW_EF_SEARCH, RESCORE_FACTOR
+from qa.tokens import tokenize
+from qa.types import Document, Passage
+
+DIM = 384  # the HashEmbedder(dim=384) the smoke runs use, and the real model's width
+MIB = 1 << 20
 
 
 def run_script(name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *extra: str) -> Any:
     monkeypatch.setattr(sys, "argv", [f"benchmarks.{name}", "--smoke", "--json", *extra])
     importlib.import_module(f"benchmarks.{name}").main()
     return json.loads(capsys.readouterr().out)
+
+
+def assert_summary(figures: dict[str, float], samples: int, what: str) -> None:
+    """A ``benchmarks.common.summary`` of ``samples`` timings: nearest-rank percentiles are samples, in order.
+
+    Below 100 samples the p99 is the largest sample, so the mean cannot exceed it.
+    """
+    assert figures["n"] == samples, f"{what}: {figures['n']} timings, expected one per question ({samples})"
+    assert 0 <= figures["p50"] <= figures["p95"] <= figures["p99"], f"{what}: percentiles out of order: {figures}"
+    assert samples > 100 or figures["mean"] <= figures["p99"], f"{what}: mean above the largest sample: {figures}"
+
+
+@pytest.fixture(scope="module")
+def corpus_passages(corpus_document: Document) -> list[Passage]:
+    """The passages of the default corpus: what the smoke runs index."""
+    return chunk_document(corpus_document)
 
 
 @pytest.fixture(autouse=True)
@@ -38,76 +64,201 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         monkeypatch.setattr(module, "CACHE", cache)
 
 
-def test_latency_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_latency_smoke(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], corpus_passages: list[Passage]
+) -> None:
+    """Rows for the whole default corpus and 2,000 synthetic passages; every stage timed once per question.
+
+    The flat index holds 4 bytes a vector component; the corpus row's vocabulary is the distinct
+    tokens of its passages, and the synthetic rows' rare words make theirs larger; HNSW at the
+    engine's efSearch finds the exact top 10 of 2,000 vectors, and a wider search never finds fewer.
+    """
+    from benchmarks.latency import EF_SEARCH_SWEEP, STAGES, questions
+
     payload = run_script("latency", monkeypatch, capsys)
-    stages = {"embed", "dense", "lexical", "fusion", "extraction", "total"}
-    assert [row["passages"] for row in payload["rows"]] == [16, 2000]
-    for row in payload["rows"]:
-        assert set(row["stages"]) == stages
-        assert {"p50", "p95", "p99"} <= set(row["stages"]["total"])
-        assert row["exact_ms"]["n"] > 0
-    hnsw = payload["rows"][1]["hnsw"]
-    assert set(hnsw["sweep"]) == {"256", "512", "1024", "1536", "2048"} and hnsw["efSearch"] == HNSW_EF_SEARCH
-    assert all(0 <= s["recall@10"] <= 1 for s in hnsw["sweep"].values())
+    asked = payload["questions"]
+    assert asked == 12, "--smoke asks 12 questions"
+    rows = payload["rows"]
+    assert [(row["name"], row["passages"], row["faiss"]) for row in rows] == [
+        ("corpus (all, real)", len(corpus_passages), "IndexFlatIP"),
+        ("2,000 (synthetic)", 2000, "IndexFlatIP"),
+    ]
+    for row in rows:
+        assert list(row["stages"]) == list(STAGES)
+        for stage, figures in row["stages"].items():
+            assert_summary(figures, asked, f"{row['name']}, {stage}")
+        assert_summary(row["exact_ms"], min(50, asked), f"{row['name']}, exact search")
+        assert_summary(row["scans"]["idf_max_ms"], 20, f"{row['name']}, max(idf)")
+        assert row["dense_mb"] == round(row["passages"] * DIM * 4 / MIB, 1), "float32 vectors: 4 bytes a component"
+
+    corpus, synthetic = rows
+    vocabulary = {token for p in corpus_passages for token in tokenize(retrieval_text(p))}
+    assert corpus["scans"]["vocabulary"] == len(vocabulary)
+    assert synthetic["scans"]["vocabulary"] > len(vocabulary), "rare words grow the synthetic vocabulary"
+    # BM25 scoring is timed only for questions that share a token with the corpus.
+    scored = sum(any(token in vocabulary for token in tokenize(q)) for q in questions(asked))
+    assert_summary(corpus["scans"]["bm25_get_scores_ms"], scored, "corpus, bm25 get_scores")
+
+    assert "hnsw" not in corpus, "HNSW is measured only at --hnsw-at sizes (2,000 in smoke)"
+    assert synthetic["hnsw_mb"] > synthetic["dense_mb"], "an HNSW index holds the same vectors plus its graph"
+    hnsw = synthetic["hnsw"]
+    assert hnsw["efSearch"] == HNSW_EF_SEARCH
+    assert list(hnsw["sweep"]) == [str(ef) for ef in EF_SEARCH_SWEEP]
+    for ef, figures in hnsw["sweep"].items():
+        assert_summary(figures, asked, f"HNSW efSearch {ef}")
+    recalls = [figures["recall@10"] for figures in hnsw["sweep"].values()]
+    assert recalls == sorted(recalls), f"a wider search found fewer of the exact top 10: {recalls}"
+    assert hnsw["sweep"][str(HNSW_EF_SEARCH)]["recall@10"] == 1.0, "the default efSearch misses exact neighbours"
 
 
-def test_quantized_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_quantized_smoke(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], corpus_passages: list[Passage]
+) -> None:
+    """The default corpus in each index kind: float32 takes 4 bytes a component, 8-bit takes 1, a graph adds more.
+
+    With 16 passages every index returns them all, and the engine rescores the 8-bit shortlist
+    with the full vectors, so each kind's first 10 are the exact top 10. Float indexes are not
+    rescored: the engine's first 10 are the index's own.
+    """
     payload = run_script("quantized", monkeypatch, capsys)
-    kinds = [row["faiss"] for row in payload["rows"]]
-    assert kinds == ["IndexFlatIP", "IndexScalarQuantizer", "IndexHNSWFlat", "IndexHNSWSQ"]
-    flat, eight_bit = payload["rows"][:2]
-    assert flat["recall@10"] == eight_bit["recall@10"] == 1.0  # rescoring makes the 8-bit order exact
-    assert eight_bit["mb"] < flat["mb"]
+    n = len(corpus_passages)
+    assert payload["rescore_factor"] == RESCORE_FACTOR
+    rows = payload["rows"]
+    kinds = ["IndexFlatIP", "IndexScalarQuantizer", "IndexHNSWFlat", "IndexHNSWSQ"]
+    assert [(row["faiss"], row["passages"]) for row in rows] == [(kind, n) for kind in kinds]
+    flat, eight_bit, hnsw, hnsw_eight_bit = rows
+    assert flat["mb"] == round(n * DIM * 4 / MIB, 3), "float32 vectors: 4 bytes a component"
+    assert eight_bit["mb"] == round(n * DIM / MIB, 3), "8-bit vectors: 1 byte a component"
+    assert hnsw["mb"] > flat["mb"] and hnsw_eight_bit["mb"] > eight_bit["mb"], "a graph adds to the codes"
+    for row in rows:
+        assert row["recall@10"] == 1.0, f"{row['faiss']}: the engine's first 10 are not the exact top 10"
+        assert_summary(row["dense_ms"], 12, f"{row['faiss']}, dense search")
+    for row in (flat, hnsw):
+        assert row["raw_recall@10"] == row["recall@10"], f"{row['faiss']}: float vectors are not rescored"
 
 
-def test_build_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_build_smoke(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], corpus_passages: list[Passage]
+) -> None:
+    """A build of the default corpus embeds each passage's retrieval text and each of its answer units once.
+
+    Smoke runs once and builds no child index; the rates are those counts over the same timings,
+    so texts/s over passages/s is texts over passages, and the overhead is the raw rate over the
+    pipeline's, less one.
+    """
     payload = run_script("build", monkeypatch, capsys)
-    assert payload["passages"] == 16 and payload["texts"] >= payload["passages"]
-    assert {"raw_texts_per_s", "pipeline_texts_per_s", "pipeline_passages_per_s", "overhead"} <= set(payload)
+    passages = len(corpus_passages)
+    texts = passages + sum(len(unit_texts(p)) for p in corpus_passages)
+    assert (payload["files"], payload["passages"], payload["texts"]) == (1, passages, texts)
+    assert [len(payload[key]) for key in ("raw_encode_s", "raw_in_calls_s", "pipeline_s")] == [1, 1, 1]
+    assert payload["qa_index_child"] == {} and payload["disk_bytes_per_passage"] is None
+    per_text, per_passage = payload["pipeline_texts_per_s"], payload["pipeline_passages_per_s"]
+    ratio = texts / passages
+    # Both rates are rounded to 0.1: the bound is that rounding, carried through the ratio.
+    assert per_text == pytest.approx(per_passage * ratio, abs=0.05 * (1 + ratio))
+    raw = payload["raw_texts_per_s"]
+    assert 1 + payload["overhead"] == pytest.approx(raw / per_text, rel=0.05 / raw + 0.05 / per_text + 1e-4)
 
 
 def test_embed_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each configuration (only the hash embedder in smoke) embeds every question once, idle and busy."""
     payload = run_script("embed", monkeypatch, capsys)
-    assert set(payload["idle"]) == set(payload["busy"]) == {"hash"}
-    assert payload["idle"]["hash"]["n"] == payload["questions"]
+    assert payload["questions"] == 10, "--smoke asks 10 questions"
+    assert list(payload["idle"]) == list(payload["busy"]) == ["hash"]
+    assert_summary(payload["idle"]["hash"], 10, "idle")
+    assert_summary(payload["busy"]["hash"], 10, "busy")
+    assert "agreement" not in payload, "smoke loads no model, so no torch/ONNX agreement"
+
+
+def xquad_first_articles(path: Path, articles: int) -> tuple[int, int]:
+    """Paragraphs and questions of the first ``articles`` XQuAD articles: what the smoke runs ask."""
+    data = json.loads(path.read_text(encoding="utf-8"))["data"][:articles]
+    paragraphs = [paragraph for article in data for paragraph in article["paragraphs"]]
+    return len(paragraphs), sum(len(paragraph["qas"]) for paragraph in paragraphs)
 
 
 @pytest.mark.model
 def test_abstention_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from benchmarks.abstention import THRESHOLDS
-    from benchmarks.common import XQUAD
+    """Every gold question is asked; a higher ``min_score`` refuses more and keeps fewer right answers.
 
+    Each row applies its threshold to the same evidences, so every right XQuAD answer is either
+    kept (containment) or refused, in every row alike.
+    """
+    from benchmarks.abstention import THRESHOLDS
+    from benchmarks.common import GOLD, XQUAD
+
+    gold = [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
+    unanswerable = sum(record["unanswerable"] for record in gold)
     payload = run_script("abstention", monkeypatch, capsys, "--folds", "2")
     rows = payload["rows"]
     assert [row["min_score"] for row in rows] == list(THRESHOLDS)
-    assert (payload["gold_answerable"], payload["gold_unanswerable"]) == (48, 12)
-    for key in ("xquad_right_refused", "gold_answerable_refused", "gold_unanswerable_refused"):
-        counts = [row[key] for row in rows]
-        assert counts == sorted(counts)  # a higher threshold never refuses fewer
+    assert (payload["gold_answerable"], payload["gold_unanswerable"]) == (len(gold) - unanswerable, unanswerable)
+    for row in rows:
+        assert 0 <= row["gold_answerable_refused"] <= payload["gold_answerable"]
+        assert 0 <= row["gold_unanswerable_refused"] <= payload["gold_unanswerable"]
+    for key in (
+        "xquad_right_refused",
+        "xquad_wrong_refused",
+        "near_misses_refused",
+        "gold_answerable_refused",
+        "gold_unanswerable_refused",
+    ):
+        figures = [row[key] for row in rows]
+        assert figures == sorted(figures), f"{key}: a higher threshold refused fewer: {figures}"
+    containment = [row["xquad_containment"] for row in rows]
+    assert containment == sorted(containment, reverse=True), f"a higher threshold kept more: {containment}"
     default = next(row for row in rows if row["min_score"] == payload["default_min_score"])
     assert default["gold_answerable_refused"] == 0
-    if XQUAD.is_file():
-        assert payload["xquad_questions"] > 0 and 0 < payload["near_misses"] <= payload["xquad_questions"]
-        assert all(0.0 <= row["near_misses_refused"] <= 1.0 for row in rows)
+    asked = payload["xquad_questions"]
+    if not XQUAD.is_file():
+        assert (asked, payload["near_misses"]) == (0, 0)
+        return
+    assert asked == xquad_first_articles(XQUAD, 2)[1], "--smoke asks every question of the first two articles"
+    assert 0 < payload["near_misses"] <= asked
+    right = {round(row["xquad_containment"] * asked) + row["xquad_right_refused"] for row in rows}
+    assert len(right) == 1, f"right answers kept + refused differ between thresholds: {right}"
 
 
 @pytest.mark.model
 def test_peers_smoke_ours_only(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Our system alone over the first two XQuAD articles' paragraphs, 8 questions.
+
+    Recall@k is a share of those questions, and a paragraph among the first 1 is among the first 5.
+    """
     from benchmarks.common import XQUAD
 
     if not XQUAD.is_file():
         pytest.skip(f"{XQUAD} is absent")
     payload = run_script("peers", monkeypatch, capsys, "--systems", "ours")
+    paragraphs, questions = xquad_first_articles(XQUAD, 2)
+    asked = min(8, questions)
+    assert (payload["paragraphs"], payload["questions"]) == (paragraphs, asked)
     assert list(payload["systems"]) == ["ours (torch)"]
-    assert {"recall@1", "recall@5", "p50", "p95"} <= set(payload["systems"]["ours (torch)"])
+    ours = payload["systems"]["ours (torch)"]
+    assert_summary(ours, asked, "ours (torch)")
+    for k in ("recall@1", "recall@5"):
+        found = ours[k] * asked
+        assert found == pytest.approx(round(found), abs=1e-3), f"{k} = {ours[k]} is not a share of {asked} questions"
+    assert 0 <= ours["recall@1"] <= ours["recall@5"] <= 1
 
 
 @pytest.mark.model
 def test_http_load_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Six requests at each of concurrency 1 and 4, none failing, and as many in-process asks.
+
+    ``c`` workers busy for the whole run at most: throughput <= c / mean latency.
+    """
     payload = run_script("http_load", monkeypatch, capsys)
-    assert [level["concurrency"] for level in payload["levels"]] == [1, 4]
-    assert all(level["errors"] == 0 and level["requests"] == 6 for level in payload["levels"])
-    assert payload["cold_start_s"] > 0 and payload["in_process"]["n"] == 6
+    levels = payload["levels"]
+    assert [level["concurrency"] for level in levels] == [1, 4]
+    for level in levels:
+        where = f"concurrency {level['concurrency']}"
+        assert (level["requests"], level["errors"], level["error_samples"]) == (6, 0, []), where
+        assert_summary(level, 6, where)
+        assert 0 < level["throughput_rps"] <= level["concurrency"] * 1000 / level["mean"] * 1.01 + 0.01, where
+    assert_summary(payload["in_process"], 6, "in-process Engine.ask")
+    assert payload["index_build_s"] == 0.0, "smoke: qa serve builds the missing index itself, nothing is timed"
+    assert payload["cold_start_s"] > 0 and payload["threads"] == 1
 
 
 def test_run_all_renders_saved_figures(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

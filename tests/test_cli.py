@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from corpus_helpers import span_of
 
 from qa.cli import main
 from qa.config import get_settings
 from qa.embed import HashEmbedder
 from qa.indexing import index_corpus
+from qa.types import Document
 
 QA = Path(sys.executable).parent / "qa"
 ANSWER_KEYS = ["question", "answerable", "answer", "confidence", "citations", "took_ms"]
@@ -36,6 +38,7 @@ CITATION_KEYS = [
     "score",
 ]
 AGENCIES = "How many agencies participate in Secure Communities?"
+# The answer to AGENCIES: the Secure Communities sentence that gives the number of agencies.
 AGENCIES_ANSWER = "Over 3,000 agencies participate, sharing biometric data to identify removable noncitizens."
 FUSION = "How many fusion centers are there?"
 SEARCH_KEYS = ["passage_id", "document_id", "document_title", "section", "section_path", "text", "start", "end"]
@@ -192,8 +195,12 @@ def test_ask_without_an_index_says_to_run_qa_index(
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_ask_json_prints_one_line_per_question_in_order(model_index_dir: Path) -> None:
-    """The installed script, in its own process: JSON Lines in the order of the questions."""
+def test_ask_json_prints_one_line_per_question_in_order(model_index_dir: Path, corpus_document: Document) -> None:
+    """The installed script, in its own process: JSON Lines in the order of the questions.
+
+    The first line answers AGENCIES with the sentence that gives the number of agencies, cited
+    under Secure Communities at that sentence's place in the corpus.
+    """
     env = {**os.environ, "QA_INDEX_DIR": str(model_index_dir), "QA_THREADS": "1"}
     result = subprocess.run(
         [str(QA), "ask", "--json", AGENCIES, FUSION], capture_output=True, text=True, env=env, timeout=180
@@ -204,12 +211,14 @@ def test_ask_json_prints_one_line_per_question_in_order(model_index_dir: Path) -
     first, second = (json.loads(line) for line in lines)
     assert_contract(first, AGENCIES)
     assert_contract(second, FUSION)
-    assert first["answer"] == AGENCIES_ANSWER
+    assert first["answer"] == AGENCIES_ANSWER, "the answer is not the sentence that gives the number of agencies"
     assert first["citations"][0]["section_path"] == [
         "Notable Data Sharing Programs and Agreements",
         "Secure Communities",
-    ]
-    assert (first["citations"][0]["start"], first["citations"][0]["end"]) == (1180, 1270)
+    ], "the number of agencies is cited from the wrong section"
+    assert (first["citations"][0]["start"], first["citations"][0]["end"]) == span_of(
+        corpus_document.text, AGENCIES_ANSWER
+    ), "the printed offsets do not point at the sentence that gives the number of agencies"
 
 
 @pytest.mark.model
@@ -240,16 +249,19 @@ def test_ask_with_an_empty_question_exits_1_and_answers_the_rest(
 
 @pytest.mark.model
 def test_ask_prints_a_readable_answer(
-    settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path
+    settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path, corpus_document: Document
 ) -> None:
+    """Question, answer (the sentence that gives the number of agencies), then where it is cited:
+    section path, file and the sentence's [start:end] in that file, then the confidence."""
     result = invoke("ask", "-k", "1", "--index-dir", str(model_index_dir), AGENCIES)
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
+    start, end = span_of(corpus_document.text, AGENCIES_ANSWER)
     assert lines[:3] == [
         f"Q: {AGENCIES}",
         f"A: {AGENCIES_ANSWER}",
         "   Notable Data Sharing Programs and Agreements > Secure Communities"
-        " | immigration-data-sharing.txt [1180:1270]",
+        f" | immigration-data-sharing.txt [{start}:{end}]",
     ]
     assert re.fullmatch(r"   confidence [01]\.\d\d", lines[3])
     assert lines[4:] == [""]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from corpus_helpers import span_of
 
 import qa.cli
+from qa.chunk import passage_id
 from qa.cli import answer_record, search_record
 from qa.ingest import text_sha256
 
@@ -17,7 +20,13 @@ pytestmark = pytest.mark.model
 
 DOC_ID = "immigration-data-sharing.txt"
 TITLE = "Expansion of Data Sharing and Interoperability Between Immigration and Law Enforcement Agencies"
+# The sentence that gives the number of fusion centers: the answer to "How many fusion centers are there?".
 FUSION = "About 80 fusion centers are federally overseen but locally operated nationwide, including New York."
+# The Fusion Centers section's one paragraph, one passage of the corpus, which FUSION opens.
+FUSION_PASSAGE = (
+    f"{FUSION} These centers integrate intelligence from federal, state, local, tribal, and private entities,"
+    " supporting shared situational awareness and operational coordination."
+)
 QUESTIONS = [
     "How many fusion centers are there?",
     "How many 287(g) agreements exist as of July 2025?",
@@ -30,9 +39,20 @@ def without_took(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "took_ms"}
 
 
-def test_ask_answers_with_a_verbatim_cited_quote(model_client) -> None:
+def fusion_passage_id(document_text: str) -> str:
+    """The id the chunker gives the Fusion Centers passage: the content address of its text at its place."""
+    return passage_id(DOC_ID, *span_of(document_text, FUSION_PASSAGE), FUSION_PASSAGE)
+
+
+def test_ask_answers_with_a_verbatim_cited_quote(model_client, corpus_document) -> None:
+    """The answer to "How many fusion centers are there?" is the sentence that gives their number.
+
+    The one citation quotes that sentence verbatim, at its place in the corpus, from the Fusion
+    Centers passage; the confidence is pinned too, so a scoring change shows here.
+    """
     body = model_client.post("/v1/ask", json={"question": "How many fusion centers are there?", "top_k": 1}).json()
     assert isinstance(body.pop("took_ms"), float)
+    start, end = span_of(corpus_document.text, FUSION)
     assert body == {
         "question": "How many fusion centers are there?",
         "answerable": True,
@@ -45,13 +65,13 @@ def test_ask_answers_with_a_verbatim_cited_quote(model_client) -> None:
                 "document_title": TITLE,
                 "section": "Fusion Centers",
                 "section_path": ["Notable Data Sharing Programs and Agreements", "Fusion Centers"],
-                "start": 1602,
-                "end": 1701,
-                "passage_id": "e1f5eab50bb90936f98d",
+                "start": start,
+                "end": end,
+                "passage_id": fusion_passage_id(corpus_document.text),
                 "score": 0.9376,
             }
         ],
-    }
+    }, "the answer is not the cited sentence that gives the number of fusion centers, or its confidence moved"
 
 
 def test_ask_abstains_when_the_documents_do_not_say(model_client) -> None:
@@ -78,15 +98,21 @@ def test_ask_equals_qa_ask_json(model_client, model_engine, monkeypatch) -> None
     assert [without_took(r) for r in served] == [without_took(r) for r in printed]
 
 
-def test_search_returns_passages_with_highlights(model_client, model_engine) -> None:
+def test_search_returns_passages_with_highlights(model_client, model_engine, corpus_document) -> None:
+    """A search for "fusion centers" ranks the Fusion Centers passage first and highlights, in it,
+    every occurrence of the words searched for ("fusion" once, "centers" twice) and nothing else."""
     body = model_client.get("/v1/search", params={"q": "fusion centers", "k": 2}).json()
     assert body == {
         "query": "fusion centers",
         "results": [search_record(r) for r in model_engine.search("fusion centers", k=2)],
     }
     first = body["results"][0]
-    assert first["passage_id"] == "e1f5eab50bb90936f98d" and first["section"] == "Fusion Centers"
-    assert first["highlights"] == [[9, 15], [16, 23], [106, 113]]
+    assert (first["text"], first["section"]) == (FUSION_PASSAGE, "Fusion Centers"), (
+        "the first result is not the Fusion Centers passage"
+    )
+    assert first["passage_id"] == fusion_passage_id(corpus_document.text)
+    words = [[m.start(), m.end()] for m in re.finditer(r"\b(?:fusion|centers)\b", FUSION_PASSAGE, re.IGNORECASE)]
+    assert first["highlights"] == words, "the highlights are not every searched-for word of the passage"
     assert [first["text"][s:e] for s, e in first["highlights"]] == ["fusion", "centers", "centers"]
     assert len(model_client.get("/v1/search?q=data").json()["results"]) == 10
 
@@ -125,17 +151,20 @@ def test_documents_list_and_one(model_client, corpus_document) -> None:
 
 
 def test_passage_by_id(model_client, corpus_document) -> None:
-    body = model_client.get("/v1/passages/e1f5eab50bb90936f98d").json()
+    """The Fusion Centers passage, asked for by its id, comes back whole: its text, its place, its section."""
+    start, end = span_of(corpus_document.text, FUSION_PASSAGE)
+    fusion_id = fusion_passage_id(corpus_document.text)
+    body = model_client.get(f"/v1/passages/{fusion_id}").json()
     assert body == {
-        "passage_id": "e1f5eab50bb90936f98d",
+        "passage_id": fusion_id,
         "document_id": DOC_ID,
         "document_title": TITLE,
         "section": "Fusion Centers",
         "section_path": ["Notable Data Sharing Programs and Agreements", "Fusion Centers"],
         "kind": "prose",
-        "text": corpus_document.text[1602:1866],
-        "start": 1602,
-        "end": 1866,
+        "text": FUSION_PASSAGE,
+        "start": start,
+        "end": end,
     }
 
 

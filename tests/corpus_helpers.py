@@ -1,0 +1,19 @@
+"""Where an expected quote lies in a document, found by its text rather than typed-in offsets.
+
+Tests that pin what the model answers write the expected sentence out in full and take its
+offsets from here, so that a failure names the sentence that was expected instead of two numbers.
+"""
+
+from __future__ import annotations
+
+
+def span_of(text: str, quote: str) -> tuple[int, int]:
+    """The (start, end) code-point offsets of ``quote`` in ``text``, which must hold it exactly once.
+
+    A quote found twice would make "its place" ambiguous, and one not found at all means the
+    corpus changed under the test: both fail here, naming the quote.
+    """
+    found = text.count(quote)
+    assert found == 1, f"expected the document to hold {quote!r} exactly once, found it {found} times"
+    start = text.index(quote)
+    return start, start + len(quote)
