@@ -13,37 +13,73 @@ scores and the aggregate. Aggregate keys (stable; ``qa eval --json`` prints them
 ``section_accuracy``       share of answerable questions with a listed section on the first citation
 ``quote_exactness``        share of all citations whose quote equals the document text at its offsets
 ``recall@1/5/10``          share of answerable questions with a gold passage in the top k
-``mrr@10``, ``ndcg@10``    mean reciprocal rank and nDCG of the gold passages
+``mrr@10``, ``ndcg@10``    mean reciprocal rank of the first gold passage, and mean nDCG of all
+                           the gold passages in the index (binary relevance, ``is_relevant``)
 ``citation_precision``     share of citations (answered questions) that contain a gold answer
 ``citation_recall``        share of answerable questions with at least one such citation
 ``abstention_*``           precision, recall, F1 of abstaining on unanswerable questions
 ``false_refusal_rate``     share of answerable questions refused
 ``latency_p50/p95/p99_ms`` time per question, model loaded and warm
 =========================  ====================================================================
+
+Every figure is computed by a function of ``qa.metrics`` (a share is ``metrics.mean`` of 0/1 flags).
+The retrieval figures score each item's ``retrieved`` passage ids against its ``relevant`` ids: every
+passage of the index that ``is_relevant``. Each item's citations are ``qa.records.citation_record``
+plus two keys: ``exact`` (the quote is the text at its offsets) and ``has_answer``.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from qa import metrics
 from qa.cite import is_verbatim
-from qa.engine import Engine
+from qa.engine import Asked
 from qa.gold import GoldItem
-from qa.index import VectorIndex
+from qa.records import citation_record
 from qa.retrieve import Mode
-from qa.types import Passage
+from qa.types import Document, Passage
 
+# Passages of each ranking that are scored: the deepest cut-off reported (recall@10, mrr@10, ndcg@10).
 RETRIEVAL_DEPTH = 10
+
+
+class Corpus(Protocol):
+    """What evaluation reads of an index: the documents (for offsets) and every passage (for relevance)."""
+
+    @property
+    def documents(self) -> Mapping[str, Document]: ...
+
+    @property
+    def passages(self) -> Sequence[Passage]: ...
+
+
+class Answerer(Protocol):
+    """What evaluation needs of an engine: ``qa.engine.Engine`` is one, and tests pass a small fake."""
+
+    @property
+    def index(self) -> Corpus: ...
+
+    @property
+    def embedder(self) -> object: ...
+
+    def ask_detailed(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid") -> Asked: ...
+
+    def passage(self, passage_id: str) -> Passage: ...
 
 
 @dataclass(frozen=True, slots=True)
 class ItemResult:
-    """One question's outcome and scores."""
+    """One question's outcome and scores.
+
+    Attributes:
+        retrieved: Ids of the first ``RETRIEVAL_DEPTH`` retrieved passages, best first.
+        relevant: Ids of every passage in the index that ``is_relevant`` to the item.
+        citations: ``citation_record`` of each citation, plus ``exact`` and ``has_answer``.
+    """
 
     item: GoldItem
     answer: str | None
@@ -57,7 +93,8 @@ class ItemResult:
     answer_units: int
     section: str
     section_ok: bool | None
-    gold_rank: int | None
+    retrieved: tuple[str, ...]
+    relevant: frozenset[str]
     citations: list[dict[str, Any]]
     latency_ms: float
 
@@ -79,11 +116,12 @@ def is_relevant(item: GoldItem, passage: Passage) -> bool:
     return metrics.contains_answer(passage.text, item.answers)
 
 
-def _gold_rank(item: GoldItem, passages: Sequence[Passage]) -> int | None:
-    return next((rank for rank, p in enumerate(passages) if is_relevant(item, p)), None)
+def relevant_ids(item: GoldItem, passages: Sequence[Passage]) -> frozenset[str]:
+    """The ids of the passages that are relevant to the item (``is_relevant``)."""
+    return frozenset(p.id for p in passages if is_relevant(item, p))
 
 
-def evaluate_item(engine: Engine, item: GoldItem, *, mode: Mode, k: int) -> ItemResult:
+def evaluate_item(engine: Answerer, item: GoldItem, *, mode: Mode, k: int) -> ItemResult:
     """Ask one gold question and score the outcome."""
     clear_cache = getattr(engine.embedder, "clear_cache", None)
     if clear_cache is not None:
@@ -94,12 +132,8 @@ def evaluate_item(engine: Engine, item: GoldItem, *, mode: Mode, k: int) -> Item
     answer = asked.answer
     first = answer.citations[0] if answer.citations else None
     citations = [
-        {
-            "quote": c.quote,
-            "section": c.section,
-            "document_id": c.document_id,
-            "start": c.start,
-            "end": c.end,
+        citation_record(c)
+        | {
             "exact": is_verbatim(c, engine.index.documents[c.document_id]),
             "has_answer": metrics.contains_answer(c.quote, item.answers),
         }
@@ -122,7 +156,8 @@ def evaluate_item(engine: Engine, item: GoldItem, *, mode: Mode, k: int) -> Item
         answer_units=units,
         section=first.section if first else "",
         section_ok=(first is not None and first.section in item.sections) if item.sections else None,
-        gold_rank=_gold_rank(item, [h.passage for h in asked.hits[:RETRIEVAL_DEPTH]]),
+        retrieved=tuple(h.passage.id for h in asked.hits[:RETRIEVAL_DEPTH]),
+        relevant=relevant_ids(item, engine.index.passages),
         citations=citations,
         latency_ms=latency,
     )
@@ -132,10 +167,14 @@ def _share(flags: Sequence[bool]) -> float:
     return metrics.mean([1.0 if f else 0.0 for f in flags])
 
 
-def aggregate(results: Sequence[ItemResult], index: VectorIndex) -> dict[str, float]:
+def _median(values: Sequence[float]) -> float:
+    """The 50th percentile, or 0.0 when there are no values (no question was answered)."""
+    return metrics.percentile(values, 50) if values else 0.0
+
+
+def aggregate(results: Sequence[ItemResult]) -> dict[str, float]:
     """The aggregate scores over item results (keys in the module docstring)."""
     answerable = [r for r in results if not r.item.unanswerable]
-    ranked = [r.gold_rank for r in answerable]
     all_citations = [c for r in results for c in r.citations]
     answered_citations = [c for r in answerable if not r.abstained for c in r.citations]
     abstention = metrics.abstention_scores([r.abstained for r in results], [r.item.unanswerable for r in results])
@@ -149,12 +188,12 @@ def aggregate(results: Sequence[ItemResult], index: VectorIndex) -> dict[str, fl
         "containment_top3": _share([r.contained_top3 for r in answerable]),
         "exact_match": metrics.mean([r.exact_match for r in answerable]),
         "f1": metrics.mean([r.f1 for r in answerable]),
-        "median_answer_chars": statistics.median([len(r.answer or "") for r in answered]) if answered else 0.0,
-        "median_answer_units": statistics.median([r.answer_units for r in answered]) if answered else 0.0,
+        "median_answer_chars": _median([len(r.answer or "") for r in answered]),
+        "median_answer_units": _median([r.answer_units for r in answered]),
         "section_accuracy": _share([bool(s) for s in with_sections]) if with_sections else 0.0,
         "quote_exactness": _share([c["exact"] for c in all_citations]) if all_citations else 1.0,
-        "mrr@10": metrics.mean([0.0 if r is None else 1.0 / (r + 1) for r in ranked]),
-        "ndcg@10": metrics.mean([metrics.ndcg_at_k(_flags(r), {"gold"}, 10) for r in ranked]),
+        "mrr@10": metrics.mean([metrics.reciprocal_rank(r.retrieved, r.relevant, 10) for r in answerable]),
+        "ndcg@10": metrics.mean([metrics.ndcg_at_k(r.retrieved, r.relevant, 10) for r in answerable]),
         "citation_precision": _share([c["has_answer"] for c in answered_citations]),
         "citation_recall": _share([any(c["has_answer"] for c in r.citations) for r in answerable]),
         "abstention_precision": abstention.precision,
@@ -166,17 +205,12 @@ def aggregate(results: Sequence[ItemResult], index: VectorIndex) -> dict[str, fl
         "latency_p99_ms": metrics.percentile(latencies, 99),
     }
     for k in (1, 5, 10):
-        out[f"recall@{k}"] = _share([r is not None and r < k for r in ranked])
+        out[f"recall@{k}"] = metrics.mean([metrics.recall_at_k(r.retrieved, r.relevant, k) for r in answerable])
     return out
 
 
-def _flags(rank: int | None) -> list[str]:
-    """A ranking of placeholder ids with the single gold passage at ``rank`` (for nDCG)."""
-    return ["gold" if i == rank else f"other{i}" for i in range(RETRIEVAL_DEPTH)]
-
-
 def evaluate(
-    engine: Engine,
+    engine: Answerer,
     items: Sequence[GoldItem],
     *,
     mode: Mode = "hybrid",
@@ -186,19 +220,19 @@ def evaluate(
     """Ask every gold question and score the answers.
 
     Args:
-        engine: A loaded engine.
+        engine: A loaded engine (``qa.engine.Engine``, or anything with what ``Answerer`` lists).
         items: Gold questions.
         mode: Retrieval mode to evaluate.
         k: Citations per answer.
         progress: Called after each question with the number done.
     """
-    engine.ask(items[0].question if items else "warm up", mode=mode)  # warm caches before timing
+    engine.ask_detailed(items[0].question if items else "warm up", mode=mode)  # warm caches before timing
     result = EvalResult(mode)
     for done, item in enumerate(items, 1):
         result.items.append(evaluate_item(engine, item, mode=mode, k=k))
         if progress:
             progress(done)
-    result.aggregate = aggregate(result.items, engine.index)
+    result.aggregate = aggregate(result.items)
     return result
 
 

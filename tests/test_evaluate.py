@@ -1,17 +1,25 @@
-"""SQuAD loading, aggregation, the HTML report and the `qa eval` command."""
+"""SQuAD loading, evaluation on a fake engine worked out by hand, the HTML report and the `qa eval` command."""
 
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from qa.cite import cite
 from qa.cli import main
+from qa.engine import Asked
 from qa.errors import CorpusError
+from qa.evaluate import evaluate
 from qa.gold import GoldItem, load_jsonl, load_squad
-from qa.types import Passage
+from qa.records import CITATION_FIELDS, citation_record
+from qa.report import render_report
+from qa.retrieve import Mode
+from qa.types import Answer, Citation, Document, Hit, Passage, Span
 
 ROOT = Path(__file__).resolve().parents[1]
 XQUAD = ROOT.parent / "shared" / "datasets" / "xquad-en-dev" / "xquad-en-dev.json"
@@ -132,3 +140,184 @@ def test_qa_eval_exits_non_zero_when_a_gate_is_missed() -> None:
     )  # fmt: skip
     assert result.exit_code == 1
     assert "gate not met: containment" in result.output
+
+
+# --- evaluate() on a fake engine with known rankings -------------------------------------------------
+
+ALDA_TEXT = (
+    "# Rivers\n\nThe Alda is 40 km long. It rises in the hills.\n\n"
+    "# Fish\n\nTrout live in the cold Alda. Eels do too.\n\nTrout need cold water.\n\n"
+    "# Bridges\n\nThe old bridge is 40 km from the sea.\n\n"
+    "# Towns\n\nNobody lives in Alda town.\n\n"
+    "# Weather\n\nRain falls in spring.\n\nSnow falls in winter.\n"
+)
+ALDA = Document("alda.md", "The Alda", ALDA_TEXT)
+
+
+def _passage(section: str, text: str, *sentences: str) -> Passage:
+    """The passage of ``text`` in ALDA_TEXT, its units the given sentences (else the whole text)."""
+    start = ALDA_TEXT.index(text)
+    units = tuple(Span(ALDA_TEXT.index(s, start), ALDA_TEXT.index(s, start) + len(s)) for s in sentences or (text,))
+    return Passage(f"p-{start}", ALDA.id, (section,), start, start + len(text), text, units=units)
+
+
+LENGTH = _passage("Rivers", "The Alda is 40 km long. It rises in the hills.", "The Alda is 40 km long.",
+                  "It rises in the hills.")  # fmt: skip
+TROUT = _passage("Fish", "Trout live in the cold Alda. Eels do too.", "Trout live in the cold Alda.", "Eels do too.")
+TROUT_WATER = _passage("Fish", "Trout need cold water.")
+BRIDGE = _passage("Bridges", "The old bridge is 40 km from the sea.")
+TOWN = _passage("Towns", "Nobody lives in Alda town.")
+RAIN = _passage("Weather", "Rain falls in spring.")
+SNOW = _passage("Weather", "Snow falls in winter.")
+PASSAGES = [LENGTH, TROUT, TROUT_WATER, BRIDGE, TOWN, RAIN, SNOW]
+
+
+def _cite(passage: Passage, unit: int | None = None) -> Citation:
+    """A citation of one unit of the passage, or of the whole passage."""
+    span = passage.units[unit] if unit is not None else Span(passage.start, passage.end)
+    return cite(ALDA, passage, span, 0.5)
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """What the fake engine does for one question: its ranking, its citations, whether it answers."""
+
+    ranking: list[Passage]
+    citations: list[Citation]
+    answers: bool
+
+
+GOLD = [
+    GoldItem("g1", "How long is the Alda?", ("40 km", "the Alda is 40 km long"), sections=("Rivers",)),
+    GoldItem("g2", "What lives in the Alda?", ("Trout",), sections=("Wildlife",)),
+    GoldItem("g3", "Which bridge is old?", ("the old bridge",)),
+    GoldItem("g4", "Who owns the Alda?", (), unanswerable=True),
+]
+SCRIPT = {
+    # Answers with the first unit of LENGTH; BRIDGE (also holds "40 km") is ranked first.
+    "How long is the Alda?": Scripted([BRIDGE, TOWN, LENGTH], [_cite(LENGTH, 0), _cite(BRIDGE)], answers=True),
+    # Answers with the whole of TROUT (two units); TROUT_WATER, also relevant, is never retrieved; the
+    # second citation's quote is not the text at its offsets.
+    "What lives in the Alda?": Scripted(
+        [TOWN, TROUT, LENGTH],
+        [_cite(TROUT), replace(_cite(TOWN), quote="Nobody lives in Alda town!")],
+        answers=True,
+    ),
+    # Answerable, but refused (a false refusal); its citation, kept for reference, holds the answer.
+    "Which bridge is old?": Scripted(
+        [LENGTH, TROUT, TROUT_WATER, TOWN, RAIN, BRIDGE, SNOW], [_cite(BRIDGE)], answers=False
+    ),
+    # Unanswerable, and refused.
+    "Who owns the Alda?": Scripted([TOWN, LENGTH], [_cite(LENGTH, 0)], answers=False),
+}
+
+
+class FakeCorpus:
+    documents = {ALDA.id: ALDA}
+    passages = PASSAGES
+
+
+class FakeEmbedder:
+    def __init__(self) -> None:
+        self.cleared = 0
+
+    def clear_cache(self) -> None:
+        self.cleared += 1
+
+
+class FakeEngine:
+    """An ``Answerer`` that replays SCRIPT, and records each question it is asked."""
+
+    def __init__(self) -> None:
+        self.index = FakeCorpus()
+        self.embedder = FakeEmbedder()
+        self.asked: list[tuple[str, int, str]] = []
+
+    def ask_detailed(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid") -> Asked:
+        self.asked.append((question, top_k, mode))
+        scripted = SCRIPT[question]
+        citations = tuple(scripted.citations[:top_k])
+        answer = Answer(question, scripted.answers, citations[0].quote if scripted.answers else None, 0.5, citations)
+        hits = [Hit(p, 1.0 - rank / 10, rank) for rank, p in enumerate(scripted.ranking)]
+        return Asked(answer, hits, evidence=0.9 if scripted.answers else 0.1)
+
+    def passage(self, passage_id: str) -> Passage:
+        return next(p for p in PASSAGES if p.id == passage_id)
+
+
+def test_evaluate_reports_each_figure_as_computed_by_hand() -> None:
+    """Every aggregate of a fake engine with known rankings, answers and citations, worked out by hand."""
+    engine = FakeEngine()
+    result = evaluate(engine, GOLD, mode="dense", k=3)
+    # One warm-up question, then each question once, each after the query cache is cleared.
+    assert [q for q, _, _ in engine.asked] == [GOLD[0].question] + [item.question for item in GOLD]
+    assert {(k, mode) for _, k, mode in engine.asked[1:]} == {(3, "dense")}
+    assert engine.embedder.cleared == 4
+    aggregate = result.aggregate
+    latencies = [aggregate["latency_p50_ms"], aggregate["latency_p95_ms"], aggregate["latency_p99_ms"]]
+    assert 0 <= latencies[0] <= latencies[1] <= latencies[2]  # timings vary: only their order is known
+    # Relevant passages (those holding a gold answer): g1 {LENGTH, BRIDGE}, g2 {TROUT, TROUT_WATER},
+    # g3 {BRIDGE}. First relevant 0-based rank: g1 0, g2 1, g3 5. Answerable: g1, g2, g3.
+    ideal_of_two = 1 + 1 / math.log2(3)  # DCG of two relevant passages at ranks 0 and 1
+    by_hand = {
+        "n": 4,
+        "n_answerable": 3,
+        # g1 "The Alda is 40 km long." and g2 "Trout live in ..." hold a gold answer; g3 refused.
+        "containment": 2 / 3,
+        # g3's citation holds "the old bridge" although it was refused.
+        "containment_top3": 3 / 3,
+        # g1 equals its second gold after normalisation; g2 does not; g3 gave no answer.
+        "exact_match": 1 / 3,
+        # g1 1.0; g2 "trout live in cold alda eels do too" (8 tokens) against "trout": P = 1/8, R = 1,
+        # F1 = 2 * (1/8) / (9/8) = 2/9; g3 0. Mean (1 + 2/9 + 0) / 3 = 11/27.
+        "f1": 11 / 27,
+        # Answered: g1 (23 characters, 1 unit), g2 (41 characters, 2 units): the medians of two values.
+        "median_answer_chars": (23 + 41) / 2,
+        "median_answer_units": (1 + 2) / 2,
+        # g1 cites "Rivers" (listed), g2 cites "Fish" (gold lists "Wildlife"); g3 lists no section.
+        "section_accuracy": 1 / 2,
+        # Six citations over all four questions; g2's second quote differs from the text at its offsets.
+        "quote_exactness": 5 / 6,
+        "recall@1": 1 / 3,  # g1 only
+        "recall@5": 2 / 3,  # g1, g2
+        "recall@10": 3 / 3,
+        "mrr@10": (1 / 1 + 1 / 2 + 1 / 6) / 3,
+        # DCG sums 1 / log2(rank + 2) over the relevant ranks; the ideal puts every relevant passage of
+        # the index first. g1: relevant at 0 and 2 of two: (1 + 1/log2(4)) / ideal_of_two = 0.9197.
+        # g2: relevant at 1, TROUT_WATER never retrieved: (1/log2(3)) / ideal_of_two = 0.3869.
+        # g3: relevant at 5 of one: 1/log2(7) = 0.3562.
+        "ndcg@10": ((1 + 1 / 2) / ideal_of_two + (1 / math.log2(3)) / ideal_of_two + 1 / math.log2(7)) / 3,
+        # Citations of answered, answerable questions: g1 both hold "40 km"; g2 TROUT yes, TOWN no.
+        "citation_precision": 3 / 4,
+        # g1, g2 and g3 each have a citation holding a gold answer.
+        "citation_recall": 3 / 3,
+        # Abstained on g3 (answerable: a false positive) and g4 (unanswerable: a true positive); no
+        # unanswerable question answered. Precision 1/2, recall 1/1, F1 = 2TP / (2TP + FP + FN) = 2/3.
+        "abstention_precision": 1 / 2,
+        "abstention_recall": 1 / 1,
+        "abstention_f1": 2 / 3,
+        "false_refusal_rate": 1 / 3,  # g3 of the three answerable
+    }
+    assert {key: value for key, value in aggregate.items() if not key.startswith("latency")} == pytest.approx(by_hand)
+    assert set(aggregate) == {*by_hand, "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"}
+    assert round(aggregate["ndcg@10"], 4) == 0.5543  # (0.9197 + 0.3869 + 0.3562) / 3
+
+
+def test_item_citations_are_citation_records_plus_the_evaluation_keys() -> None:
+    result = evaluate(FakeEngine(), GOLD, k=3)
+    g2 = result.items[1]
+    assert [list(c) for c in g2.citations] == [[*CITATION_FIELDS, "exact", "has_answer"]] * 2
+    trout, town = SCRIPT["What lives in the Alda?"].citations
+    assert g2.citations == [
+        citation_record(trout) | {"exact": True, "has_answer": True},
+        citation_record(town) | {"exact": False, "has_answer": False},
+    ]
+    assert (g2.retrieved, g2.relevant) == ((TOWN.id, TROUT.id, LENGTH.id), frozenset({TROUT.id, TROUT_WATER.id}))
+
+
+def test_the_report_reads_the_item_citations() -> None:
+    pytest.importorskip("matplotlib")
+    page = render_report("fake", [evaluate(FakeEngine(), GOLD, k=3)])
+    assert "Citations whose quote differs from the text at its offsets: 1" in page
+    assert "<tr><th>ndcg@10</th><td>0.554</td></tr>" in page
+    assert "Which bridge is old?" in page  # refused though answerable: a failure

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
 
@@ -183,6 +184,14 @@ def test_ndcg_ideal_capped_at_k() -> None:
     assert ndcg_at_k(["x", "y", "a"], {"a"}, k=2) == 0.0
 
 
+def test_ndcg_ideal_counts_relevant_ids_never_retrieved() -> None:
+    # "b" is relevant but not retrieved: DCG = 1 (a at 0); ideal = 1 + 1/log2(3) (a and b first).
+    assert ndcg_at_k(["a", "x", "y"], {"a", "b"}) == pytest.approx(1 / (1 + 1 / math.log2(3)))
+    # The cut-off metrics look only at the first relevant id, so "b" changes nothing there.
+    assert recall_at_k(["a", "x", "y"], {"a", "b"}, 1) == 1.0
+    assert reciprocal_rank(["a", "x", "y"], {"a", "b"}) == 1.0
+
+
 def test_ndcg_duplicate_ids_earn_gain_once() -> None:
     # Without de-duplication this would reach 1.0.
     expected = 1.0 / (1 + 1 / math.log2(3))
@@ -226,6 +235,12 @@ def test_mean() -> None:
 )
 def test_percentile(values: list[float], q: float, expected: float) -> None:
     assert percentile(values, q) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("values", [[7], [3, 1], [23, 41, 5], [1, 2, 2, 9], [153, 137, 160, 90, 201, 175]])
+def test_percentile_50_is_the_median(values: list[int]) -> None:
+    """The evaluation's medians (answer characters, answer units) moved from statistics.median to here."""
+    assert percentile(values, 50) == statistics.median(values)
 
 
 def test_percentile_matches_numpy_linear() -> None:
