@@ -13,15 +13,14 @@ taken from a URL. The embed snippet names ``QA_PUBLIC_URL``, or else paths relat
 server: never the request's ``Host`` header, which the client chooses.
 
 Every string that comes from a document or a request goes through :func:`html.escape`
-before it fills a template (``api/static/*.html``): a document is always shown as text,
-never interpreted as HTML. The pages load nothing but files from this origin, and their
+before it fills a template (``api/static/*.html``; the viewer's body is ``api.render``): a
+document is always shown as text, never interpreted as HTML. The pages load nothing but files from this origin, and their
 Content-Security-Policy allows nothing more.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from html import escape
@@ -35,10 +34,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.deps import SettingsDep, require_reader
+from api.render import render_view
 from api.state import refresh_if_stale
 from qa.engine import Engine
 from qa.errors import DocumentNotFound
-from qa.types import Block, Document
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,12 +57,6 @@ ASSETS = {
 ASSET_CACHE = "public, max-age=3600"
 # The demo page lists at most this many documents; GET /v1/documents has them all.
 DEMO_DOCUMENTS = 50
-BLOCK_TAGS = {"paragraph": "p", "list_item": "li", "table_header": "div", "table_row": "div"}
-BLOCK_CLASSES = {"table_header": "tr th", "table_row": "tr"}
-# Runs of list items share a <ul>, runs of table rows a <div class="table">.
-GROUP_OF = {"list_item": "ul", "table_header": "table", "table_row": "table"}
-# The |---|---| rule under a Markdown table's header, with the line breaks around it.
-TABLE_RULE = re.compile(r"\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,104 +188,3 @@ async def view(
     # Escaping a long document takes a while: keep it off the event loop.
     html = await anyio.to_thread.run_sync(render_view, doc, start, end)
     return page(request, f"{doc.title} · source", html, kind="viewer")
-
-
-def render_view(doc: Document, start: int | None, end: int | None) -> str:
-    """The viewer's body: where the citation is, then the whole document."""
-    info = f"<p class='docid'>Source <code>{escape(doc.id)}</code> · {len(doc.text):,} characters</p>"
-    if start is not None and end is not None:
-        crumbs = "".join(f"<li>{escape(name)}</li>" for name in section_path(doc, start) or [doc.title])
-        info += (
-            f"\n<nav aria-label='Section path'><ol class='crumbs'>{crumbs}</ol></nav>"
-            f"\n<p class='range'>Cited: characters {start:,}–{end:,}. <a href='#cited'>Go to the citation</a></p>"
-        )
-    article = f"<article class='doc' data-format='{escape(doc.format)}'>{render_text(doc, start, end)}</article>"
-    return f"<div class='info'>{info}</div>\n{article}"
-
-
-def section_path(doc: Document, offset: int) -> list[str]:
-    """Headings above ``offset``, outermost first, without the document's title (level 1)."""
-    stack: list[Block] = []
-    for block in doc.blocks:
-        if block.start > offset:
-            break
-        if block.kind == "heading":
-            stack = [b for b in stack if b.level < block.level] + [block]
-    return [doc.text[b.start : b.end].strip() for b in stack if b.level > 1]
-
-
-class Marker:
-    """Escapes spans of a document, wrapping what lies inside the cited range in ``<mark>``.
-
-    The first mark is ``id="cited"`` (the scroll target). A range that crosses blocks
-    becomes one ``<mark class="cited">`` per piece; together they hold exactly ``text[start:end]``.
-    """
-
-    def __init__(self, text: str, start: int | None, end: int | None) -> None:
-        self.text = text
-        self.start, self.end = (start, end) if start is not None and end is not None else (0, 0)
-        self.first = True
-
-    def __call__(self, a: int, b: int, *, gap: bool = False) -> str:
-        s, e = max(a, self.start), min(b, self.end)
-        if s >= e:
-            return escape(self.text[a:b])
-        attrs = ' id="cited"' if self.first else ""
-        self.first = False
-        mark = f'<mark class="{"cited gap" if gap else "cited"}"{attrs}>{escape(self.text[s:e])}</mark>'
-        return escape(self.text[a:s]) + mark + escape(self.text[e:b])
-
-
-def render_text(doc: Document, start: int | None, end: int | None) -> str:
-    """The document as HTML: every character of ``doc.text`` appears once, escaped, in order.
-
-    Blocks become headings, paragraphs, list items and table rows; the whitespace between
-    them stays in the markup, where the stylesheet collapses it. Text that no block covers,
-    such as a plain-text document without structure, keeps its line breaks (``pre-wrap``).
-    """
-    mark = Marker(doc.text, start, end)
-    out: list[str] = []
-    group = ""  # the open wrapper: "ul", "table" or none
-    at = 0
-    for block in sorted(doc.blocks, key=lambda b: b.start):
-        if block.start < at:  # overlapping blocks: show the text once
-            continue
-        gap = doc.text[at : block.start]
-        wanted = GROUP_OF.get(block.kind, "")
-        if group == wanted == "table" and TABLE_RULE.fullmatch(gap):
-            out.append(trimmed(mark, at, block.start, "tr rule"))  # the rule stays inside its table
-        else:
-            if group and (gap.strip() or wanted != group):
-                out.append("</ul>" if group == "ul" else "</div>")
-                group = ""
-            out.append(loose(mark, at, block.start))
-            if wanted and wanted != group:
-                out.append("<ul class='list'>" if wanted == "ul" else "<div class='table'>")
-                group = wanted
-        out.append(render_block(block, mark))
-        at = block.end
-    if group:
-        out.append("</ul>" if group == "ul" else "</div>")
-    out.append(loose(mark, at, len(doc.text)))
-    return "".join(out)
-
-
-def loose(mark: Marker, a: int, b: int) -> str:
-    """Text outside any block: whitespace as it is, anything else in a pre-wrap ``div``."""
-    if not mark.text[a:b].strip():
-        return mark(a, b, gap=True)
-    return trimmed(mark, a, b, "loose")
-
-
-def trimmed(mark: Marker, a: int, b: int, cls: str) -> str:
-    """``text[a:b]`` in a ``div``, with the whitespace around it left outside (where it collapses)."""
-    text = mark.text[a:b]
-    s, e = a + len(text) - len(text.lstrip()), b - (len(text) - len(text.rstrip()))
-    return f"{mark(a, s, gap=True)}<div class='{cls}'>{mark(s, e)}</div>{mark(e, b, gap=True)}"
-
-
-def render_block(block: Block, mark: Marker) -> str:
-    """One block as an element holding its text."""
-    tag = f"h{min(max(block.level, 1), 6)}" if block.kind == "heading" else BLOCK_TAGS.get(block.kind, "p")
-    cls = f" class='{BLOCK_CLASSES[block.kind]}'" if block.kind in BLOCK_CLASSES else ""
-    return f"<{tag}{cls}>{mark(block.start, block.end)}</{tag}>"

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from qa.engine import MAX_QUESTION_CHARS, clean_question
 from qa.errors import QueryError
 from qa.ingest import check_document_id
+from qa.types import Citation
 
 MAX_TITLE_CHARS = 500
 
@@ -84,18 +85,6 @@ class UploadFields(_Request):
     title: Title = None
 
 
-class CitationOut(BaseModel):
-    quote: str
-    document_id: str
-    document_title: str
-    section: str
-    section_path: list[str]
-    start: int
-    end: int
-    passage_id: str
-    score: float
-
-
 class AnswerOut(BaseModel):
     """The core's answer object, exactly as ``qa ask --json`` prints it."""
 
@@ -103,7 +92,7 @@ class AnswerOut(BaseModel):
     answerable: bool
     answer: str | None
     confidence: float
-    citations: list[CitationOut]
+    citations: list[Citation] = Field(description="The core's citation type (qa.types.Citation), as is")
     took_ms: float
 
 

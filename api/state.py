@@ -33,11 +33,21 @@ from typing import Any
 
 import anyio
 
+from qa.build import update_index
 from qa.config import Settings
-from qa.embed import Embedder, load_embedder
-from qa.engine import NO_DOCUMENT, Engine, update_index
-from qa.errors import CorpusError, DocumentNotFound, IndexFormatError, IndexMissingError, ModelError, QAError
-from qa.index import VectorIndex, current_build, load_index, save_index, writer_lock
+from qa.embed import Embedder
+from qa.embedders import load_embedder
+from qa.engine import Engine
+from qa.errors import (
+    NO_DOCUMENT,
+    CorpusError,
+    DocumentNotFound,
+    IndexFormatError,
+    IndexMissingError,
+    ModelError,
+    QAError,
+)
+from qa.index import VectorIndex
 from qa.sources import (
     StoredSource,
     delete_source,
@@ -47,6 +57,7 @@ from qa.sources import (
     tombstone,
     write_source,
 )
+from qa.storage import current_build, load_index, save_index, writer_lock
 from qa.types import Document
 
 logger = logging.getLogger(__name__)

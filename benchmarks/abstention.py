@@ -93,7 +93,8 @@ def squad_documents(data: list[dict[str, Any]]) -> list[Any]:
 
 def near_misses(embedder: Any, path: Path, folds: int, articles: int | None) -> tuple[list[Outcome], list[Outcome]]:
     """Each XQuAD question asked of the whole index, and of the index without its paragraph's fold."""
-    from qa.engine import Engine, build_index
+    from qa.build import build_index
+    from qa.engine import Engine
     from qa.gold import load_squad
 
     data = json.loads(path.read_text(encoding="utf-8"))["data"][:articles]
@@ -134,8 +135,10 @@ def rows(
 
 def run(opts: Any) -> dict[str, Any]:
     from benchmarks.common import offline
-    from qa.embed import load_embedder
-    from qa.engine import DEFAULT_MIN_SCORE, Engine, build_index
+    from qa.build import build_index
+    from qa.defaults import DEFAULT_MIN_SCORE
+    from qa.embedders import load_embedder
+    from qa.engine import Engine
     from qa.gold import load_jsonl
     from qa.ingest import load_corpus
 
@@ -188,7 +191,7 @@ def render(payload: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    from qa.embed import DEFAULT_MODEL
+    from qa.defaults import DEFAULT_MODEL
 
     args = parser(__doc__ or "")
     args.add_argument("--model", default=DEFAULT_MODEL, help="embedding model setting (QA_MODEL)")

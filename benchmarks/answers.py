@@ -53,8 +53,10 @@ def gold_sets(smoke: bool) -> dict[str, tuple[list[Any], list[Any]]]:
 
 def run(opts: Any) -> dict[str, Any]:
     from benchmarks.common import offline
-    from qa.embed import DEFAULT_MODEL, ONNX_MODELS, load_embedder
-    from qa.engine import Engine, build_index
+    from qa.build import build_index
+    from qa.defaults import DEFAULT_MODEL, ONNX_MODELS
+    from qa.embedders import load_embedder
+    from qa.engine import Engine
     from qa.evaluate import evaluate
 
     offline()

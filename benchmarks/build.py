@@ -75,7 +75,8 @@ def child_build(corpus: Path, index_dir: Path, model: str) -> dict[str, float]:
 
 def run(opts: Any) -> dict[str, Any]:
     from benchmarks.common import offline
-    from qa.embed import BATCH_SIZE, DEFAULT_MODEL, Embedder, HashEmbedder, SentenceTransformerEmbedder
+    from qa.defaults import DEFAULT_MODEL
+    from qa.embed import BATCH_SIZE, Embedder, HashEmbedder, SentenceTransformerEmbedder
     from qa.indexing import index_corpus
 
     offline()

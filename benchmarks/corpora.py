@@ -27,7 +27,8 @@ from benchmarks.common import CACHE, CORPUS, USCODE, log
 from qa.chunk import retrieval_text
 from qa.embed import Embedder
 from qa.errors import CorpusError
-from qa.index import VectorIndex, load_index, make_dense, make_lexical
+from qa.index import VectorIndex, make_dense, make_lexical
+from qa.storage import load_index
 from qa.tokens import tokenize
 
 SEED = 20261125
@@ -230,7 +231,8 @@ def main() -> None:
     import sys
 
     from benchmarks.common import offline
-    from qa.embed import DEFAULT_MODEL, load_embedder
+    from qa.defaults import DEFAULT_MODEL
+    from qa.embedders import load_embedder
 
     offline()
     args = sys.argv[1:]

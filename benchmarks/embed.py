@@ -29,7 +29,8 @@ def configurations(smoke: bool) -> dict[str, Callable[[str], Any]]:
     """Name -> a function embedding one question with the cache bypassed."""
     import torch
 
-    from qa.embed import ONNX_INT8_MODEL, ONNX_QINT8_MODEL, HashEmbedder, SentenceTransformerEmbedder
+    from qa.defaults import ONNX_INT8_MODEL, ONNX_QINT8_MODEL
+    from qa.embed import HashEmbedder, SentenceTransformerEmbedder
     from qa.onnx_embed import OnnxEmbedder
 
     if smoke:
@@ -71,7 +72,8 @@ def interleaved(configs: dict[str, Callable[[str], Any]], asked: list[str]) -> d
 
 def agreement(asked: list[str], passages: list[str]) -> dict[str, dict[str, float]]:
     """Cosine between torch and each ONNX model's vectors of the same questions and passages."""
-    from qa.embed import ONNX_MODELS, SentenceTransformerEmbedder
+    from qa.defaults import ONNX_MODELS
+    from qa.embed import SentenceTransformerEmbedder
     from qa.onnx_embed import OnnxEmbedder
 
     torch_model = SentenceTransformerEmbedder()

@@ -129,7 +129,7 @@ def in_process(index_dir: Path, asked: list[str], threads: int) -> dict[str, Any
     """``Engine.ask`` on the same index and questions, cache cleared: the baseline."""
     from qa.embed import SentenceTransformerEmbedder
     from qa.engine import Engine
-    from qa.index import load_index
+    from qa.storage import load_index
 
     embedder = SentenceTransformerEmbedder(threads=threads)
     engine = Engine(load_index(index_dir, model=embedder.name), embedder)

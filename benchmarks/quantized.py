@@ -91,7 +91,8 @@ def run(opts: Any) -> dict[str, Any]:
 
     from benchmarks.common import offline
     from benchmarks.corpora import base_index, synthetic_index
-    from qa.embed import HashEmbedder, load_embedder
+    from qa.embed import HashEmbedder
+    from qa.embedders import load_embedder
 
     offline()
     faiss.omp_set_num_threads(1)

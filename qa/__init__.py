@@ -16,10 +16,12 @@ Names load on first use, so ``import qa`` stays cheap (the CLI's ``--help`` impo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports on first use
     from qa.build import build_index, update_index
     from qa.embedders import load_embedder
     from qa.engine import Engine
@@ -29,6 +31,17 @@ if TYPE_CHECKING:
     from qa.storage import load_index, save_index
     from qa.types import Answer, Citation, Document, Passage
 
+# Each module of the public surface, imported on first use (by literal names: no computed imports).
+_MODULES: dict[str, Callable[[], ModuleType]] = {
+    "qa.types": lambda: import_module("qa.types"),
+    "qa.engine": lambda: import_module("qa.engine"),
+    "qa.errors": lambda: import_module("qa.errors"),
+    "qa.build": lambda: import_module("qa.build"),
+    "qa.indexing": lambda: import_module("qa.indexing"),
+    "qa.ingest": lambda: import_module("qa.ingest"),
+    "qa.embedders": lambda: import_module("qa.embedders"),
+    "qa.storage": lambda: import_module("qa.storage"),
+}
 # Each public name and the module that defines it.
 _HOMES = {
     "Answer": "qa.types",
@@ -46,14 +59,17 @@ _HOMES = {
     "load_index": "qa.storage",
     "save_index": "qa.storage",
 }
-__all__ = sorted(_HOMES)
+__all__ = [
+    "Answer", "Citation", "Document", "Engine", "Passage", "QAError", "build_index", "index_corpus", "load_corpus",
+    "load_embedder", "load_index", "parse_document", "save_index", "update_index",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'qa' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
+    value = getattr(_MODULES[home](), name)
     globals()[name] = value
     return value
 

@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import re
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
+from qa.defaults import DEFAULT_MAX_CHARS
 from qa.sentences import introduces, is_caption, split_sentences, starts_list_item
-from qa.structure import section_paths
+from qa.structure import BULLET, section_paths
 from qa.types import Block, Document, Passage, Span
 
 CHUNKER_VERSION = 4
-# all-MiniLM-L6-v2 reads 256 word pieces (about 1,000 characters of English); 800 leaves room for the section path.
-DEFAULT_MAX_CHARS = 800
 
 # Used with match(text, pos): anchored at pos, so no "^" (which would only match at offset 0).
-_BULLET = re.compile(r"[ \t]*(?:[-*+•‣◦▪]|\d{1,3}[.)])[ \t]+")
 
 
 def passage_id(doc_id: str, start: int, end: int, text: str) -> str:
@@ -39,7 +36,7 @@ def passage_id(doc_id: str, start: int, end: int, text: str) -> str:
 
 
 def _item_units(text: str, block: Block) -> list[Span]:
-    bullet = _BULLET.match(text, block.start, block.end)
+    bullet = BULLET.match(text, block.start, block.end)
     start = bullet.end() if bullet else block.start
     return split_sentences(text, start, block.end)
 

@@ -43,10 +43,10 @@ def _fail(message: str) -> None:
 
 def open_engine(index_dir: Path | None) -> Engine:
     """Load the embedding model and the index named by the settings (or ``index_dir``)."""
-    from qa.embed import load_embedder
+    from qa.embedders import load_embedder
     from qa.engine import Engine
     from qa.errors import QAError
-    from qa.index import load_index
+    from qa.storage import load_index
 
     settings = _settings()
     try:
@@ -185,7 +185,7 @@ def search_command(query: str, index_dir: Path | None, k: int, as_json: bool) ->
 def show_command(document_id: str, index_dir: Path | None, as_json: bool) -> None:
     """Print a document's text exactly as indexed."""
     from qa.errors import QAError
-    from qa.index import load_index
+    from qa.storage import load_index
 
     settings = _settings()
     try:
@@ -288,8 +288,9 @@ def eval_command(
 
 
 def _eval_setup(gold: Path, fmt: str | None, index_dir: Path | None, corpus_dir: Path | None) -> tuple[Any, list[Any]]:
-    from qa.embed import load_embedder
-    from qa.engine import Engine, build_index
+    from qa.build import build_index
+    from qa.embedders import load_embedder
+    from qa.engine import Engine
     from qa.errors import QAError
     from qa.gold import load_jsonl, load_squad
     from qa.ingest import load_corpus
@@ -342,43 +343,41 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
 def serve_command(host: str, port: int, index_dir: Path | None, workers: int) -> None:
     """Serve the HTTP API, building the index of QA_CORPUS_DIR first if there is none."""
-    import os
     import signal
+    from functools import partial
 
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    from qa.config import get_settings
-    from qa.embed import load_embedder
+    from api.main import create_app
+    from qa.embedders import load_embedder
     from qa.errors import IndexMissingError, QAError
-    from qa.index import current_build
     from qa.indexing import index_corpus, tqdm_progress
+    from qa.storage import current_build
 
     settings = _settings()
-    index_dir = index_dir or settings.index_dir
-    os.environ["QA_INDEX_DIR"] = str(index_dir)  # the app factory reads its settings from the environment
-    get_settings.cache_clear()  # ...in this process too, where they were already read
+    if index_dir is not None:
+        settings = settings.model_copy(update={"index_dir": index_dir})
     embedder = None
     try:
-        current_build(index_dir)
+        current_build(settings.index_dir)
     except IndexMissingError:
-        click.echo(f"No index in {index_dir}: building it from {settings.corpus_dir}", err=True)
+        click.echo(f"No index in {settings.index_dir}: building it from {settings.corpus_dir}", err=True)
         try:
             embedder = load_embedder(settings.model, threads=settings.threads)
-            index_corpus(settings.corpus_dir, index_dir, embedder=embedder, max_chars=settings.max_chars,
+            index_corpus(settings.corpus_dir, settings.index_dir, embedder=embedder, max_chars=settings.max_chars,
                          quantize=settings.quantize_vectors, log=lambda message: click.echo(message, err=True),
                          progress=tqdm_progress())  # fmt: skip
         except QAError as exc:
             _fail(str(exc))
-    proxy = uvicorn_options(settings)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit 0 then, not -15.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    if workers == 1:  # one process: serve the model that built the index rather than load it again
-        from api.main import create_app
-
-        uvicorn.run(create_app(embedder=embedder), host=host, port=port, log_level="info",
-                    timeout_graceful_shutdown=10, **proxy)  # fmt: skip
-        return
-    uvicorn.run(
-        "api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
-        timeout_graceful_shutdown=10, **proxy,
-    )  # fmt: skip
+    # Every worker builds its app from these settings (the factory and its arguments travel to each worker
+    # process); one process serves the model that built the index rather than load it again.
+    factory = partial(create_app, settings, embedder=embedder) if workers == 1 else partial(create_app, settings)
+    config = uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, log_level="info",
+                            timeout_graceful_shutdown=10, **uvicorn_options(settings))  # fmt: skip
+    if workers == 1:
+        uvicorn.Server(config).run()
+    else:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()

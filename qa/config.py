@@ -16,9 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from qa.chunk import DEFAULT_MAX_CHARS
-from qa.embed import DEFAULT_MODEL
-from qa.engine import DEFAULT_MIN_SCORE
+from qa.defaults import DEFAULT_MAX_CHARS, DEFAULT_MIN_SCORE, DEFAULT_MODEL
 
 # Seconds in each period a rate limit may name ("60/minute", "5/second", "1000/hour").
 RATE_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}

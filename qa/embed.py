@@ -23,15 +23,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from qa.defaults import DEFAULT_MODEL
 from qa.errors import ModelError
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
-# The same model on onnxruntime (qa.onnx_embed): its vectors differ slightly, so each has its own name.
-# int8 weights, float arithmetic: the same answers as torch on the gold set, about half the query time.
-ONNX_INT8_MODEL = "all-MiniLM-L6-v2-int8"
-# int8 weights and int8 arithmetic (dynamic quantization): about a quarter of torch's query time.
-ONNX_QINT8_MODEL = "all-MiniLM-L6-v2-qint8"
-ONNX_MODELS = (ONNX_INT8_MODEL, ONNX_QINT8_MODEL)
 # Repeated questions (widget typing, dashboards) skip the model: this many are remembered.
 QUERY_CACHE_SIZE = 1024
 # Sentences per forward pass when indexing: large enough to keep both cores busy.
@@ -196,19 +190,6 @@ def _cached_queries(
             out[i] = fresh[row]
             cache.put(texts[i], fresh[row].copy())
     return out
-
-
-def load_embedder(model: str = DEFAULT_MODEL, *, threads: int | None = None) -> Embedder:
-    """The embedder a model setting names: ``ONNX_MODELS`` run on onnxruntime, anything else on torch.
-
-    Raises:
-        ModelError: If the model cannot be found or loaded.
-    """
-    if model in ONNX_MODELS:
-        from qa.onnx_embed import OnnxEmbedder
-
-        return OnnxEmbedder(model, threads=threads)
-    return SentenceTransformerEmbedder(model, threads=threads)
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

@@ -14,6 +14,9 @@ Exception hierarchy (HTTP status in brackets, where the API maps one):
 
 from __future__ import annotations
 
+# The message of DocumentNotFound for a document: it never repeats the id, which came from the caller.
+NO_DOCUMENT = "no document with this id in the index"
+
 
 class QAError(Exception):
     """Base class of every error this library raises."""

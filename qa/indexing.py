@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.chunk import DEFAULT_MAX_CHARS
-from qa.embed import DEFAULT_MODEL, Embedder, load_embedder
-from qa.engine import build_index, corpus_sha256, settings_fingerprint
+from qa.build import build_index, corpus_sha256, settings_fingerprint
+from qa.defaults import DEFAULT_MAX_CHARS, DEFAULT_MODEL
+from qa.embed import Embedder
+from qa.embedders import load_embedder
 from qa.errors import CorpusError, IndexFormatError, IndexMissingError
-from qa.index import VectorIndex, current_build, load_index, read_manifest, save_index, verify_build, writer_lock
+from qa.index import VectorIndex
 from qa.ingest import Problem, load_corpus
 from qa.sources import iter_sources, with_sources
+from qa.storage import current_build, load_index, read_manifest, save_index, verify_build, writer_lock
 
 
 @dataclass(frozen=True, slots=True)

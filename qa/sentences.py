@@ -32,8 +32,10 @@ _LEADS_IN = re.compile(
 _NEXT_ITEM = re.compile(r";\s*(?:and|or)\s*$", re.IGNORECASE)
 # A numbered line this short, without closing punctuation, is a caption ("(1) In general").
 CAPTION_MAX_CHARS = 100
-# How a list item starts: "(A) ", "(iv) ", "2. ", "3) ", "- ", "• ".
-_LIST_ITEM = re.compile(r"\s*(?:\((?:\d{1,3}|[^\W\d_]{1,4})\)|\d{1,3}[.)]|[-•*–])\s+")
+# How an enumerated unit starts inside text, as legal text numbers them: "(A) ", "(iv) ", "2. ", "3) ", "- ",
+# "• ". Wider than a list line's bullet (qa.structure.BULLET): it also reads "(A)" and "(iv)", which open
+# units of a paragraph but do not make a line a list item.
+_ENUMERATION = re.compile(r"\s*(?:\((?:\d{1,3}|[^\W\d_]{1,4})\)|\d{1,3}[.)]|[-•*–])\s+")
 _BOUNDARY = re.compile(r"[.!?][\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9\u00C0-\u024F])|\n[ \t]*\n")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
 
@@ -119,7 +121,7 @@ def is_caption(unit_text: str) -> bool:
         >>> is_caption("(2) Head of Department"), is_caption("(8) develop and implement"), is_caption("(A) Done.")
         (True, False, False)
     """
-    marker = _LIST_ITEM.match(unit_text)
+    marker = _ENUMERATION.match(unit_text)
     return (
         marker is not None
         and len(unit_text) <= CAPTION_MAX_CHARS
@@ -145,10 +147,10 @@ def without_list_marker(text: str) -> str:
         >>> without_list_marker("(1) A Director serves 5 years."), without_list_marker("(2025) It began.")
         ('A Director serves 5 years.', '(2025) It began.')
     """
-    marker = _LIST_ITEM.match(text)
+    marker = _ENUMERATION.match(text)
     return text[marker.end() :] if marker else text
 
 
 def starts_list_item(text: str) -> bool:
     """Whether a text starts like a list item: "(A) ", "(iv) ", "2. ", "3) ", "- ", "• "."""
-    return bool(_LIST_ITEM.match(text))
+    return bool(_ENUMERATION.match(text))

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import CorpusError
-from qa.index import fsync_dir
+from qa.files import fsync_dir
 from qa.ingest import parse_document
 from qa.types import Document
 

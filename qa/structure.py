@@ -32,7 +32,9 @@ MAX_TITLE_CHARS = 200
 MAX_HEADING_RUN = 6
 
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
-_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•‣◦▪]|\d{1,3}[.)])[ \t]+\S")
+# The bullet or number that opens a list item's line ("- ", "• ", "2. ", "3) "), with its spaces. Legal
+# enumerations inside text ("(A) ", "(iv) ") are another notion: qa.sentences' enumeration markers.
+BULLET = re.compile(r"[ \t]*(?:[-*+•‣◦▪]|\d{1,3}[.)])[ \t]+")
 _TABLE_SEPARATOR = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
 _NUMBERED = re.compile(r"^(\d{1,3}(?:\.\d{1,3})*)\.?[ \t]+\S")
 _HEADING_START = re.compile(r"^[A-Z0-9§(\"“'‘\u00C0-\u024F]")
@@ -68,6 +70,17 @@ def is_table_line(text: str) -> bool:
     return text.count("|") >= 2
 
 
+def is_list_line(text: str) -> bool:
+    """Whether a line is a list item: a bullet or number, then text."""
+    bullet = BULLET.match(text)
+    return bullet is not None and bullet.end() < len(text) and not text[bullet.end()].isspace()
+
+
+def is_table_rule(text: str) -> bool:
+    """Whether ``text`` is the ``|---|---|`` rule under a Markdown table's header (whitespace around allowed)."""
+    return bool(_TABLE_SEPARATOR.match(text.strip()))
+
+
 def looks_like_heading(text: str, *, first: bool = False) -> bool:
     """Whether a plain-text line reads as a heading rather than prose.
 
@@ -78,7 +91,7 @@ def looks_like_heading(text: str, *, first: bool = False) -> bool:
     stripped = text.strip()
     if not stripped or stripped[-1] in _TERMINAL or not _HEADING_START.match(stripped):
         return False
-    if is_table_line(stripped) or _LIST_ITEM.match(stripped) or not re.search(r"[A-Za-z]", stripped):
+    if is_table_line(stripped) or is_list_line(stripped) or not re.search(r"[A-Za-z]", stripped):
         return False
     limit = MAX_TITLE_CHARS if first else MAX_HEADING_CHARS
     words = len(stripped.split())
@@ -98,15 +111,15 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
             closing = bool(fence) and text.startswith(fence)
             fence = "" if closing else (fence or text[:3])
             kind = "paragraph" if text else None
-        elif not text or _TABLE_SEPARATOR.match(text):
+        elif not text or is_table_rule(text):
             kind = None
         elif _MD_HEADING.match(text):
             kind = "heading"
         elif is_table_line(text):
             following = lines[i + 1].text.strip() if i + 1 < len(lines) else ""
-            header = bool(_TABLE_SEPARATOR.match(following)) and "-" in following
+            header = is_table_rule(following) and "-" in following
             kind = "table_header" if header else "table_row"
-        elif _LIST_ITEM.match(line.text):
+        elif is_list_line(line.text):
             kind = "list_item"
         elif not markdown and _is_plain_heading(lines, i, kinds, first=not seen_text, last_text=last_text):
             kind = "heading"
@@ -278,3 +291,13 @@ def section_paths(text: str, blocks: tuple[Block, ...]) -> list[tuple[str, ...]]
             stack.append((block.level, heading_text(text, block)))
         paths.append(tuple(name for _, name in stack))
     return paths
+
+
+def section_path_at(text: str, blocks: tuple[Block, ...], offset: int) -> tuple[str, ...]:
+    """The section path at ``offset``: that of the last block starting at or before it (as citations name it)."""
+    found: tuple[str, ...] = ()
+    for block, path in zip(blocks, section_paths(text, blocks), strict=True):
+        if block.start > offset:
+            break
+        found = path
+    return found

@@ -20,9 +20,10 @@ import pytest
 
 from qa.embed import HashEmbedder, SentenceTransformerEmbedder
 from qa.engine import Engine
-from qa.index import VectorIndex, load_index
+from qa.index import VectorIndex
 from qa.indexing import index_corpus
 from qa.ingest import load_corpus
+from qa.storage import load_index
 from qa.types import Document
 
 ROOT = Path(__file__).resolve().parents[1]

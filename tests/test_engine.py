@@ -13,17 +13,10 @@ import numpy as np
 import pytest
 from corpus_helpers import span_of
 
+from qa.build import build_index, update_index
 from qa.chunk import chunk_document, retrieval_text, unit_texts
 from qa.embed import HashEmbedder, Vectors
-from qa.engine import (
-    MAX_QUESTION_CHARS,
-    Engine,
-    build_index,
-    clean_question,
-    confidence_of,
-    highlight_spans,
-    update_index,
-)
+from qa.engine import MAX_QUESTION_CHARS, Engine, clean_question, confidence_of, highlight_spans
 from qa.errors import DocumentNotFound, QueryError
 from qa.index import VectorIndex
 from qa.ingest import parse_document

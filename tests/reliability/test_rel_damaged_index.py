@@ -24,13 +24,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from reliability_helpers import QUESTIONS, answers, assert_problem, write_corpus
 
+from qa.build import update_index
 from qa.cli import main
 from qa.embed import HashEmbedder
-from qa.engine import Engine, update_index
+from qa.engine import Engine
 from qa.errors import IndexFormatError
-from qa.index import current_build, load_index, save_index, writer_lock
 from qa.indexing import index_corpus
 from qa.ingest import parse_document
+from qa.storage import current_build, load_index, save_index, writer_lock
 
 Damage = Callable[[Path, Path, Path], str]  # (build, other build of the same model, build of another model)
 
@@ -160,7 +161,7 @@ def no_loading_before_verification(monkeypatch: pytest.MonkeyPatch) -> None:
     import faiss
     import numpy as np
 
-    import qa.index
+    import qa.storage
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"an index file was loaded before verification: {args[:1]}")
@@ -168,7 +169,7 @@ def no_loading_before_verification(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(np, "load", refuse)
     monkeypatch.setattr(faiss, "read_index", refuse)
     monkeypatch.setattr(bm25s.BM25, "load", refuse)
-    monkeypatch.setattr(qa.index, "_read_jsonl", refuse)
+    monkeypatch.setattr(qa.storage, "_read_jsonl", refuse)
 
 
 def _damage(index_dir: Path, other_builds: tuple[Path, Path], name: str) -> str:

@@ -37,9 +37,10 @@ from reliability_helpers import (
 from qa.embed import HashEmbedder
 from qa.engine import Engine
 from qa.errors import CorpusError
-from qa.index import VectorIndex, load_index
+from qa.index import VectorIndex
 from qa.indexing import index_corpus
 from qa.ingest import MAX_FILE_BYTES, parse_document
+from qa.storage import load_index
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ORIGINAL = "immigration-data-sharing.txt"

@@ -32,8 +32,9 @@ from kill_driver import POINTS
 from reliability_helpers import CrcEmbedder, answers, write_corpus
 
 from qa.engine import Engine
-from qa.index import VectorIndex, current_build, load_index
+from qa.index import VectorIndex
 from qa.indexing import index_corpus
+from qa.storage import current_build, load_index
 
 pytestmark = pytest.mark.slow
 

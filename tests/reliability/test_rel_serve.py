@@ -23,8 +23,8 @@ import httpx
 import pytest
 from reliability_helpers import API_KEY, QaServe, assert_problem
 
-from qa.index import current_build, load_index
 from qa.sources import source_path
+from qa.storage import current_build, load_index
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 

@@ -1,0 +1,21 @@
+"""Default values of the settings, in one leaf module: configuration imports nothing of the pipeline.
+
+Each is explained where it is defined; ``qa.config`` reads them, and so do the stages that use them.
+"""
+
+from __future__ import annotations
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# The same model on onnxruntime (qa.onnx_embed): its vectors differ slightly, so each has its own name.
+# int8 weights, float arithmetic: the same answers as torch on the gold set, about half the query time.
+ONNX_INT8_MODEL = "all-MiniLM-L6-v2-int8"
+# int8 weights and int8 arithmetic (dynamic quantization): about a quarter of torch's query time.
+ONNX_QINT8_MODEL = "all-MiniLM-L6-v2-qint8"
+ONNX_MODELS = (ONNX_INT8_MODEL, ONNX_QINT8_MODEL)
+# all-MiniLM-L6-v2 reads 256 word pieces (about 1,000 characters of English); 800 leaves room for the section path.
+DEFAULT_MAX_CHARS = 800
+# Evidence below this means "not in these documents". Chosen with benchmarks/abstention.py: the
+# highest threshold that refuses no answerable question of tests/data/gold.jsonl and keeps XQuAD dev
+# containment at 0.80. It withholds 44% of near misses (XQuAD questions asked of an index without
+# their paragraph) where 0.30 withheld 23%, and refuses 5 of 612 right XQuAD answers where 0.30 refused 3.
+DEFAULT_MIN_SCORE = 0.45
