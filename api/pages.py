@@ -14,8 +14,8 @@ server: never the request's ``Host`` header, which the client chooses.
 
 Every string that comes from a document or a request goes through :func:`html.escape`
 before it fills a template (``api/static/*.html``; the viewer's body is ``api.render``): a
-document is always shown as text, never interpreted as HTML. The pages load nothing but files from this origin, and their
-Content-Security-Policy allows nothing more.
+document is always shown as text, never interpreted as HTML. The pages load nothing but
+files from this origin, and their Content-Security-Policy allows nothing more.
 """
 
 from __future__ import annotations

@@ -79,17 +79,7 @@ ALLOWED: dict[str, set[str]] = {
     "qa.records": {"qa.cite", "qa.engine", "qa.types"},
     "qa.config": {"qa.defaults"},
     "qa.gold": {"qa.errors", "qa.ingest", "qa.types"},
-    "qa.evaluate": {
-        "qa.build",
-        "qa.cite",
-        "qa.engine",
-        "qa.gold",
-        "qa.index",
-        "qa.metrics",
-        "qa.records",
-        "qa.retrieve",
-        "qa.types",
-    },
+    "qa.evaluate": {"qa.cite", "qa.engine", "qa.gold", "qa.metrics", "qa.records", "qa.retrieve", "qa.types"},
     "qa.report": {"qa.evaluate"},
     "qa.cli": {
         "api.main",
