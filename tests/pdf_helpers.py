@@ -29,7 +29,11 @@ def stream(data: bytes, *, flate: bool = False) -> bytes:
 
 def one_page_pdf(content: bytes) -> bytes:
     """One Helvetica page whose content stream (Flate-compressed) is ``content``."""
-    packed = zlib.compress(content, 9)
+    return one_page_pdf_packed(zlib.compress(content, 9))
+
+
+def one_page_pdf_packed(packed: bytes) -> bytes:
+    """One Helvetica page whose content stream is ``packed``, already Flate-compressed."""
     return pdf_file(
         [
             b"<< /Type /Catalog /Pages 2 0 R >>",

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from pdf_helpers import pdf_file
 
 from qa.chunk import chunk_document
 from qa.errors import CorpusError
@@ -34,16 +35,7 @@ def make_pdf(lines: list[str], *, with_text: bool = True) -> bytes:
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return pdf_file(objects)
 
 
 PDF_LINES = ["Annual Report", "Budget", "The budget was 2.8 billion dollars in 2021.", "It grew every year."]

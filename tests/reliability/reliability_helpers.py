@@ -18,7 +18,7 @@ import numpy as np
 from http_helpers import assert_problem as assert_problem
 from http_helpers import free_port
 from http_helpers import live_server as live_server
-from pdf_helpers import pdf_file, stream
+from pdf_helpers import one_page_pdf_packed, pdf_file, stream
 
 from qa.cli import answer_record
 from qa.engine import Engine
@@ -115,16 +115,7 @@ def bomb_pdf(megabytes: int = 200) -> bytes:
     packed = packer.compress(b"BT /F1 12 Tf 72 720 Td (")
     packed += b"".join(packer.compress(block) for _ in range(megabytes))
     packed += packer.compress(b") Tj ET") + packer.flush()
-    return pdf_file(
-        [
-            b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-            b" /Resources << /Font << /F1 5 0 R >> >> >>",
-            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream",
-            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        ]
-    )
+    return one_page_pdf_packed(packed)
 
 
 def cyclic_pdf() -> bytes:
