@@ -422,7 +422,8 @@ def run_checks(full: bool) -> None:
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "(no output)"
     log(summary)
     tests = json.loads((ARTIFACTS / "tests.json").read_text()) if (ARTIFACTS / "tests.json").exists() else {}
-    tests["pytest"] = {"summary": re.sub(r"=+", "", summary).strip(), "exit_code": result.returncode}
+    failed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    tests["pytest"] = {"summary": re.sub(r"=+", "", summary).strip(), "exit_code": result.returncode, "failed": failed}
     (ARTIFACTS / "tests.json").write_text(json.dumps(tests, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     commands = [["reliability.load", "--quick"]] + ([["reliability.load"], ["reliability.soak"]] if full else [])
     for command in commands:
@@ -434,6 +435,8 @@ def render() -> str:
     tests = _read("tests")
     full_load = _read("load")
     pytest_line = tests.get("pytest", {}).get("summary", "not recorded (run with --run)")
+    if failed := tests.get("pytest", {}).get("failed"):
+        pytest_line += "; failed: " + ", ".join(f"`{name}`" for name in failed)
     lines = [
         "# Reliability report",
         "",

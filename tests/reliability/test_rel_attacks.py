@@ -175,7 +175,10 @@ def test_two_workers_serve_every_acknowledged_write_and_delete_at_once(
     both right after its 204, also while the reading process has a write of its own waiting."""
     index_dir = tmp_path / "index"
     shutil.copytree(model_index_dir, index_dir, symlinks=True)
-    servers = [QaServe(index_dir, tmp_path / "serve.log", QA_API_KEYS=API_KEY) for _ in range(2)]
+    # Three writers queue on one writer lock: the deadline is lifted so a slow machine cannot turn a wait
+    # into a 503 (this test is about what is seen after a 201 or a 204, not about deadlines).
+    settings = {"QA_API_KEYS": API_KEY, "QA_REQUEST_TIMEOUT": "300"}
+    servers = [QaServe(index_dir, tmp_path / "serve.log", **settings) for _ in range(2)]
     stale: list[str] = []
 
     def writer(w: int) -> tuple[int, int]:
