@@ -41,7 +41,7 @@ class GoldItem:
 
 def _item(record: dict[str, Any], line: int) -> GoldItem:
     try:
-        return GoldItem(
+        item = GoldItem(
             id=str(record.get("id", line)),
             question=str(record["question"]),
             answers=tuple(str(a) for a in record.get("answers", [])),
@@ -50,6 +50,10 @@ def _item(record: dict[str, Any], line: int) -> GoldItem:
         )
     except (KeyError, TypeError) as exc:
         raise CorpusError(f"gold line {line}: missing or invalid field ({exc})") from exc
+    if not item.unanswerable and not item.answers:
+        # Such an item can never be answered right: it would only lower every figure it is counted in.
+        raise CorpusError(f"gold line {line}: an answerable question needs at least one answer (or unanswerable: true)")
+    return item
 
 
 def load_jsonl(path: Path) -> list[GoldItem]:

@@ -96,6 +96,17 @@ def test_jsonl_gold_rejects_a_line_that_is_not_json(tmp_path: Path) -> None:
         load_jsonl(path)
 
 
+def test_jsonl_gold_rejects_an_answerable_question_without_answers(tmp_path: Path) -> None:
+    """Such an item could never count as answered right: it only lowers every figure (four slipped into
+    the Title 6 set as copies of its unanswerable questions)."""
+    path = tmp_path / "gold.jsonl"
+    path.write_text('{"question": "ok?", "answers": ["x"]}\n{"question": "Who won?", "answers": []}\n')
+    with pytest.raises(CorpusError, match=r"^gold line 2: an answerable question needs at least one answer"):
+        load_jsonl(path)
+    path.write_text('{"question": "Who won?", "answers": [], "unanswerable": true}\n')
+    assert [item.unanswerable for item in load_jsonl(path)] == [True]
+
+
 def test_relevance_uses_the_paragraph_for_squad_and_the_answer_text_otherwise() -> None:
     from qa.evaluate import is_relevant
 
