@@ -57,7 +57,7 @@ from qa.sources import (
     tombstone,
     write_source,
 )
-from qa.storage import current_build, load_index, save_index, writer_lock
+from qa.storage import current_build, load_index, make_current, prune_builds, stage_build, writer_lock
 from qa.types import Document
 
 logger = logging.getLogger(__name__)
@@ -183,13 +183,16 @@ def _latest_index(service: Service, engine: Engine) -> VectorIndex:
 def _commit(service: Service, engine: Engine, new_index: VectorIndex) -> Engine:
     """Save ``new_index`` and serve it (caller holds writer_lock).
 
-    Saving and swapping happen under ``swap_lock``: a request that sees the new ``current``
-    before the swap waits for it in ``_reload`` instead of loading this build a second time.
+    The build is written before ``current`` moves; moving it and swapping the engine happen under
+    ``swap_lock``, so a request that sees the new ``current`` before the swap waits the moment it takes
+    in ``_reload`` instead of loading this build a second time.
     """
     new_engine = Engine(new_index, engine.embedder, min_score=engine.min_score)
+    build = stage_build(new_index, service.index_dir)
     with service.swap_lock:
-        save_index(new_index, service.index_dir)
+        make_current(service.index_dir, build)
         service.swap(new_engine)
+    prune_builds(service.index_dir, keep=build)
     return new_engine
 
 

@@ -113,8 +113,23 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
 def save_index(index: VectorIndex, index_dir: Path) -> Path:
     """Write a build and make it current atomically; the caller holds ``writer_lock``.
 
+    The three steps apart (:func:`stage_build`, :func:`make_current`, :func:`prune_builds`) let a server
+    swap its engine in at the moment ``current`` moves, without holding readers while the files are written.
+
     Returns:
         The directory of the new build.
+    """
+    build = stage_build(index, index_dir)
+    make_current(index_dir, build)
+    prune_builds(index_dir, keep=build)
+    return build
+
+
+def stage_build(index: VectorIndex, index_dir: Path) -> Path:
+    """Write a whole, fsynced build under ``builds/``; readers do not see it until :func:`make_current`.
+
+    Returns:
+        The directory of the new build (``index.path`` and ``index.manifest`` are set to it).
     """
     builds = index_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
@@ -125,16 +140,19 @@ def save_index(index: VectorIndex, index_dir: Path) -> Path:
     final = builds / stamp
     os.rename(tmp, final)
     fsync_dir(builds)
-    link_tmp = index_dir / f"current.{stamp}.tmp"
-    os.symlink(Path("builds") / stamp, link_tmp)
-    os.replace(link_tmp, index_dir / "current")
-    fsync_dir(index_dir)
     index.path = final
-    _prune(index_dir, keep=final)
     return final
 
 
-def _prune(index_dir: Path, *, keep: Path) -> None:
+def make_current(index_dir: Path, build: Path) -> None:
+    """Point ``current`` at ``build`` in one atomic rename, durably."""
+    link_tmp = index_dir / f"current.{build.name}.tmp"
+    os.symlink(Path("builds") / build.name, link_tmp)
+    os.replace(link_tmp, index_dir / "current")
+    fsync_dir(index_dir)
+
+
+def prune_builds(index_dir: Path, *, keep: Path) -> None:
     """Delete unfinished builds and all but the newest KEEP_BUILDS finished ones."""
     # Oldest first by modification time: names made within one second do not sort by age.
     builds = sorted(

@@ -395,10 +395,11 @@ LIMITS = """\
   never finishes them keeps its connection); they cost a socket each and starve no one (measured above),
   but a public deployment should sit behind a reverse proxy with a header timeout (nginx
   `client_header_timeout`, HAProxy `timeout http-request`) and a connection limit.
-- **A 503 from the deadline does not undo a write.** The deadline answers the client and frees the request.
-  An upload's parsing runs in a child process that is killed at QA_PARSE_TIMEOUT, but its indexing
-  (embedding) runs in a thread that cannot be interrupted; it finishes and is served. Writes are idempotent
-  by document id, so a client retrying after the 503 gets the same document.
+- **A 503 from the deadline does not undo a write that is being indexed.** The deadline answers the client
+  and frees the request. A deadline that passes while the upload is parsed (in a child process, itself killed
+  at QA_PARSE_TIMEOUT) writes nothing; once indexing (embedding) has started it runs in a thread that cannot
+  be interrupted, finishes and is served. Writes are idempotent by document id, so a client retrying after
+  the 503 gets the same document.
 - **A write's cost is bounded, not free.** One document may make at most QA_MAX_DOCUMENT_PASSAGES passages
   (500) and one write may embed at most QA_MAX_WRITE_TEXTS texts (1,500): about 20 s with the default
   model on 2 cores (measured: 10,027 texts, 2,000 passages and their sentences, took 137 s, 73 texts a

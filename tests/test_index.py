@@ -188,7 +188,7 @@ def test_old_builds_are_pruned(corpus_dir: Path, index_copy: Path, monkeypatch: 
 def test_prune_keeps_the_newest_builds_made_in_the_same_second(
     corpus_dir: Path, index_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Regression: build names are a one-second stamp plus a random hex suffix, and index._prune
+    """Regression: build names are a one-second stamp plus a random hex suffix, and storage.prune_builds
     took name order for age order. Builds made within one second (quick API uploads) were pruned at
     random: here the build just before the current one was deleted, though a reader that resolved
     the old link may still be loading it, and the oldest was kept."""
