@@ -9,6 +9,9 @@ arrow is a decision, not an accident. The rules behind the table (../shared/STYL
   (the settings' default values) and ``files`` (durable file writes).
 * Stages import values (``types``), errors and the few helpers the layout gives them; they never
   import the engine, the build, storage, or a face (``cli``, ``evaluate``, ``report``, the API).
+  Three arrows between stages are decisions: ``retrieve`` and ``extract`` read the in-memory index
+  they are handed (``qa.index.VectorIndex`` is their input value, not its storage), and ``abstain``
+  scores ``extract``'s candidates.
 * ``build`` composes the building stages (ingest, chunk, embed, index); ``engine`` the answering ones
   (retrieve, extract, abstain, cite); ``storage`` reads and writes what ``index`` holds in memory.
 * ``api/`` routes reach the core through the engine, the build and the other public modules only.
