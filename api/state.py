@@ -40,7 +40,6 @@ from qa.embedders import load_embedder
 from qa.engine import Engine
 from qa.errors import (
     NO_DOCUMENT,
-    CorpusError,
     DocumentNotFound,
     IndexFormatError,
     IndexMissingError,
@@ -53,8 +52,8 @@ from qa.sources import (
     delete_source,
     iter_sources,
     load_source,
-    stored_document,
     tombstone,
+    with_sources,
     write_source,
 )
 from qa.storage import current_build, load_index, make_current, prune_builds, stage_build, writer_lock
@@ -197,22 +196,17 @@ def _commit(service: Service, engine: Engine, new_index: VectorIndex) -> Engine:
 
 
 def _out_of_date(index: VectorIndex, stored: list[StoredSource]) -> tuple[list[Document], list[str]]:
-    """The stored uploads ``index`` lacks (or holds in another version), and the deleted ids it still holds."""
-    add, remove = [], []
-    for source in stored:
-        if source.deleted:
-            if source.document_id in index.documents:
-                remove.append(source.document_id)
-            continue
-        try:
-            doc = stored_document(source)
-        except CorpusError as exc:
-            logger.warning("stored source cannot be indexed: %s", exc)
-            continue
-        indexed = index.documents.get(doc.id)
-        if indexed is None or (indexed.text, indexed.title) != (doc.text, doc.title):
-            add.append(doc)
-    return add, remove
+    """The stored uploads ``index`` lacks (or holds in another version), and the deleted ids it still holds.
+
+    The records apply as ``qa index`` applies them (``qa.sources.with_sources``); this is the difference.
+    """
+    merged = {doc.id: doc for doc in with_sources(index.documents.values(), stored)[0]}
+    add = [
+        doc
+        for doc in merged.values()
+        if (indexed := index.documents.get(doc.id)) is None or (indexed.text, indexed.title) != (doc.text, doc.title)
+    ]
+    return add, [doc_id for doc_id in index.documents if doc_id not in merged]
 
 
 def recover_sources(service: Service) -> None:
