@@ -99,9 +99,18 @@ def load_squad(path: Path) -> tuple[list[Document], list[GoldItem]]:
         data = json.loads(path.read_text(encoding="utf-8"))["data"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CorpusError(f"{path}: not a SQuAD JSON file ({exc})") from exc
+    return squad_documents(data)
+
+
+def squad_documents(data: list[dict[str, Any]], *, first: int = 0) -> tuple[list[Document], list[GoldItem]]:
+    """The documents and gold items of SQuAD articles; ``first`` numbers the first article's document id.
+
+    Raises:
+        CorpusError: If a gold answer is not where it says.
+    """
     documents: list[Document] = []
     items: list[GoldItem] = []
-    for index, article in enumerate(data):
+    for index, article in enumerate(data, first):
         doc, placed = _article_document(index, article)
         documents.append(doc)
         for offset, paragraph in placed:
