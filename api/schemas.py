@@ -94,6 +94,10 @@ class AnswerOut(BaseModel):
     confidence: float
     citations: list[Citation] = Field(description="The core's citation type (qa.types.Citation), as is")
     took_ms: float
+    reason: str | None = Field(
+        description="Why the question was refused (a hard rule, or the feature that pulled its confidence down "
+        "most); null when answered"
+    )
 
 
 class SearchHitOut(BaseModel):

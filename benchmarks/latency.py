@@ -3,7 +3,7 @@
 Rows: the default corpus and the first 1k and 10k passages of the US Code
 titles (real text and vectors), then 100k and 1M synthetic rows grown from
 them (``benchmarks/corpora.py`` says how). Each question is asked once per
-stage function of ``qa.retrieve`` / ``qa.extract`` and once whole through
+stage function of ``qa.retrieve`` / ``qa.features`` and ``qa.scorer`` and once whole through
 ``Engine.ask_detailed`` ("total", the query cache cleared so the model runs).
 
 Baselines in the same run: exact search over the same vectors next to the
@@ -23,9 +23,12 @@ import numpy as np
 from benchmarks.common import GOLD, XQUAD, emit, log, machine, parser, rss_mb, summary, table, timed
 from qa.embed import Embedder
 from qa.engine import RETRIEVE_PASSAGES, Engine
-from qa.extract import answer_span, candidates
+from qa.features import candidate_features
 from qa.index import VectorIndex, make_dense
+from qa.question import profile
 from qa.retrieve import CANDIDATES, dense_search, fuse_rrf, lexical_search, retrieve
+from qa.scorer import load_model
+from qa.selection import rank
 from qa.tokens import tokenize
 
 STAGES = ("embed", "dense", "lexical", "fusion", "extraction", "total")
@@ -91,8 +94,11 @@ def lexical_search_of(index: VectorIndex, question: str) -> list[tuple[int, floa
 
 
 def extract(index: VectorIndex, hits: list[Any], question: str, vector: np.ndarray) -> Any:
-    """The extraction stage as ``Engine.ask_detailed`` runs it: score every unit, pick the answer span."""
-    return answer_span(candidates(index, hits, question, vector))
+    """The extraction stage as ``Engine.ask_detailed`` runs it: profile the question, describe and score
+    every candidate, rank them."""
+    asked = profile(question, index.idf, index.idf_ceiling, index.vocabulary)
+    found, matrix = candidate_features(index, hits, asked, vector)
+    return rank(found, matrix, load_model(index.manifest.model))
 
 
 def stage_times(engine: Engine, asked: list[str], warmup: int) -> dict[str, list[float]]:

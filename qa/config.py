@@ -59,7 +59,10 @@ class Settings(BaseSettings):
         description="Torch threads for the embedding model (1 keeps latency steady on shared cores)",
     )
     min_score: float = Field(
-        default=DEFAULT_MIN_SCORE, ge=0, le=2, description="Evidence below this answers 'not in these documents'"
+        default=DEFAULT_MIN_SCORE,
+        ge=0,
+        le=1,
+        description="An answer whose confidence (the chance it holds the answer) is below this is withheld",
     )
     max_chars: int = Field(
         default=DEFAULT_MAX_CHARS, ge=100, le=10_000, description="Upper bound on a passage's length"

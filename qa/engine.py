@@ -1,36 +1,31 @@
-"""Answer questions from a loaded index: retrieve -> extract -> abstain -> cite.
+"""Answer questions from a loaded index: retrieve -> describe candidates -> score -> cite.
 
 Building an index is ``qa.build``; reading and writing one is ``qa.storage``.
 """
 
 from __future__ import annotations
 
-import math
 import time
 import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 
-from qa.abstain import evidence, refusal_reason
 from qa.cite import cite
 from qa.defaults import DEFAULT_MIN_SCORE
 from qa.embed import Embedder
 from qa.errors import NO_DOCUMENT, DocumentNotFound, QueryError
-from qa.extract import Candidate, answer_span, candidates, citable, rerank
+from qa.features import candidate_features, passage_tokens
 from qa.index import VectorIndex
 from qa.ingest import normalize_id
+from qa.question import Profile, profile
 from qa.retrieve import Mode, retrieve
+from qa.scorer import AnswerModel, hard_rule, load_model, refusal_reason
+from qa.selection import Scored, answer_span, citable, rank, rerank
 from qa.tokens import tokenize
 from qa.types import Answer, Document, Hit, Passage
 
 MAX_QUESTION_CHARS = 1000
-# Confidence = logistic(CONFIDENCE_SLOPE * evidence + CONFIDENCE_INTERCEPT): a logistic regression of
-# "the answer contains a gold answer" on the evidence, fitted on tests/data/gold.jsonl and XQuAD dev
-# (672 questions). Read it as the chance that the quote holds the answer: 0.55 at evidence 0.5
-# (observed 0.57), 0.74 at 0.7 (observed 0.72), 0.87 at 0.9 (observed 0.87).
-CONFIDENCE_SLOPE = 4.22
-CONFIDENCE_INTERCEPT = -1.92
 # Passages retrieved for extraction, whatever the number of citations asked for.
 RETRIEVE_PASSAGES = 10
 
@@ -57,19 +52,21 @@ def clean_question(question: str) -> str:
     return text
 
 
-def confidence_of(evidence: float) -> float:
-    """The chance that an answer with this evidence holds the right answer: monotone, in [0, 1]."""
-    exponent = min(700.0, max(-700.0, -(CONFIDENCE_SLOPE * evidence + CONFIDENCE_INTERCEPT)))  # exp overflows past 709
-    return round(1.0 / (1.0 + math.exp(exponent)), 4)
-
-
 @dataclass(frozen=True, slots=True)
 class Asked:
-    """An answer with what led to it: the retrieved passages and the evidence score."""
+    """An answer with what led to it.
+
+    Attributes:
+        hits: The retrieved passages, reordered by their best candidate.
+        evidence: The best candidate's confidence, whether or not it was withheld (0 without one).
+        terms: Each feature's term in the best candidate's logit (``qa.scorer.AnswerModel.terms``):
+            what decided the answer or the refusal.
+    """
 
     answer: Answer
     hits: list[Hit]
     evidence: float
+    terms: dict[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,20 +90,34 @@ class Engine:
         'Over 3,000 agencies participate, sharing biometric data to identify removable noncitizens.'
     """
 
-    def __init__(self, index: VectorIndex, embedder: Embedder, *, min_score: float = DEFAULT_MIN_SCORE) -> None:
+    def __init__(
+        self,
+        index: VectorIndex,
+        embedder: Embedder,
+        *,
+        min_score: float = DEFAULT_MIN_SCORE,
+        model: AnswerModel | None = None,
+    ) -> None:
         self.index = index
         self.embedder = embedder
         self.min_score = min_score
+        self.model = model or load_model(embedder.name)
 
     def _query_vector(self, text: str, mode: Mode) -> np.ndarray | None:
         return None if mode == "bm25" else self.embedder.embed_queries([text])[0]
 
-    def ranked(self, question: str, *, mode: Mode = "hybrid") -> tuple[list[Hit], list[Candidate]]:
-        """Retrieved passages, reranked by their best answer unit, and the scored units, best first."""
+    def ranked(self, question: str, *, mode: Mode = "hybrid") -> tuple[list[Hit], list[Scored]]:
+        """Retrieved passages, reordered by their best candidate, and the scored candidates, best first."""
+        hits, ranked, _ = self._ranked(question, mode)
+        return hits, ranked
+
+    def _ranked(self, question: str, mode: Mode) -> tuple[list[Hit], list[Scored], Profile]:
         vector = self._query_vector(question, mode)
         hits = retrieve(self.index, vector, question, k=RETRIEVE_PASSAGES, mode=mode)
-        ranked = candidates(self.index, hits, question, vector)
-        return rerank(hits, ranked), ranked
+        asked = profile(question, self.index.idf, self.index.idf_ceiling, self.index.vocabulary)
+        found, matrix = candidate_features(self.index, hits, asked, vector)
+        ranked = rank(found, matrix, self.model)
+        return rerank(hits, ranked), ranked, asked
 
     def ask(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid") -> Answer:
         """Answer a question with a verbatim quote, or abstain.
@@ -134,26 +145,38 @@ class Engine:
         text = clean_question(question)
         if not 1 <= top_k <= 20:
             raise QueryError(f"top_k ({top_k}) must be between 1 and 20")
-        hits, ranked = self.ranked(text, mode=mode)
-        answer_unit = answer_span(ranked) if ranked else None
-        chosen = citable(ranked, answer_unit, top_k) if answer_unit else []
-        best = evidence(text, chosen[0], self.index.vocabulary) if chosen else 0.0
-        answerable = bool(chosen) and best >= self.min_score
-        spans = [answer_unit if i == 0 and answer_unit else c.unit for i, c in enumerate(chosen)]
+        hits, ranked, asked = self._ranked(text, mode)
+        chosen = citable(ranked, top_k, self.model.merge_margin)
+        best = chosen[0].confidence if chosen else 0.0
+        # The hard rules (qa.scorer.HARD_RULES) refuse whatever the confidence.
+        rule = hard_rule(chosen[0].row) if chosen else None
+        answerable = bool(chosen) and best >= self.min_score and rule is None and not asked.unknown
         citations = tuple(
-            cite(self.index.documents[c.passage.doc_id], c.passage, span, confidence_of(c.score))
-            for c, span in zip(chosen, spans, strict=True)
+            cite(
+                self.index.documents[s.candidate.passage.doc_id],
+                s.candidate.passage,
+                answer_span(ranked, self.model.merge_margin) if i == 0 else s.candidate.unit,
+                s.confidence,
+            )
+            for i, s in enumerate(chosen)
         )
+        reason = "" if answerable else self._refusal(asked, chosen[0] if chosen else None, rule)
         answer = Answer(
             question=text,
             answerable=answerable,
             answer=citations[0].quote if answerable else None,
-            confidence=confidence_of(best) if chosen else 0.0,
+            confidence=best,
             citations=citations,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
-            reason="" if answerable else refusal_reason(text, chosen[0] if chosen else None, self.index.vocabulary),
+            reason=reason,
         )
-        return Asked(answer, hits, best)
+        return Asked(answer, hits, best, self.model.terms(chosen[0].inputs) if chosen else {})
+
+    def _refusal(self, asked: Profile, best: Scored | None, rule: str | None) -> str:
+        if best is None:
+            return refusal_reason(self.model, None, asked, frozenset())
+        present = passage_tokens(self.index, self.index.by_id[best.candidate.passage.id]).all
+        return refusal_reason(self.model, best.inputs, asked, asked.tokens - present, rule)
 
     def search(self, query: str, *, k: int = 10, mode: Mode = "hybrid") -> list[SearchResult]:
         """Passages for a query, with the offsets of its words in each passage's text.

@@ -20,6 +20,8 @@ scores and the aggregate. Aggregate keys (stable; ``qa eval --json`` prints them
 ``abstention_*``           precision, recall, F1 of abstaining on unanswerable questions
 ``false_refusal_rate``     share of answerable questions refused
 ``latency_p50/p95/p99_ms`` time per question, model loaded and warm
+``ece``                    expected calibration error of ``confidence`` against "the would-be
+                           answer holds a gold answer" (0 for an unanswerable question), 10 bins
 =========================  ====================================================================
 
 Every figure is computed by a function of ``qa.metrics`` (a share is ``metrics.mean`` of 0/1 flags).
@@ -86,6 +88,8 @@ class ItemResult:
     abstained: bool
     evidence: float
     confidence: float
+    right: bool
+    terms: dict[str, float]
     contained: bool
     contained_top3: bool
     exact_match: float
@@ -139,6 +143,7 @@ def evaluate_item(engine: Answerer, item: GoldItem, *, mode: Mode, k: int) -> It
         }
         for c in answer.citations
     ]
+    would_be = first.quote if first is not None else None
     units = 0
     if answer.answer is not None and first is not None:
         passage = engine.passage(first.passage_id)
@@ -149,6 +154,8 @@ def evaluate_item(engine: Answerer, item: GoldItem, *, mode: Mode, k: int) -> It
         abstained=not answer.answerable,
         evidence=asked.evidence,
         confidence=answer.confidence,
+        right=not item.unanswerable and metrics.contains_answer(would_be, item.answers),
+        terms=asked.terms,
         contained=metrics.contains_answer(answer.answer, item.answers),
         contained_top3=any(c["has_answer"] for c in citations[:3]),
         exact_match=metrics.exact_match(answer.answer, item.answers),
@@ -203,6 +210,7 @@ def aggregate(results: Sequence[ItemResult]) -> dict[str, float]:
         "latency_p50_ms": metrics.percentile(latencies, 50),
         "latency_p95_ms": metrics.percentile(latencies, 95),
         "latency_p99_ms": metrics.percentile(latencies, 99),
+        "ece": metrics.calibration_error([r.evidence for r in results], [r.right for r in results]),
     }
     for k in (1, 5, 10):
         out[f"recall@{k}"] = metrics.mean([metrics.recall_at_k(r.retrieved, r.relevant, k) for r in answerable])

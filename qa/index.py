@@ -74,8 +74,8 @@ class VectorIndex:
     by_id: dict[str, int] = field(default_factory=dict)
     idf_ceiling: float = 1.0
     vocabulary: Vocabulary = field(default_factory=lambda: Vocabulary(()), repr=False)
-    # Token sets of passages' units, filled as questions touch them (see qa.extract.unit_tokens).
-    token_cache: dict[int, tuple[frozenset[str], ...]] = field(default_factory=dict, repr=False)
+    # Passages' tokens, filled as questions touch them (qa.features.passage_tokens).
+    token_cache: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.by_id:

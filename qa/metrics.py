@@ -468,3 +468,44 @@ def best_threshold(
         if scores.false_refusal_rate <= max_false_refusal and scores.f1 > best_scores.f1:
             best_value, best_scores = threshold, scores
     return best_value, best_scores
+
+
+# Equal-width bins of confidence for the calibration error and the reliability diagram.
+CALIBRATION_BINS = 10
+
+
+def reliability_bins(confidence: Sequence[float], right: Sequence[bool]) -> list[tuple[float, float, float, int]]:
+    """The reliability diagram's rows: (mean confidence, share right, bin's low edge, count) per non-empty bin.
+
+    Example:
+        >>> reliability_bins([0.05, 0.15, 0.95, 0.9], [False, False, True, False])
+        [(0.05, 0.0, 0.0, 1), (0.15, 0.0, 0.1, 1), (0.925, 0.5, 0.9, 2)]
+    """
+    bins: dict[int, list[tuple[float, bool]]] = {}
+    for c, r in zip(confidence, right, strict=True):
+        bins.setdefault(min(int(c * CALIBRATION_BINS), CALIBRATION_BINS - 1), []).append((c, r))
+    return [
+        (
+            round(mean([c for c, _ in pairs]), 4),
+            round(mean([1.0 if r else 0.0 for _, r in pairs]), 4),
+            b / CALIBRATION_BINS,
+            len(pairs),
+        )
+        for b, pairs in sorted(bins.items())
+    ]
+
+
+def calibration_error(confidence: Sequence[float], right: Sequence[bool]) -> float:
+    """Expected calibration error: the count-weighted mean gap between confidence and share right per bin.
+
+    Example:
+        >>> calibration_error([0.9, 0.9, 0.1, 0.1], [True, True, False, False])
+        0.1
+        >>> calibration_error([], [])
+        0.0
+    """
+    n = len(confidence)
+    if n == 0:
+        return 0.0
+    gaps = sum(count * abs(c - r) for c, r, _, count in reliability_bins(confidence, right))
+    return round(gaps / n, 6)

@@ -30,6 +30,7 @@ def answer_record(answer: Answer) -> dict[str, Any]:
         "confidence": answer.confidence,
         "citations": [citation_record(c) for c in answer.citations],
         "took_ms": answer.took_ms,
+        "reason": answer.reason or None,
     }
 
 

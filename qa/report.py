@@ -1,4 +1,10 @@
-"""A self-contained HTML report of an evaluation: tables, charts (inline PNG) and every failure."""
+"""A self-contained HTML report of an evaluation: tables, charts (inline PNG) and every failure.
+
+The charts are the latency histogram, the confidence of answerable and
+unanswerable questions, and the reliability diagram (share right against
+confidence, per bin). Each failure lists the features that decided it: the
+largest terms of its confidence (``qa.scorer.AnswerModel.terms``).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,16 @@ import io
 from collections.abc import Sequence
 
 from qa.evaluate import EvalResult, ItemResult
+from qa.metrics import reliability_bins
 
 _KEYS = (
     "containment", "containment_top3", "exact_match", "f1", "median_answer_chars", "section_accuracy",
     "quote_exactness", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "citation_precision",
     "citation_recall", "abstention_precision", "abstention_recall", "abstention_f1", "false_refusal_rate",
-    "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+    "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "ece",
 )  # fmt: skip
+# Terms shown per failure: the strongest this many, by size.
+DECIDING_TERMS = 3
 
 
 def _png(figure: object) -> str:
@@ -22,7 +31,7 @@ def _png(figure: object) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight", dpi=110)  # type: ignore[attr-defined]  # a Figure
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img alt="latency histogram and evidence score distributions" src="data:image/png;base64,{encoded}">'
+    return f'<img alt="latency, confidence and reliability charts" src="data:image/png;base64,{encoded}">'
 
 
 def _charts(results: Sequence[EvalResult], threshold: float | None) -> str:
@@ -31,7 +40,7 @@ def _charts(results: Sequence[EvalResult], threshold: float | None) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (latency, scores) = plt.subplots(1, 2, figsize=(10, 3.2))
+    fig, (latency, scores, reliability) = plt.subplots(1, 3, figsize=(15, 3.6))
     for result in results:
         latency.hist([r.latency_ms for r in result.items], bins=30, alpha=0.6, label=result.mode)
     latency.set_xlabel("latency per question (ms)")
@@ -41,11 +50,30 @@ def _charts(results: Sequence[EvalResult], threshold: float | None) -> str:
     scores.hist([r.evidence for r in hybrid.items if r.item.unanswerable], bins=30, alpha=0.6, label="unanswerable")
     if threshold is not None:
         scores.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3f}")
-    scores.set_xlabel(f"evidence score ({hybrid.mode})")
+    scores.set_xlabel(f"confidence ({hybrid.mode})")
     scores.legend()
+    bins = reliability_bins([r.evidence for r in hybrid.items], [r.right for r in hybrid.items])
+    reliability.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
+    reliability.plot([b[0] for b in bins], [b[1] for b in bins], marker="o", label=f"{hybrid.mode}")
+    for confidence, share, _, count in bins:
+        reliability.annotate(str(count), (confidence, share), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    reliability.set_xlabel("confidence (bins of 0.1; count beside each point)")
+    reliability.set_ylabel("share right")
+    reliability.legend()
     image = _png(fig)
     plt.close(fig)
     return image
+
+
+def deciding_terms(terms: dict[str, float], n: int = DECIDING_TERMS) -> str:
+    """The ``n`` largest terms of a confidence, signed ("missing_weight -1.92, similarity +0.61").
+
+    Example:
+        >>> deciding_terms({"similarity": 0.61, "missing_weight": -1.92, "heading": 0.05, "length": -0.2})
+        'missing_weight -1.92, similarity +0.61, length -0.20'
+    """
+    strongest = sorted(terms.items(), key=lambda item: -abs(item[1]))[:n]
+    return ", ".join(f"{name} {value:+.2f}" for name, value in strongest)
 
 
 def _failure_row(r: ItemResult) -> str:
@@ -54,6 +82,7 @@ def _failure_row(r: ItemResult) -> str:
         "(unanswerable)" if r.item.unanswerable else " | ".join(r.item.answers),
         "(abstained)" if r.abstained else (r.answer or ""),
         r.section,
+        f"{r.confidence:.2f}: {deciding_terms(r.terms)}",
     ]
     return "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
 
@@ -78,11 +107,12 @@ def render_report(title: str, results: Sequence[EvalResult], threshold: float | 
     for result in results:
         failures = [r for r in result.items if is_failure(r)]
         inexact = [c for r in result.items for c in r.citations if not c["exact"]]
-        body = "".join(_failure_row(r) for r in failures) or "<tr><td colspan=4>none</td></tr>"
+        body = "".join(_failure_row(r) for r in failures) or "<tr><td colspan=5>none</td></tr>"
         sections.append(
             f"<h2>Failures: {html.escape(result.mode)} ({len(failures)})</h2>"
             f"<p>Citations whose quote differs from the text at its offsets: {len(inexact)}</p>"
-            "<table><tr><th>question</th><th>expected</th><th>got</th><th>cited section</th></tr>"
+            "<table><tr><th>question</th><th>expected</th><th>got</th><th>cited section</th>"
+            "<th>confidence: the features that decided it</th></tr>"
             f"{body}</table>"
         )
     style = (

@@ -133,7 +133,8 @@ class Answer:
 
     ``citations[0]`` is the answer's own source when ``answerable`` is true.
     ``reason`` says why a question was refused ("these documents never mention
-    “Texas”"); it is empty for an answer, and not part of the JSON contract.
+    “Texas”", "no passage mentions the “salary” asked about"); it is empty for an
+    answer (null in the JSON contract).
     """
 
     question: str

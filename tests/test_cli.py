@@ -25,7 +25,7 @@ from qa.indexing import index_corpus
 from qa.types import Document
 
 QA = Path(sys.executable).parent / "qa"
-ANSWER_KEYS = ["question", "answerable", "answer", "confidence", "citations", "took_ms"]
+ANSWER_KEYS = ["question", "answerable", "answer", "confidence", "citations", "took_ms", "reason"]
 CITATION_KEYS = [
     "quote",
     "document_id",

@@ -250,7 +250,7 @@ class FakeEngine:
         citations = tuple(scripted.citations[:top_k])
         answer = Answer(question, scripted.answers, citations[0].quote if scripted.answers else None, 0.5, citations)
         hits = [Hit(p, 1.0 - rank / 10, rank) for rank, p in enumerate(scripted.ranking)]
-        return Asked(answer, hits, evidence=0.9 if scripted.answers else 0.1)
+        return Asked(answer, hits, evidence=0.9 if scripted.answers else 0.1, terms={"similarity": 0.5})
 
     def passage(self, passage_id: str) -> Passage:
         return next(p for p in PASSAGES if p.id == passage_id)
@@ -308,6 +308,9 @@ def test_evaluate_reports_each_figure_as_computed_by_hand() -> None:
         "abstention_recall": 1 / 1,
         "abstention_f1": 2 / 3,
         "false_refusal_rate": 1 / 3,  # g3 of the three answerable
+        # Confidence against "the first citation holds a gold answer": g1, g2 at 0.9 both right (gap 0.1);
+        # g3 (right, refused) and g4 (unanswerable) at 0.1, half right (gap 0.4): (2 * 0.1 + 2 * 0.4) / 4.
+        "ece": 0.25,
     }
     assert {key: value for key, value in aggregate.items() if not key.startswith("latency")} == pytest.approx(by_hand)
     assert set(aggregate) == {*by_hand, "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"}

@@ -1,7 +1,9 @@
 """Answer quality on the project's gold set and on XQuAD dev, with the real model.
 
-The gates sit a little under the measured figures (see README), so a
-regression fails CI while machine noise does not.
+Each set is answered by a scorer fitted without it (leave one dataset out, from the committed
+candidate tables, threshold chosen on the other sets as ``python -m fitting`` chooses it), so no gate
+reads a figure its weights were fitted on. The gates sit at or a little under the measured figures
+(see README), so a regression fails CI while machine noise does not.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from fitting.fit import choose_threshold, fit
+from fitting.sets import SET_NAMES
+from fitting.tables import load_table
 from qa.build import build_index
 from qa.chunk import chunk_document
 from qa.embed import SentenceTransformerEmbedder
@@ -30,9 +35,16 @@ TITLE8 = ROOT.parent / "shared" / "datasets" / "uscode" / "title08"
 pytestmark = pytest.mark.model
 
 
+def held_out_engine(index, embedder: SentenceTransformerEmbedder, left_out: str) -> Engine:  # type: ignore[no-untyped-def]
+    """An engine whose scorer and threshold were fitted on every set but ``left_out``."""
+    rest = [load_table(name) for name in SET_NAMES if name != left_out]
+    model = fit(rest, model=embedder.name)
+    return Engine(index, embedder, model=model, min_score=choose_threshold(model, rest))
+
+
 @pytest.fixture(scope="module")
-def gold_result(model_engine: Engine):
-    return evaluate(model_engine, load_jsonl(GOLD))
+def gold_result(model_engine: Engine, embedder: SentenceTransformerEmbedder):
+    return evaluate(held_out_engine(model_engine.index, embedder, "gold"), load_jsonl(GOLD))
 
 
 def test_gold_set_has_the_promised_shape() -> None:
@@ -89,8 +101,9 @@ def test_off_topic_questions_abstain(gold_result) -> None:
 
 
 def test_abstention_recall_floor(gold_result) -> None:
-    """On-topic questions the briefing does not answer are the hard case: at least 11 of 12 abstain."""
-    assert gold_result.aggregate["abstention_recall"] >= 11 / 12
+    """On-topic questions the briefing does not answer are the hard case: at least 8 of 12 abstain with
+    the scorer fitted without the gold set (the hand-set rules, tuned on these questions, refused 11)."""
+    assert gold_result.aggregate["abstention_recall"] >= 8 / 12
     assert gold_result.aggregate["false_refusal_rate"] == 0.0
 
 
@@ -99,9 +112,9 @@ def test_xquad_dev_gates(embedder: SentenceTransformerEmbedder) -> None:
     if not XQUAD.is_file():
         pytest.skip(f"XQuAD dev file not found at {XQUAD} (shared/datasets is absent)")
     documents, items = load_squad(XQUAD)
-    engine = Engine(build_index(documents, embedder), embedder)
+    engine = held_out_engine(build_index(documents, embedder), embedder, "xquad")
     aggregate = evaluate(engine, items).aggregate
-    assert aggregate["containment"] >= 0.78
+    assert aggregate["containment"] >= 0.74
     assert aggregate["containment_top3"] >= 0.91
     assert aggregate["recall@5"] >= 0.98
     assert aggregate["quote_exactness"] == 1.0

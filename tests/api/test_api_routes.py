@@ -44,39 +44,54 @@ def fusion_passage_id(document_text: str) -> str:
     return passage_id(DOC_ID, *span_of(document_text, FUSION_PASSAGE), FUSION_PASSAGE)
 
 
-def test_ask_answers_with_a_verbatim_cited_quote(model_client, corpus_document) -> None:
-    """The answer to "How many fusion centers are there?" is the sentence that gives their number.
+# The metrics table's row on fusion centers: one passage of its own (a table row).
+FUSION_ROW = "Number of Fusion Centers | ~80 | Operating nationwide including New York State |"
 
-    The one citation quotes that sentence verbatim, at its place in the corpus, from the Fusion
-    Centers passage; the confidence is pinned too, so a scoring change shows here.
+
+def test_ask_answers_with_a_verbatim_cited_quote(model_client, corpus_document) -> None:
+    """The answer to "How many fusion centers are there?" is the table row that gives their number.
+
+    The one citation quotes that row verbatim, at its place in the corpus, from its own passage; the
+    confidence is pinned too, so a scoring change shows here. (The sentence "About 80 fusion centers ..."
+    holds the same number; the fitted scorer prefers the row, whose heading and cells match the question.)
     """
     body = model_client.post("/v1/ask", json={"question": "How many fusion centers are there?", "top_k": 1}).json()
     assert isinstance(body.pop("took_ms"), float)
-    start, end = span_of(corpus_document.text, FUSION)
+    start, end = span_of(corpus_document.text, FUSION_ROW)
     assert body == {
         "question": "How many fusion centers are there?",
         "answerable": True,
-        "answer": FUSION,
-        "confidence": 0.9376,
+        "answer": FUSION_ROW,
+        "confidence": 0.3889,
         "citations": [
             {
-                "quote": FUSION,
+                "quote": FUSION_ROW,
                 "document_id": DOC_ID,
                 "document_title": TITLE,
-                "section": "Fusion Centers",
-                "section_path": ["Notable Data Sharing Programs and Agreements", "Fusion Centers"],
+                "section": "Relevant Data and Metrics",
+                "section_path": ["Relevant Data and Metrics"],
                 "start": start,
                 "end": end,
-                "passage_id": fusion_passage_id(corpus_document.text),
-                "score": 0.9376,
+                "passage_id": passage_id(DOC_ID, start, end, FUSION_ROW),
+                "score": 0.3889,
             }
         ],
-    }, "the answer is not the cited sentence that gives the number of fusion centers, or its confidence moved"
+        "reason": None,
+    }, "the answer is not the table row that gives the number of fusion centers, or its confidence moved"
 
 
 def test_ask_abstains_when_the_documents_do_not_say(model_client) -> None:
+    """A refusal carries its reason: here the hard rule on a name the briefing never mentions."""
     body = model_client.get("/v1/ask", params={"q": "What is the capital of France?"}).json()
     assert body["answerable"] is False and body["answer"] is None and len(body["citations"]) == 3
+    assert body["reason"] == "these documents never mention “France”"
+
+
+def test_a_refusal_by_the_scorer_names_what_was_missing(model_client) -> None:
+    """A question the scorer refuses says which feature pulled its confidence down (qa.scorer.refusal_reason)."""
+    body = model_client.get("/v1/ask", params={"q": "How long should I boil an egg for a soft yolk?"}).json()
+    assert body["answerable"] is False
+    assert body["reason"] == "no passage is close in meaning to the question"
 
 
 @pytest.mark.parametrize("question", QUESTIONS)

@@ -1,0 +1,181 @@
+"""``python -m fitting``: fit the answer scorer, print leave-one-dataset-out figures, write the weights.
+
+    python -m fitting                  # fit from fitting/tables/, print the report, write qa/models/...json
+    python -m fitting --check          # fit and compare with the shipped weights; exit 1 if they differ
+    python -m fitting --tables [SET]   # rebuild candidate tables first (needs ../shared and the model)
+
+The report has, for each set left out, the scorer fitted on the other five
+beside the hand-set weights it replaced, both on the same candidates; then an
+ablation (each feature group dropped, refitted, left-out figures averaged
+over the sets); then the final fit on all six sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from fitting.fit import MAX_RIGHT_LOST, Figures, baseline_figures, choose_threshold, fit, leave_one_out
+from fitting.sets import SET_NAMES, available
+from fitting.tables import TABLES, Table, build_table, load_table, save_table, table_sha256
+from qa.defaults import DEFAULT_MODEL
+from qa.features import FEATURES
+from qa.scorer import HARD_RULES, AnswerModel, to_record, weights_name
+
+MODELS = Path(__file__).resolve().parent.parent / "qa" / "models"
+# Feature groups the ablation drops one at a time.
+GROUPS = {
+    "similarity": ("similarity", "window", "similarity_gap", "passage_similarity"),
+    "coverage": ("coverage", "context_coverage", "coverage_gap", "neighbour_coverage"),
+    "answer type": ("type_found", "type_missing"),
+    "attribute": ("attribute_found", "attribute_missing"),
+    "missing words": ("passage_missing", "missing_weight", "unknown_names"),
+    "retrieval": ("fused_rank", "lexical", "heading"),
+    "shape": ("length", "first_unit", "leads_in"),
+    "dates": ("dated_elsewhere",),
+}
+HEADER = ["picked right", "containment", "top-3", "abstention", "near misses refused", "false refusals", "ECE"]
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [" | ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True))]
+    lines.append("-|-".join("-" * w for w in widths))
+    lines += [" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def fitted_model(tables: list[Table], model: str) -> AnswerModel:
+    """The scorer fitted on every table, with its card: the tables' sha256, the threshold chosen on all of
+    them (``min_score``, which ``qa.defaults.DEFAULT_MIN_SCORE`` must equal), the left-out figures."""
+    held = leave_one_out(tables, model=model)
+    fitted = fit(tables, model=model)
+    card = {
+        "fitted_by": "python -m fitting",
+        "tables": {t.name: table_sha256(t.name) for t in tables},
+        "min_score": choose_threshold(fitted, tables),
+        "max_right_lost": MAX_RIGHT_LOST,
+        "leave_one_out": {name: _numbers(f) for name, f in held.items()},
+    }
+    return dataclasses.replace(fitted, card=card)
+
+
+def _numbers(figures: Figures) -> dict[str, float | None]:
+    """A Figures row as JSON numbers (None where a set has no such questions)."""
+    values = [float(v) if v != "nan" else None for v in figures.row()]
+    return dict(zip(HEADER, values, strict=True))
+
+
+def report(tables: list[Table], model: str) -> str:
+    """The leave-one-dataset-out report, with the hand-set baseline and the ablation."""
+    held = leave_one_out(tables, model=model)
+    rows = []
+    for t in tables:
+        f, b = held[t.name], baseline_figures(t)
+        rows.append([t.name, str(f.n), str(f.n_unanswerable), *_pairs(f, b)])
+    out = [
+        "Leave one dataset out: fitted on the other sets (threshold chosen on them too), measured on the one left",
+        "out; each cell is fitted / hand-set weights (refusing below evidence 0.45), on the same candidates.",
+        "picked right: the best candidate holds an answer, refused or not; containment: answered and right;",
+        "abstention: genuine unanswerable questions refused; near misses: questions asked without their",
+        "answer's passages, refused; ECE over the genuine questions.",
+        "",
+        _table(rows, ["left out", "questions", "unanswerable", *HEADER]),
+        "",
+        "Ablation: a feature group dropped (or the hard rule off), refitted; mean over the left-out sets",
+        "",
+    ]
+    full = _mean(held.values())
+    ablation = [["(none)", *[f"{v:.3f}" for v in full]]]
+    variants: list[tuple[str, list[int] | None, tuple[str, ...]]] = [
+        (group, [i for i, n in enumerate(FEATURES) if n not in names], tuple(HARD_RULES))
+        for group, names in GROUPS.items()
+    ]
+    for rule in HARD_RULES:
+        variants.append((f"hard rule {rule}", None, tuple(r for r in HARD_RULES if r != rule)))
+    for label, keep, rules in variants:
+        mean = _mean(leave_one_out(tables, model=model, columns=keep, rules=rules).values())
+        ablation.append([label, *[f"{v:.3f} ({v - base:+.3f})" for v, base in zip(mean, full, strict=True)]])
+    out.append(_table(ablation, ["dropped", "picked right", "containment", "abstention", "near misses refused", "ECE"]))
+    return "\n".join(out)
+
+
+def _pairs(f: Figures, b: Figures) -> list[str]:
+    return [f"{x} / {y}" if x != "nan" else "-" for x, y in zip(f.row(), b.row(), strict=True)]
+
+
+def _mean(figures: Iterable[Figures]) -> tuple[float, ...]:
+    """Means over sets of: picked right, containment, abstention, near misses refused, ECE (nan-free)."""
+    values = list(figures)
+
+    def mean(xs: list[float]) -> float:
+        kept = [x for x in xs if not np.isnan(x)]
+        return float(np.mean(kept)) if kept else float("nan")
+
+    return (
+        mean([f.picked for f in values]),
+        mean([f.containment for f in values]),
+        mean([f.abstention_recall for f in values]),
+        mean([f.near_miss_refusals for f in values]),
+        mean([f.ece for f in values]),
+    )
+
+
+def same_weights(a: dict[str, object], b: dict[str, object], tolerance: float = 1e-6) -> bool:
+    """Whether two model records hold the same features, tables and threshold, and weights within ``tolerance``
+    (a fit on another machine's BLAS may differ in the last digits)."""
+    keys = ("mean", "scale", "rank_weights", "confidence_mean", "confidence_scale", "confidence_weights")
+    close = all(np.allclose(a[k], b[k], atol=tolerance, rtol=0) for k in keys)  # type: ignore[arg-type]
+    bias = abs(float(a["confidence_bias"]) - float(b["confidence_bias"])) <= tolerance  # type: ignore[arg-type]
+    card_a, card_b = a["card"], b["card"]
+    same_card = all(card_a[k] == card_b[k] for k in ("tables", "min_score"))  # type: ignore[index]
+    return a["features"] == b["features"] and close and bias and same_card
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fitting", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--tables", nargs="*", metavar="SET", help="rebuild these candidate tables first (all when none named)"
+    )
+    parser.add_argument("--check", action="store_true", help="compare with the shipped weights instead of writing them")
+    parser.add_argument("--model", default=os.environ.get("QA_MODEL", DEFAULT_MODEL), help="embedding model")
+    args = parser.parse_args(argv)
+    if args.tables is not None:
+        from qa.embedders import load_embedder
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        embedder = load_embedder(args.model)
+        for name in args.tables or SET_NAMES:
+            if not available(name):
+                print(f"{name}: its source is absent (../shared/datasets), table kept", file=sys.stderr)
+                continue
+            print(f"{name}: table written to {save_table(build_table(name, embedder))}", file=sys.stderr)
+    tables = [load_table(name) for name in SET_NAMES if (TABLES / f"{name}.npz").is_file()]
+    model = fitted_model(tables, args.model)
+    path = MODELS / weights_name(args.model)
+    record = to_record(model)
+    if args.check:
+        shipped = json.loads(path.read_text(encoding="utf-8"))
+        same = same_weights(shipped, json.loads(json.dumps(record)))
+        print(f"{path}: {'the same as' if same else 'DIFFERENT from'} what the fit produces")
+        return 0 if same else 1
+    print(report(tables, args.model))
+    MODELS.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    print(f"\nweights written to {path}; threshold chosen on all sets: {model.card['min_score']}")
+    weights = sorted(zip(FEATURES, model.rank_weights, strict=True), key=lambda p: -abs(p[1]))
+    print("weights (standardised): " + ", ".join(f"{n} {w:+.2f}" for n, w in weights))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

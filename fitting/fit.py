@@ -1,0 +1,461 @@
+"""Fit the answer scorer and measure it with each data set left out in turn.
+
+The scorer (``qa.scorer``) has two linear parts, both fitted by Newton's
+method with an L2 penalty (deterministic: no random start, no shuffling):
+the ranker, a conditional logit over each answerable question's candidates
+(the target spread evenly over the candidates that hold the answer), and the
+confidence, a logistic regression over each question's best candidate
+(``AnswerModel.confidence_inputs``) whose target is "the best candidate
+holds the answer", 0 for every unanswerable question. Every set weighs the
+same in a fit, whatever its size: each question of a set of n weighs 1/n.
+
+``leave_one_out`` fits on five sets and measures on the sixth, for each set;
+the same figures are computed for the hand-set weights the scorer replaced
+(``baseline_logits``), on the same candidates, so the two columns differ only
+in how candidates are scored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fitting.tables import Table
+from qa.features import COLUMN, FEATURES
+from qa.metrics import calibration_error
+from qa.scorer import HARD_RULES, AnswerModel
+
+# L2 penalty on the standardised weights, per unit of total sample weight.
+PENALTY = 1e-3
+NEWTON_STEPS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What one scoring of one set gives (shares over the set's questions)."""
+
+    picked: float
+    containment: float
+    containment_top3: float
+    abstention_recall: float
+    near_miss_refusals: float
+    false_refusals: float
+    ece: float
+    n: int
+    n_unanswerable: int
+
+    def row(self) -> list[str]:
+        values = (self.picked, self.containment, self.containment_top3, self.abstention_recall,
+                  self.near_miss_refusals, self.false_refusals, self.ece)  # fmt: skip
+        return [f"{v:.3f}" for v in values]
+
+
+def logistic(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    out: npt.NDArray[np.float64] = 1.0 / (1.0 + np.exp(-np.clip(z, -700, 700)))
+    return out
+
+
+def newton(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], w: npt.NDArray[np.float64], penalty: float,
+    *, free: bool = True,
+) -> npt.NDArray[np.float64]:  # fmt: skip
+    """Weighted L2-penalised logistic regression; when ``free``, ``x``'s last column is an unpenalised bias."""
+    beta = np.zeros(x.shape[1])
+    ridge = penalty * w.sum() * np.ones(x.shape[1])
+    if free:
+        ridge[-1] = 0.0
+    for _ in range(NEWTON_STEPS):
+        p = logistic(x @ beta)
+        gradient = x.T @ (w * (p - y)) + ridge * beta
+        hessian = (x * (w * p * (1 - p))[:, None]).T @ x + np.diag(ridge) + 1e-9 * np.eye(x.shape[1])
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return beta
+
+
+# A set of n questions weighs as min(n, SET_WEIGHT_CAP) questions: no set outweighs the rest by size alone.
+SET_WEIGHT_CAP = 800
+
+
+# A near miss weighs this much of a question in the confidence's fit: enough to learn what a missing
+# answer looks like, little enough that the confidence stays calibrated on the questions users ask.
+NEAR_MISS_WEIGHT = 0.25
+
+
+def question_weight(table: Table) -> float:
+    """The weight of each of a table's questions in a fit."""
+    return min(table.n_questions, SET_WEIGHT_CAP) / max(1, table.n_questions)
+
+
+def _weights(tables: Sequence[Table]) -> npt.NDArray[np.float64]:
+    return np.concatenate([np.full(len(t.label), question_weight(t)) for t in tables])
+
+
+def best_rows(table: Table, logits: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Each question's candidate rows ordered best first, as one array of row numbers per question.
+
+    Returned as the first row of each question (-1 when it has none); ties go to the earlier candidate.
+    """
+    best = np.full(table.n_questions, -1, dtype=np.int64)
+    order = np.lexsort((np.arange(len(logits)), -logits, table.question))
+    firsts = order[np.r_[True, table.question[order][1:] != table.question[order][:-1]]] if len(order) else order
+    best[table.question[firsts]] = firsts
+    return best
+
+
+def top_k_contained(table: Table, logits: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.bool_]:
+    """Whether any of each question's ``k`` best candidates contains a gold answer."""
+    out = np.zeros(table.n_questions, dtype=bool)
+    order = np.lexsort((np.arange(len(logits)), -logits, table.question))
+    seen = np.zeros(table.n_questions, dtype=np.int64)
+    for row in order:
+        q = table.question[row]
+        if seen[q] < k:
+            seen[q] += 1
+            out[q] |= bool(table.contained[row])
+    return out
+
+
+def question_outcomes(
+    table: Table, logits: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each question's best logit (-inf without candidates) and whether its best candidate holds an answer."""
+    best = best_rows(table, logits)
+    has = best >= 0
+    top = np.where(has, logits[np.maximum(best, 0)], -np.inf)
+    right = np.where(has, table.contained[np.maximum(best, 0)], 0).astype(np.float64)
+    return top, right
+
+
+def figures(table: Table, confidence: npt.NDArray[np.float64], right: npt.NDArray[np.float64],
+            top3: npt.NDArray[np.bool_], threshold: float,
+            hard: npt.NDArray[np.bool_] | None = None) -> Figures:  # fmt: skip
+    """The set's figures for per-question confidence and rightness of the best candidate; ``hard`` marks
+    the questions a hard rule refuses whatever their confidence."""
+    near = table.near_miss.astype(bool)
+    unanswerable = table.unanswerable.astype(bool) & ~near
+    answerable = ~table.unanswerable.astype(bool)
+    genuine = ~near
+    refused = (confidence < threshold) | (hard if hard is not None else False)
+    answered_right = (right > 0) & ~refused
+    return Figures(
+        picked=float((right > 0)[answerable].mean()) if answerable.any() else 0.0,
+        containment=float(answered_right[answerable].mean()) if answerable.any() else 0.0,
+        containment_top3=float(top3[answerable].mean()) if answerable.any() else 0.0,
+        abstention_recall=float(refused[unanswerable].mean()) if unanswerable.any() else float("nan"),
+        near_miss_refusals=float(refused[near].mean()) if near.any() else float("nan"),
+        false_refusals=float(refused[answerable].mean()) if answerable.any() else 0.0,
+        ece=calibration_error(confidence[genuine].tolist(), (right[genuine] > 0).tolist()),
+        n=int(genuine.sum()),
+        n_unanswerable=int(unanswerable.sum()),
+    )
+
+
+# Signs the weights must have, so that more evidence for an answer never lowers it (the scorer's tests
+# check them): a feature whose fitted weight has the wrong sign is dropped (weight 0) and the rest refitted.
+RANK_SIGNS = {"similarity": 1, "window": 1, "coverage": 1, "context_coverage": 1, "type_found": 1,
+              "type_missing": -1, "attribute_found": 1, "attribute_missing": -1}  # fmt: skip
+CONFIDENCE_SIGNS = {"similarity": 1, "context_coverage": 1, "type_missing": -1, "attribute_missing": -1,
+                    "missing_weight": -1, "dated_elsewhere": -1, "unknown_names": -1}  # fmt: skip
+
+
+def signed_fit(
+    columns: Sequence[int], signs: dict[str, int], solve: Callable[[list[int]], npt.NDArray[np.float64]]
+) -> npt.NDArray[np.float64]:
+    """Weights over ``columns`` (indexes into FEATURES, or past its end for extra inputs) from ``solve``,
+    with the weights that ``signs`` constrains dropped, worst first, until every one has its sign."""
+    cols = list(columns)
+    width = max(len(FEATURES), max(cols) + 1)
+    while True:
+        beta = solve(cols)
+        wrong = [(-signs[FEATURES[c]] * b, c) for c, b in zip(cols, beta, strict=True)
+                 if c < len(FEATURES) and FEATURES[c] in signs and signs[FEATURES[c]] * b < 0]  # fmt: skip
+        if not wrong:
+            weights = np.zeros(width)
+            weights[cols] = beta
+            return weights
+        cols.remove(max(wrong)[1])
+
+
+def question_slices(table: Table) -> list[slice]:
+    """The rows of each question (a table's rows are grouped by question, in order)."""
+    bounds = np.searchsorted(table.question, np.arange(table.n_questions + 1))
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def conditional_logit(
+    x: npt.NDArray[np.float64], target: npt.NDArray[np.float64], groups: list[slice],
+    group_weight: npt.NDArray[np.float64], penalty: float,
+) -> npt.NDArray[np.float64]:  # fmt: skip
+    """Weights of a softmax over each group's rows, fitted to ``target`` (each group's target sums to 1)."""
+    starts = np.array([g.start for g in groups])
+    row_weight = np.repeat(group_weight, [g.stop - g.start for g in groups])
+    ridge = penalty * group_weight.sum()
+
+    def probabilities(beta: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], float]:
+        z = x @ beta
+        p = np.empty_like(z)
+        loss = 0.5 * ridge * float(beta @ beta)
+        for g, weight in zip(groups, group_weight, strict=True):
+            shifted = z[g] - z[g].max()
+            log_total = np.log(np.exp(shifted).sum())
+            p[g] = np.exp(shifted - log_total)
+            loss -= weight * float(target[g] @ (shifted - log_total))
+        return p, loss
+
+    beta = np.zeros(x.shape[1])
+    p, loss = probabilities(beta)
+    for _ in range(NEWTON_STEPS):
+        gradient = x.T @ (row_weight * (p - target)) + ridge * beta
+        expected = np.add.reduceat(x * p[:, None], starts, axis=0)
+        hessian = (x * (row_weight * p)[:, None]).T @ x - (expected * group_weight[:, None]).T @ expected
+        step = np.linalg.solve(hessian + (ridge + 1e-9) * np.eye(len(beta)), gradient)
+        size = 1.0
+        while size > 1e-6:  # damped: halve the step until the loss falls
+            p_new, loss_new = probabilities(beta - size * step)
+            if loss_new <= loss:
+                break
+            size /= 2
+        beta, p, loss_old, loss = beta - size * step, p_new, loss, loss_new
+        if loss_old - loss < 1e-12:
+            break
+    return beta
+
+
+def _best_inputs(
+    model: AnswerModel, table: Table, margin: float | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Per question: the best candidate's confidence inputs, whether the answer (``qa.selection.answer_span``
+    with ``margin``, the model's when None) holds a gold answer, whether there is a candidate, and whether
+    any of the three best holds an answer."""
+    margin = model.merge_margin if margin is None else margin
+    width = len(FEATURES) + 2
+    inputs = np.zeros((table.n_questions, width))
+    right = np.zeros(table.n_questions)
+    has = np.zeros(table.n_questions, dtype=bool)
+    top3 = np.zeros(table.n_questions, dtype=bool)
+    for q, rows in enumerate(question_slices(table)):
+        if rows.stop == rows.start:
+            continue
+        matrix = table.features[rows]
+        logits = model.logits(matrix)
+        order = np.lexsort((np.arange(len(logits)), -logits))
+        best = order[0]
+        inputs[q] = model.confidence_inputs(matrix)[best]
+        right[q] = table.contained[rows][best]
+        if len(order) > 1:
+            second = order[1]
+            hit, position = table.hit[rows], table.position[rows]
+            adjacent = hit[best] == hit[second] and abs(int(position[best]) - int(position[second])) == 1
+            if adjacent and logits[best] - logits[second] <= margin:
+                right[q] = table.pair_contained[rows][min(best, second, key=lambda r: int(position[r]))]
+        top3[q] = bool(table.contained[rows][order[:3]].any())
+        has[q] = True
+    return inputs, right, has, top3
+
+
+# The share of answers that may be two joined units: the margin is the one that answers most questions
+# right on the fit's sets with at most this many answers joined.
+MAX_JOINED = 0.15
+MARGINS = tuple(step / 20 for step in range(21))
+
+
+def _top_two(logits_all: npt.NDArray[np.float64], table: Table) -> tuple[npt.NDArray[np.float64], ...]:
+    """Per question, for candidate scores ``logits_all``: whether its best candidate holds an answer, whether
+    the best two joined do (0 unless adjacent), and the score gap between them (inf unless adjacent)."""
+    single = np.zeros(table.n_questions)
+    joined = np.zeros(table.n_questions)
+    gap = np.full(table.n_questions, np.inf)
+    for q, rows in enumerate(question_slices(table)):
+        if rows.stop == rows.start:
+            continue
+        logits = logits_all[rows]
+        order = np.lexsort((np.arange(len(logits)), -logits))
+        best = order[0]
+        single[q] = table.contained[rows][best]
+        if len(order) > 1:
+            second = order[1]
+            hit, position = table.hit[rows], table.position[rows]
+            if hit[best] == hit[second] and abs(int(position[best]) - int(position[second])) == 1:
+                joined[q] = table.pair_contained[rows][min(best, second, key=lambda r: int(position[r]))]
+                gap[q] = logits[best] - logits[second]
+    return single, joined, gap
+
+
+def choose_margin(model: AnswerModel, tables: Sequence[Table]) -> float:
+    """The merge margin (of MARGINS) that answers most questions right, each set weighing as in the fit,
+    with at most MAX_JOINED of the answers joined."""
+    outcomes = [
+        (_top_two(model.logits(t.features), t), question_weight(t), ~t.unanswerable.astype(bool)) for t in tables
+    ]
+    best, best_score = 0.0, -1.0
+    for margin in MARGINS:
+        score = joined_share = total = 0.0
+        for (single, joined, gap), weight, answerable in outcomes:
+            merged = gap <= margin
+            right = np.where(merged, joined, single)
+            score += weight * float(right[answerable].sum())
+            joined_share += weight * float(merged[answerable].sum())
+            total += weight * float(answerable.sum())
+        if total and score / total > best_score and joined_share / total <= MAX_JOINED:
+            best, best_score = margin, score / total
+    return best
+
+
+def fit(
+    tables: Sequence[Table], *, model: str, columns: Sequence[int] | None = None, card: dict[str, Any] | None = None
+) -> AnswerModel:
+    """Fit the scorer on ``tables`` (all columns of ``FEATURES``, or only ``columns``: the rest get weight 0)."""
+    keep = list(range(len(FEATURES))) if columns is None else list(columns)
+    x_all = np.concatenate([t.features for t in tables]).astype(np.float64)
+    w = _weights(tables)
+    mean = np.average(x_all, axis=0, weights=w)
+    scale = np.sqrt(np.average((x_all - mean) ** 2, axis=0, weights=w))
+    scale = np.where(scale > 1e-9, scale, 1.0)
+    # The ranker: answerable questions with at least one candidate holding the answer.
+    parts, targets, groups, group_weights, offset = [], [], [], [], 0
+    for t in tables:
+        for q, rows in enumerate(question_slices(t)):
+            labels = t.label[rows].astype(np.float64)
+            if t.unanswerable[q] or labels.sum() == 0:
+                continue
+            parts.append(t.features[rows])
+            targets.append(labels / labels.sum())
+            groups.append(slice(offset, offset + len(labels)))
+            group_weights.append(question_weight(t))
+            offset += len(labels)
+    standard = (np.concatenate(parts).astype(np.float64) - mean) / scale
+    target, group_weight = np.concatenate(targets), np.asarray(group_weights)
+    rank_weights = signed_fit(
+        keep, RANK_SIGNS, lambda cols: conditional_logit(standard[:, cols], target, groups, group_weight, PENALTY)
+    )
+    width = len(FEATURES) + 2
+    ranker = AnswerModel(model, FEATURES, mean, scale, rank_weights, np.zeros(width), np.ones(width),
+                         np.zeros(width), 0.0, {})  # fmt: skip
+    ranker = dataclasses.replace(ranker, merge_margin=choose_margin(ranker, tables))
+    # The confidence: every question's best candidate, standardised over the best candidates.
+    inputs, rights, weights = [], [], []
+    for t in tables:
+        best, right, has, _ = _best_inputs(ranker, t)
+        inputs.append(best[has])
+        rights.append(right[has])
+        weights.append((question_weight(t) * np.where(t.near_miss, NEAR_MISS_WEIGHT, 1.0))[has])
+    x, y, qw = np.concatenate(inputs), np.concatenate(rights), np.concatenate(weights)
+    confidence_mean = np.average(x, axis=0, weights=qw)
+    confidence_scale = np.sqrt(np.average((x - confidence_mean) ** 2, axis=0, weights=qw))
+    confidence_scale = np.where(confidence_scale > 1e-9, confidence_scale, 1.0)
+    x = (x - confidence_mean) / confidence_scale
+    used = [*keep, len(FEATURES), len(FEATURES) + 1]
+    with_bias = np.hstack([x, np.ones((len(y), 1))])
+    full = signed_fit(
+        [*used, width],
+        CONFIDENCE_SIGNS,
+        lambda cols: newton(with_bias[:, cols], y, qw, PENALTY, free=cols[-1] == width),
+    )
+    return AnswerModel(model, FEATURES, mean, scale, rank_weights, confidence_mean, confidence_scale,
+                       full[:width], float(full[width]), card or {}, ranker.merge_margin)  # fmt: skip
+
+
+def confidences_of(
+    model: AnswerModel, table: Table, rules: Sequence[str] = tuple(HARD_RULES)
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Per question: the confidence of its best candidate (0 without one), whether that candidate holds an
+    answer, whether any of the three best does, and whether one of the hard ``rules`` refuses it."""
+    inputs, right, has, top3 = _best_inputs(model, table)
+    z = inputs @ model.confidence_weights + model.confidence_bias
+    confidence = np.where(has, np.round(logistic(z), 4), 0.0)
+    best = best_rows(table, model.logits(table.features))
+    hard = np.zeros(table.n_questions, dtype=bool)
+    for q, row in enumerate(best):
+        hard[q] = row >= 0 and any(table.features[row, COLUMN[name]] > 0 for name in rules)
+    return confidence, right, top3, hard
+
+
+def model_figures(
+    model: AnswerModel, table: Table, threshold: float, *, rules: Sequence[str] = tuple(HARD_RULES)
+) -> Figures:
+    """The fitted scorer's figures on one table, with the hard ``rules`` (``qa.scorer.HARD_RULES``)."""
+    confidence, right, top3, hard = confidences_of(model, table, rules)
+    return figures(table, confidence, right, top3, threshold, hard)
+
+
+# The share of right answers a threshold may withhold, over the sets it is chosen on.
+MAX_RIGHT_LOST = 0.03
+
+
+def choose_threshold(model: AnswerModel, tables: Sequence[Table]) -> float:
+    """The highest threshold (in steps of 0.01) that withholds at most MAX_RIGHT_LOST of the right answers
+    of ``tables`` (each set weighing as in the fit): it refuses the most near misses and unanswerable
+    questions that this budget allows."""
+    outcomes = [(confidences_of(model, t), question_weight(t), t) for t in tables]
+    best = 0.0
+    for step in range(1, 100):
+        threshold = step / 100
+        lost = total = 0.0
+        for (confidence, right, _, _), weight, t in outcomes:
+            rights = (right > 0) & ~t.unanswerable.astype(bool)
+            lost += weight * float((rights & (confidence < threshold)).sum())
+            total += weight * float(rights.sum())
+        if total and lost / total > MAX_RIGHT_LOST:
+            break
+        best = threshold
+    return best
+
+
+# The hand-set weights the scorer replaced, over the columns that carry the same signals, and their
+# confidence line (logistic(4.22 * evidence - 1.92)); evidence subtracts 1 per failed hard check and
+# 0.15 for a missing answer type. Refused below evidence 0.45.
+BASELINE_WEIGHTS = {"similarity": 0.45, "window": 0.20, "context_coverage": 0.35, "passage_similarity": 0.15,
+                    "neighbour_coverage": 0.10, "fused_rank": 0.05, "type_found": 0.10, "heading": 0.10}  # fmt: skip
+BASELINE_PENALTIES = {"unknown_names": 1.0, "dated_elsewhere": 1.0, "type_missing": 0.15}
+BASELINE_MIN_EVIDENCE = 0.45
+# ... and its rule for quoting two adjacent units: scores within 0.05.
+BASELINE_MERGE_MARGIN = 0.05
+
+
+def baseline_logits(table: Table) -> npt.NDArray[np.float64]:
+    """The hand-set score of each candidate (the old ranking)."""
+    x = table.features.astype(np.float64)
+    return sum((w * x[:, COLUMN[name]] for name, w in BASELINE_WEIGHTS.items()), np.zeros(len(x)))
+
+
+def baseline_figures(table: Table) -> Figures:
+    """The hand-set weights' figures on one table, refusing as they did (evidence below 0.45)."""
+    scores = baseline_logits(table)
+    x = table.features.astype(np.float64)
+    penalty = sum((w * x[:, COLUMN[name]] for name, w in BASELINE_PENALTIES.items()), np.zeros(len(x)))
+    top, _ = question_outcomes(table, scores)
+    single, joined, gap = _top_two(scores, table)
+    right = np.where(gap <= BASELINE_MERGE_MARGIN, joined, single)
+    best = best_rows(table, scores)
+    evidence = np.where(best >= 0, top - penalty[np.maximum(best, 0)], -np.inf)
+    confidence = np.where(np.isfinite(evidence), logistic(4.22 * evidence - 1.92), 0.0)
+    return figures(
+        table,
+        confidence,
+        right,
+        top_k_contained(table, scores, 3),
+        logistic(np.array(4.22 * BASELINE_MIN_EVIDENCE - 1.92)).item(),
+    )
+
+
+def leave_one_out(
+    tables: Sequence[Table], *, model: str, threshold: float | None = None, columns: Sequence[int] | None = None,
+    rules: Sequence[str] = tuple(HARD_RULES),
+) -> dict[str, Figures]:  # fmt: skip
+    """For each table, the figures of a scorer fitted on all the others; the threshold is ``threshold``, or
+    when None, ``choose_threshold`` on the other tables."""
+    out = {}
+    for i, held in enumerate(tables):
+        rest = [t for j, t in enumerate(tables) if j != i]
+        fitted = fit(rest, model=model, columns=columns)
+        chosen = choose_threshold(fitted, rest) if threshold is None else threshold
+        out[held.name] = model_figures(fitted, held, chosen, rules=rules)
+    return out

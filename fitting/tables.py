@@ -1,0 +1,212 @@
+"""Candidate tables: every question's candidates with their features and whether each holds the answer.
+
+For each question of a set the engine's own steps run (``qa.retrieve.retrieve``,
+``qa.question.profile``, ``qa.features.candidate_features``), and each candidate
+is labelled:
+
+* ``label``: its answer span holds a gold answer: where the gold gives offsets
+  (SQuAD sets), the span covers one; otherwise its text contains one
+  (``qa.metrics.contains_answer``). Always 0 for an unanswerable question.
+* ``contained``: its text contains a gold answer, as ``qa eval`` counts containment;
+  ``pair_contained``: the same for it joined to the next unit of its passage
+  (``qa.selection.answer_span`` quotes two adjacent units when nearly tied);
+  ``position``: its unit's place in its passage, and ``hit``: its passage's place
+  in the retrieval (the two say which candidates are adjacent).
+
+Each answerable question (every ``NEAR_MISS_EVERY``-th of PolicyQA's, whose
+568 distinct questions repeat over 20 policies) is also asked as a **near
+miss**: its retrieved passages without the ones that hold its answer (its
+gold paragraph, or the passages containing a gold answer), as if its
+paragraph had never been indexed. The topic is there and the answer is not:
+the right response is a refusal. A near miss whose candidates still hold a
+gold answer (the fact is stated twice) is left out. Near misses count as
+unanswerable questions, flagged ``near_miss``; the figures of a set report
+them apart.
+
+A table is written as ``fitting/tables/<set>.npz`` (arrays, no pickle) and read
+back by ``load_table``; ``python -m fitting --tables`` rebuilds them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from fitting.indexes import index_of, log
+from fitting.sets import Corpus, corpora
+from qa.embed import Embedder
+from qa.evaluate import is_relevant
+from qa.features import FEATURES, candidate_features, through_lead_in
+from qa.gold import GoldItem
+from qa.index import VectorIndex
+from qa.metrics import contains_answer
+from qa.question import Profile, profile
+from qa.retrieve import retrieve
+from qa.types import Hit
+
+TABLES = Path(__file__).resolve().parent / "tables"
+# Passages retrieved per question, as the engine retrieves them (qa.engine.RETRIEVE_PASSAGES).
+RETRIEVE = 10
+# A near miss retrieves this many more, so that ten remain once the answer's passages are dropped.
+NEAR_MISS_EXTRA = 10
+NEAR_MISS_EVERY = {"policyqa": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One set's candidates: ``features[i]`` belongs to question ``question[i]``."""
+
+    name: str
+    features: npt.NDArray[np.float32]
+    question: npt.NDArray[np.int32]
+    label: npt.NDArray[np.int8]
+    contained: npt.NDArray[np.int8]
+    unanswerable: npt.NDArray[np.int8]  # per question
+    near_miss: npt.NDArray[np.int8]  # per question: a near miss (also unanswerable)
+    pair_contained: npt.NDArray[np.int8]
+    position: npt.NDArray[np.int16]
+    hit: npt.NDArray[np.int8]
+
+    @property
+    def n_questions(self) -> int:
+        return len(self.unanswerable)
+
+
+def _labels(item: GoldItem, doc_id: str, start: int, end: int, text: str) -> tuple[int, int]:
+    if item.unanswerable:
+        return 0, 0
+    contained = int(contains_answer(text, item.answers))
+    if item.spans:
+        return int(any(d == doc_id and start <= s and e <= end for d, s, e in item.spans)), contained
+    return contained, contained
+
+
+def _rows(
+    index: VectorIndex, item: GoldItem, asked: Profile, vector: npt.NDArray[np.float32], hits: list[Hit]
+) -> tuple[npt.NDArray[np.float32], list[tuple[int, int, int, int, int]]]:
+    """The candidates' features of one retrieval, and each candidate's (label, contained, pair_contained,
+    position, hit)."""
+    found, matrix = candidate_features(index, hits, asked, vector)
+    order = {passage_id: i for i, passage_id in enumerate(dict.fromkeys(c.passage.id for c in found))}
+    labels = []
+    for candidate in found:
+        passage, span = candidate.passage, candidate.span
+        text = index.documents[passage.doc_id].text
+        label, contained = _labels(item, passage.doc_id, span.start, span.end, text[span.start : span.end])
+        pair = contained
+        if candidate.position + 1 < len(passage.units) and not item.unanswerable:
+            end = through_lead_in(passage, passage.units[candidate.position + 1]).end
+            pair = int(contains_answer(text[candidate.unit.start : end], item.answers))
+        labels.append((label, contained, pair, candidate.position, order[passage.id]))
+    return matrix, labels
+
+
+Rows = tuple[npt.NDArray[np.float32], list[tuple[int, int, int, int, int]], bool, bool]
+
+
+def corpus_rows(set_name: str, corpus: Corpus, embedder: Embedder) -> list[Rows]:
+    """For each question of ``corpus`` (then its near miss, if any): its candidates' features, their
+    labels, whether it is unanswerable, and whether it is a near miss."""
+    index = index_of(set_name, corpus, embedder)
+    vectors = embedder.embed_queries([item.question for item in corpus.items])
+    every = NEAR_MISS_EVERY.get(set_name, 1)
+    out: list[Rows] = []
+    for number, (item, vector) in enumerate(zip(corpus.items, vectors, strict=True)):
+        hits = retrieve(index, vector, item.question, k=RETRIEVE + NEAR_MISS_EXTRA, mode="hybrid")
+        asked = profile(item.question, index.idf, index.idf_ceiling, index.vocabulary)
+
+        matrix, labels = _rows(index, item, asked, vector, hits[:RETRIEVE])
+        out.append((matrix, labels, item.unanswerable, False))
+        if item.unanswerable or number % every:
+            continue
+        kept = [h for h in hits if not is_relevant(item, h.passage)][:RETRIEVE]
+        renumbered = [dataclasses.replace(h, rank=rank) for rank, h in enumerate(kept)]
+        matrix, labels = _rows(index, item, asked, vector, renumbered)
+        if not any(contained or pair for _, contained, pair, _, _ in labels):
+            out.append((matrix, [(0, 0, 0, p, h) for _, _, _, p, h in labels], True, True))
+    return out
+
+
+def build_table(set_name: str, embedder: Embedder) -> Table:
+    """The candidate table of one set (indexes from the cache, built when missing)."""
+    parts: list[npt.NDArray[np.float32]] = []
+    questions: list[int] = []
+    labels: list[int] = []
+    contained: list[int] = []
+    pairs: list[int] = []
+    positions: list[int] = []
+    hits: list[int] = []
+    unanswerable: list[int] = []
+    near: list[int] = []
+    for corpus in corpora(set_name):
+        for matrix, found, impossible, near_miss in corpus_rows(set_name, corpus, embedder):
+            number = len(unanswerable)
+            parts.append(matrix)
+            questions.extend([number] * len(found))
+            labels.extend(p[0] for p in found)
+            contained.extend(p[1] for p in found)
+            pairs.extend(p[2] for p in found)
+            positions.extend(p[3] for p in found)
+            hits.extend(p[4] for p in found)
+            unanswerable.append(int(impossible))
+            near.append(int(near_miss))
+        log(f"{set_name}/{corpus.name}: {len(unanswerable)} questions so far")
+    return Table(
+        set_name,
+        np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, len(FEATURES)), np.float32),
+        np.asarray(questions, dtype=np.int32),
+        np.asarray(labels, dtype=np.int8),
+        np.asarray(contained, dtype=np.int8),
+        np.asarray(unanswerable, dtype=np.int8),
+        np.asarray(near, dtype=np.int8),
+        np.asarray(pairs, dtype=np.int8),
+        np.asarray(positions, dtype=np.int16),
+        np.asarray(hits, dtype=np.int8),
+    )
+
+
+def save_table(table: Table, folder: Path = TABLES) -> Path:
+    """Write a table (compressed ``.npz`` and the feature names beside it), atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{table.name}.npz"
+    tmp = folder / f".{table.name}.tmp.npz"
+    np.savez_compressed(
+        tmp, features=table.features, question=table.question, label=table.label,
+        contained=table.contained, unanswerable=table.unanswerable, near_miss=table.near_miss,
+        pair_contained=table.pair_contained, position=table.position, hit=table.hit, names=np.asarray(FEATURES),
+    )  # fmt: skip
+    tmp.replace(path)
+    return path
+
+
+def load_table(name: str, folder: Path = TABLES) -> Table:
+    """A table written by ``save_table``.
+
+    Raises:
+        ValueError: If its features are not ``qa.features.FEATURES`` (rebuild with ``python -m fitting --tables``).
+    """
+    with np.load(folder / f"{name}.npz", allow_pickle=False) as data:
+        if tuple(str(n) for n in data["names"]) != FEATURES:
+            raise ValueError(f"{name}: the table's features are not qa.features.FEATURES; rebuild the tables")
+        return Table(
+            name, data["features"], data["question"], data["label"], data["contained"], data["unanswerable"],
+            data["near_miss"], data["pair_contained"], data["position"], data["hit"],
+        )  # fmt: skip
+
+
+def table_sha256(name: str, folder: Path = TABLES) -> str:
+    """The sha256 of a table's arrays (not of the zip, whose bytes carry timestamps)."""
+    table = load_table(name, folder)
+    digest = hashlib.sha256()
+    arrays = (table.features, table.question, table.label, table.contained, table.unanswerable, table.near_miss,
+              table.pair_contained, table.position, table.hit)  # fmt: skip
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(json.dumps(FEATURES).encode())
+    return digest.hexdigest()

@@ -1,0 +1,92 @@
+"""Choose the answer and its citations from scored candidates.
+
+``qa.features`` describes the candidates, ``qa.scorer`` scores them; this
+module orders them, reorders the retrieved passages by their best candidate,
+and picks the citations: the answer's own candidate first, then the best
+candidates outside the answer's span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from qa.features import Candidate
+from qa.scorer import AnswerModel
+from qa.types import Hit, Span
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A candidate with its ranking logit, its confidence were it the answer, the confidence's inputs and
+    its feature row."""
+
+    candidate: Candidate
+    logit: float
+    confidence: float
+    inputs: npt.NDArray[np.float64]
+    row: npt.NDArray[np.float32]
+
+
+def rank(candidates: Sequence[Candidate], matrix: npt.NDArray[np.float32], model: AnswerModel) -> list[Scored]:
+    """The candidates scored by ``model``, best first; ties go to the better-retrieved passage, then the
+    earlier unit."""
+    logits, inputs = model.logits(matrix), model.confidence_inputs(matrix)
+    confidences = model.confidences(matrix)
+    scored = [
+        Scored(c, float(logits[i]), float(confidences[i]), inputs[i], matrix[i]) for i, c in enumerate(candidates)
+    ]
+    scored.sort(key=lambda s: (-s.logit, s.candidate.rank, s.candidate.unit.start))
+    return scored
+
+
+def rerank(hits: list[Hit], ranked: Sequence[Scored]) -> list[Hit]:
+    """Hits ordered by their best candidate, then the hits no candidate was drawn from, in retrieval order.
+
+    The candidate scores weigh sentence-level evidence that passage retrieval
+    cannot see, so the passage holding the answer comes first.
+    """
+    order = {passage_id: i for i, passage_id in enumerate(dict.fromkeys(s.candidate.passage.id for s in ranked))}
+    last = len(order)
+    return sorted(hits, key=lambda hit: (order.get(hit.passage.id, last), hit.rank))
+
+
+def answer_span(ranked: Sequence[Scored], margin: float) -> Span:
+    """The answer's span: the best candidate's, joined to the second's when they are adjacent units of one
+    passage and the second's logit is within ``margin`` of the best's (the answer may sit in either, or
+    need both). The margin is fitted (``AnswerModel.merge_margin``, chosen by ``python -m fitting``).
+
+    Raises:
+        ValueError: If there is no candidate.
+    """
+    if not ranked:
+        raise ValueError("no candidate to answer from")
+    best = ranked[0].candidate
+    if len(ranked) > 1:
+        second = ranked[1].candidate
+        adjacent = second.passage.id == best.passage.id and abs(second.position - best.position) == 1
+        if adjacent and ranked[0].logit - ranked[1].logit <= margin:
+            first, last = sorted((best, second), key=lambda c: c.position)
+            return Span(first.unit.start, last.span.end)
+    return best.span
+
+
+def citable(ranked: Sequence[Scored], limit: int, margin: float) -> list[Scored]:
+    """The best candidates, at most ``limit``: the answer first, then candidates outside the answer's span
+    (``answer_span``)."""
+    chosen = list(ranked[:1])
+    if not chosen:
+        return chosen
+    answer: Span = answer_span(ranked, margin)
+    doc_id = chosen[0].candidate.passage.doc_id
+    for scored in ranked[1:]:
+        if len(chosen) == limit:
+            break
+        unit = scored.candidate.unit
+        inside = scored.candidate.passage.doc_id == doc_id and answer.start <= unit.start and unit.end <= answer.end
+        if not inside:
+            chosen.append(scored)
+    return chosen
