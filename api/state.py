@@ -172,10 +172,17 @@ def _recover_logged(service: Service) -> None:
 
 
 def _latest_index(service: Service, engine: Engine) -> VectorIndex:
-    """The index a change starts from: the newest build on disk (caller holds writer_lock)."""
-    build = _current(service)
-    if build is None or _is_served(service, build):
-        return engine.index
+    """The index a change starts from: the newest build on disk (caller holds writer_lock).
+
+    The served engine is read under ``swap_lock`` at the moment ``current`` is compared with the served
+    build, not taken from ``engine``: a request may have swapped in another process's build since the
+    caller read ``service.engine``, and building on the older index would undo that process's write.
+    """
+    with service.swap_lock:
+        build = _current(service)
+        served = service.engine
+        if served is not None and (build is None or _is_served(service, build)):
+            return served.index
     return load_index(service.index_dir, model=engine.embedder.name)
 
 
