@@ -120,11 +120,15 @@ def _pairs(tokens: Sequence[str]) -> set[tuple[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class PassageTokens:
-    """A passage's tokens as the features read them: each unit's set and adjacent pairs, and its context's."""
+    """What the features read of a passage that no question changes: each unit's token set and adjacent
+    pairs, its context's tokens, whether each unit introduces what follows, and each unit's quoted span
+    (``through_lead_in``)."""
 
     units: tuple[frozenset[str], ...]
     pairs: tuple[frozenset[tuple[str, str]], ...]
     context: frozenset[str]
+    introduces: tuple[bool, ...]
+    spans: tuple[Span, ...]
 
     @property
     def all(self) -> frozenset[str]:
@@ -132,10 +136,11 @@ class PassageTokens:
 
 
 def passage_tokens(index: VectorIndex, row: int) -> PassageTokens:
-    """The tokens of passage ``row``: its units' and its context's (section path and table header).
+    """The tokens of passage ``row`` (its units' and its context's: section path and table header), and
+    its units' lead-in flags and quoted spans.
 
-    Tokenizing is the costliest step after the vectors, and a passage's tokens
-    never change, so each passage is tokenized once (``VectorIndex.token_cache``).
+    Tokenizing and the lead-in patterns are the costliest steps after the vectors, and none of them
+    depends on the question, so each passage is read once (``VectorIndex.token_cache``).
     """
     cached: PassageTokens | None = index.token_cache.get(row)
     if cached is None:
@@ -146,6 +151,8 @@ def passage_tokens(index: VectorIndex, row: int) -> PassageTokens:
             tuple(frozenset(s) for s in sequences),
             tuple(frozenset(_pairs(s)) for s in sequences),
             frozenset(tokenize(" ".join(passage.section_path) + " " + passage.context)),
+            tuple(introduces(text[u.start : u.end]) for u in passage.units),
+            tuple(through_lead_in(passage, u) for u in passage.units),
         )
         if len(index.token_cache) >= TOKEN_CACHE_PASSAGES:
             index.token_cache.clear()
@@ -256,14 +263,14 @@ def candidate_features(
             asks_type = asked.answer_type != "none"
             has_type = asks_type and gives_type(asked, text)
             has_attribute = bool(attribute) and bool(attribute & (unit_set | context))
-            found.append(Candidate(passage, unit, through_lead_in(passage, unit), hit.rank, i))
+            found.append(Candidate(passage, unit, cached.spans[i], hit.rank, i))
             rows.append([
                 float(sim), float(window), 0.0, covered, in_context, 0.0, 0.0, 0.0,
                 float(rarest in unit_set or rarest in context), previous, pairs, novelty,
                 float(has_type), float(asks_type and not has_type),
                 float(has_attribute), float(bool(attribute) and not has_attribute),
                 float(dated_elsewhere(asked, text, passage.text)), missing,
-                math.log1p(len(text) / 100), float(i == 0), float(introduces(text)),
+                math.log1p(len(text) / 100), float(i == 0), float(cached.introduces[i]),
                 hit.dense_score, 1.0 / (1 + hit.rank), lexical, heading,
                 float(bool(asked.unknown)), 0.0,
             ])  # fmt: skip
