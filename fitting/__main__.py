@@ -52,10 +52,11 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def fitted_model(tables: list[Table], model: str) -> AnswerModel:
+def fitted_model(tables: list[Table], model: str, held: dict[str, Figures] | None = None) -> AnswerModel:
     """The scorer fitted on every table, with its card: the tables' sha256, the threshold chosen on all of
-    them (``min_score``, which ``qa.defaults.DEFAULT_MIN_SCORE`` must equal), the left-out figures."""
-    held = leave_one_out(tables, model=model)
+    them (``min_score``, which ``qa.defaults.DEFAULT_MIN_SCORE`` must equal), the left-out figures
+    (``held``, computed when None)."""
+    held = leave_one_out(tables, model=model) if held is None else held
     fitted = fit(tables, model=model)
     card = {
         "fitted_by": "python -m fitting",
@@ -73,9 +74,9 @@ def _numbers(figures: Figures) -> dict[str, float | None]:
     return dict(zip(HEADER, values, strict=True))
 
 
-def report(tables: list[Table], model: str) -> str:
-    """The leave-one-dataset-out report, with the hand-set baseline and the ablation."""
-    held = leave_one_out(tables, model=model)
+def report(tables: list[Table], model: str, held: dict[str, Figures]) -> str:
+    """The leave-one-dataset-out report (``held``: ``leave_one_out`` of ``tables``), with the hand-set
+    baseline and the ablation."""
     rows = []
     for t in tables:
         f, b = held[t.name], baseline_figures(t)
@@ -129,14 +130,14 @@ def _mean(figures: Iterable[Figures]) -> tuple[float, ...]:
 
 
 def same_weights(a: dict[str, object], b: dict[str, object], tolerance: float = 1e-6) -> bool:
-    """Whether two model records hold the same features, tables and threshold, and weights within ``tolerance``
-    (a fit on another machine's BLAS may differ in the last digits)."""
+    """Whether two model records hold the same features, tables, threshold and merge margin, and weights within
+    ``tolerance`` (a fit on another machine's BLAS may differ in the last digits)."""
     keys = ("mean", "scale", "rank_weights", "confidence_mean", "confidence_scale", "confidence_weights")
     close = all(np.allclose(a[k], b[k], atol=tolerance, rtol=0) for k in keys)  # type: ignore[arg-type]
     bias = abs(float(a["confidence_bias"]) - float(b["confidence_bias"])) <= tolerance  # type: ignore[arg-type]
     card_a, card_b = a["card"], b["card"]
     same_card = all(card_a[k] == card_b[k] for k in ("tables", "min_score"))  # type: ignore[index]
-    return a["features"] == b["features"] and close and bias and same_card
+    return a["features"] == b["features"] and a["merge_margin"] == b["merge_margin"] and close and bias and same_card
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"{name}: table written to {save_table(build_table(name, embedder))}", file=sys.stderr)
     tables = [load_table(name) for name in SET_NAMES if (TABLES / f"{name}.npz").is_file()]
-    model = fitted_model(tables, args.model)
+    held = leave_one_out(tables, model=args.model)
+    model = fitted_model(tables, args.model, held)
     path = MODELS / weights_name(args.model)
     record = to_record(model)
     if args.check:
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         same = same_weights(shipped, json.loads(json.dumps(record)))
         print(f"{path}: {'the same as' if same else 'DIFFERENT from'} what the fit produces")
         return 0 if same else 1
-    print(report(tables, args.model))
+    print(report(tables, args.model, held))
     MODELS.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")

@@ -6,8 +6,9 @@ the ranker, a conditional logit over each answerable question's candidates
 (the target spread evenly over the candidates that hold the answer), and the
 confidence, a logistic regression over each question's best candidate
 (``AnswerModel.confidence_inputs``) whose target is "the best candidate
-holds the answer", 0 for every unanswerable question. Every set weighs the
-same in a fit, whatever its size: each question of a set of n weighs 1/n.
+holds the answer", 0 for every unanswerable question. A set of n questions
+weighs as min(n, SET_WEIGHT_CAP) questions, so no set outweighs the others by
+size alone; a near miss weighs NEAR_MISS_WEIGHT of a question in the confidence.
 
 ``leave_one_out`` fits on five sets and measures on the sixth, for each set;
 the same figures are computed for the hand-set weights the scorer replaced
@@ -99,10 +100,7 @@ def _weights(tables: Sequence[Table]) -> npt.NDArray[np.float64]:
 
 
 def best_rows(table: Table, logits: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """Each question's candidate rows ordered best first, as one array of row numbers per question.
-
-    Returned as the first row of each question (-1 when it has none); ties go to the earlier candidate.
-    """
+    """Each question's best candidate row (-1 when it has none); ties go to the earlier candidate."""
     best = np.full(table.n_questions, -1, dtype=np.int64)
     order = np.lexsort((np.arange(len(logits)), -logits, table.question))
     firsts = order[np.r_[True, table.question[order][1:] != table.question[order][:-1]]] if len(order) else order
@@ -231,34 +229,19 @@ def conditional_logit(
 
 def _best_inputs(
     model: AnswerModel, table: Table, margin: float | None = None
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """Per question: the best candidate's confidence inputs, whether the answer (``qa.selection.answer_span``
-    with ``margin``, the model's when None) holds a gold answer, whether there is a candidate, and whether
-    any of the three best holds an answer."""
+    with ``margin``, the model's when None) holds a gold answer, the best candidate's row (-1 without
+    one), and whether any of the three best holds an answer."""
     margin = model.merge_margin if margin is None else margin
-    width = len(FEATURES) + 2
-    inputs = np.zeros((table.n_questions, width))
-    right = np.zeros(table.n_questions)
-    has = np.zeros(table.n_questions, dtype=bool)
-    top3 = np.zeros(table.n_questions, dtype=bool)
+    logits = model.logits(table.features)
+    best = best_rows(table, logits)
+    inputs = np.zeros((table.n_questions, len(FEATURES) + 2))
     for q, rows in enumerate(question_slices(table)):
-        if rows.stop == rows.start:
-            continue
-        matrix = table.features[rows]
-        logits = model.logits(matrix)
-        order = np.lexsort((np.arange(len(logits)), -logits))
-        best = order[0]
-        inputs[q] = model.confidence_inputs(matrix)[best]
-        right[q] = table.contained[rows][best]
-        if len(order) > 1:
-            second = order[1]
-            hit, position = table.hit[rows], table.position[rows]
-            adjacent = hit[best] == hit[second] and abs(int(position[best]) - int(position[second])) == 1
-            if adjacent and logits[best] - logits[second] <= margin:
-                right[q] = table.pair_contained[rows][min(best, second, key=lambda r: int(position[r]))]
-        top3[q] = bool(table.contained[rows][order[:3]].any())
-        has[q] = True
-    return inputs, right, has, top3
+        if best[q] >= 0:  # the softmax share and margin need the question's other candidates
+            inputs[q] = model.confidence_inputs(table.features[rows])[best[q] - rows.start]
+    single, joined, gap = _top_two(logits, table)
+    return inputs, np.where(gap <= margin, joined, single), best, top_k_contained(table, logits, 3)
 
 
 # The share of answers that may be two joined units: the margin is the one that answers most questions
@@ -343,8 +326,9 @@ def fit(
     # The confidence: every question's best candidate, standardised over the best candidates.
     inputs, rights, weights = [], [], []
     for t in tables:
-        best, right, has, _ = _best_inputs(ranker, t)
-        inputs.append(best[has])
+        best_inputs, right, best, _ = _best_inputs(ranker, t)
+        has = best >= 0
+        inputs.append(best_inputs[has])
         rights.append(right[has])
         weights.append((question_weight(t) * np.where(t.near_miss, NEAR_MISS_WEIGHT, 1.0))[has])
     x, y, qw = np.concatenate(inputs), np.concatenate(rights), np.concatenate(weights)
@@ -368,10 +352,9 @@ def confidences_of(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """Per question: the confidence of its best candidate (0 without one), whether that candidate holds an
     answer, whether any of the three best does, and whether one of the hard ``rules`` refuses it."""
-    inputs, right, has, top3 = _best_inputs(model, table)
+    inputs, right, best, top3 = _best_inputs(model, table)
     z = inputs @ model.confidence_weights + model.confidence_bias
-    confidence = np.where(has, np.round(logistic(z), 4), 0.0)
-    best = best_rows(table, model.logits(table.features))
+    confidence = np.where(best >= 0, np.round(logistic(z), 4), 0.0)
     hard = np.zeros(table.n_questions, dtype=bool)
     for q, row in enumerate(best):
         hard[q] = row >= 0 and any(table.features[row, COLUMN[name]] > 0 for name in rules)

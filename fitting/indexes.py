@@ -40,26 +40,3 @@ def index_of(set_name: str, corpus: Corpus, embedder: Embedder) -> VectorIndex:
     with writer_lock(folder):
         save_index(index, folder)
     return index
-
-
-def main() -> None:
-    """Build the indexes ahead of a fit: ``python -m fitting.indexes [SET ...]``."""
-    from fitting.sets import SET_NAMES, available, corpora
-    from qa.defaults import DEFAULT_MODEL
-    from qa.embedders import load_embedder
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    args = sys.argv[1:]
-    model = os.environ.get("QA_MODEL", DEFAULT_MODEL)
-    embedder = load_embedder(model)
-    for name in args or SET_NAMES:
-        if not available(name):
-            log(f"{name}: source absent, skipped")
-            continue
-        for corpus in corpora(name):
-            index = index_of(name, corpus, embedder)
-            log(f"{name}/{corpus.name}: {len(index.passages)} passages")
-
-
-if __name__ == "__main__":
-    main()

@@ -148,9 +148,9 @@ class Engine:
         hits, ranked, asked = self._ranked(text, mode)
         chosen = citable(ranked, top_k, self.model.merge_margin)
         best = chosen[0].confidence if chosen else 0.0
-        # The hard rules (qa.scorer.HARD_RULES) refuse whatever the confidence.
+        # The hard rules (qa.scorer.HARD_RULES, unknown names among them) refuse whatever the confidence.
         rule = hard_rule(chosen[0].row) if chosen else None
-        answerable = bool(chosen) and best >= self.min_score and rule is None and not asked.unknown
+        answerable = bool(chosen) and best >= self.min_score and rule is None
         citations = tuple(
             cite(
                 self.index.documents[s.candidate.passage.doc_id],

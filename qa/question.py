@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from qa.sentences import without_list_marker
 from qa.tokens import Vocabulary, stem, tokenize
 
 AnswerType = Literal["acronym", "date", "quantity", "person", "organisation", "place", "reason", "none"]
@@ -266,8 +267,6 @@ def names_something_new(question: str, text: str) -> bool:
 
 def new_numbers(question: str, text: str, *, skip_marker: bool = True) -> bool:
     """Whether ``text`` holds a number the question does not (a list marker "(1) " is no quantity)."""
-    from qa.sentences import without_list_marker
-
     numbers = set(_NUMBER.findall(without_list_marker(text) if skip_marker else text))
     return bool(numbers - set(_NUMBER.findall(question)))
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from qa.features import FEATURES
+from qa.features import COLUMN, FEATURES
 from qa.question import Profile
 from qa.tokens import tokenize
 
@@ -68,7 +68,7 @@ HARD_RULES = {
 
 def hard_rule(row: npt.NDArray[np.float32]) -> str | None:
     """The first hard rule (``HARD_RULES``) the best candidate's feature row breaks, or None."""
-    return next((name for name in HARD_RULES if row[FEATURES.index(name)] > 0), None)
+    return next((name for name in HARD_RULES if row[COLUMN[name]] > 0), None)
 
 
 # The two facts about the ranking that the confidence reads besides the best candidate's features.

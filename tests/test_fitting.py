@@ -93,6 +93,7 @@ def test_shipped_weights_are_what_the_fit_produces() -> None:
     for key in ("mean", "scale", "rank_weights", "confidence_mean", "confidence_scale", "confidence_weights"):
         assert produced[key] == pytest.approx(shipped[key], abs=1e-6), key
     assert produced["confidence_bias"] == pytest.approx(shipped["confidence_bias"], abs=1e-6)
+    assert produced["merge_margin"] == shipped["merge_margin"]
     assert load_model(DEFAULT_MODEL).card["tables"] == shipped["card"]["tables"]
 
 
