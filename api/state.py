@@ -37,7 +37,7 @@ from qa.build import update_index
 from qa.config import Settings
 from qa.embed import Embedder
 from qa.embedders import load_embedder
-from qa.engine import Engine
+from qa.engine import Engine, engine_of
 from qa.errors import (
     NO_DOCUMENT,
     DocumentNotFound,
@@ -139,11 +139,11 @@ def start(service: Service, engine: Engine | None) -> None:
         assert service.embedder is not None
         try:
             index = load_index(service.index_dir, model=service.embedder.name)
+            engine = engine_of(index, service.embedder, service.settings)  # loads the cross-encoder too
         except (QAError, OSError) as exc:  # OSError: an unreadable file (permissions, I/O error)
             service.unavailable = public_reason(exc)
             logger.error("not ready: %s", exc)
             return
-        engine = Engine(index, service.embedder, min_score=service.settings.min_score)
     service.embedder = engine.embedder
     with service.swap_lock:
         service.swap(engine)
@@ -193,7 +193,7 @@ def _commit(service: Service, engine: Engine, new_index: VectorIndex) -> Engine:
     ``swap_lock``, so a request that sees the new ``current`` before the swap waits the moment it takes
     in ``_reload`` instead of loading this build a second time.
     """
-    new_engine = Engine(new_index, engine.embedder, min_score=engine.min_score)
+    new_engine = engine.with_index(new_index)
     build = stage_build(new_index, service.index_dir)
     with service.swap_lock:
         make_current(service.index_dir, build)
@@ -305,14 +305,16 @@ def _reload(service: Service) -> None:
         previous = service.engine
         try:
             index = load_index(service.index_dir, model=embedder.name)
+            engine = (
+                previous.with_index(index) if previous is not None else engine_of(index, embedder, service.settings)
+            )
         except (QAError, OSError) as exc:
             service.failed_build = build  # do not verify a broken build again on every request
             logger.warning("keeping the served index; cannot load the current build: %s", exc)
             if previous is None:
                 service.unavailable = public_reason(exc)
             return
-        min_score = previous.min_score if previous is not None else service.settings.min_score
-        service.swap(Engine(index, embedder, min_score=min_score))
+        service.swap(engine)
         logger.info("now serving %s", service.served_build)
     if previous is None:
         _recover_logged(service)

@@ -22,11 +22,32 @@ from pathlib import Path
 
 import numpy as np
 
-from fitting.fit import MAX_RIGHT_LOST, Figures, baseline_figures, choose_threshold, fit, leave_one_out
+from fitting.fit import (
+    MAX_RIGHT_LOST,
+    Figures,
+    baseline_figures,
+    choose_threshold,
+    fit,
+    fit_reranker,
+    leave_one_out,
+    leave_one_out_reranker,
+    reread_table,
+)
+from fitting.indexes import CACHE
 from fitting.sets import SET_NAMES, available
-from fitting.tables import TABLES, Table, build_table, load_table, save_table, table_sha256
-from qa.defaults import DEFAULT_MODEL
+from fitting.tables import (
+    TABLES,
+    Table,
+    build_table,
+    load_table,
+    reader_sha256,
+    save_table,
+    save_texts,
+    table_sha256,
+)
+from qa.defaults import DEFAULT_MODEL, DEFAULT_READER_CANDIDATES
 from qa.features import FEATURES
+from qa.reader import READER_DIR
 from qa.scorer import HARD_RULES, AnswerModel, to_record, weights_name
 
 MODELS = Path(__file__).resolve().parent.parent / "qa" / "models"
@@ -41,6 +62,10 @@ GROUPS = {
     "shape": ("length", "first_unit", "leads_in"),
     "dates": ("dated_elsewhere",),
 }
+# The tables' texts (they come from the shared sets, so they stay out of the repository).
+TEXTS = CACHE / DEFAULT_MODEL / "texts"
+# The numbers of candidates the report's ablation rereads.
+READ_COUNTS = (1, 2, 4)
 HEADER = ["picked right", "containment", "top-3", "abstention", "near misses refused", "false refusals", "ECE"]
 
 
@@ -66,6 +91,50 @@ def fitted_model(tables: list[Table], model: str, held: dict[str, Figures] | Non
         "leave_one_out": {name: _numbers(f) for name, f in held.items()},
     }
     return dataclasses.replace(fitted, card=card)
+
+
+def fitted_reranker(
+    tables: list[Table], model: str, first: AnswerModel, held: dict[str, Figures], count: int
+) -> AnswerModel:
+    """The reranker fitted on every table over ``first``'s ``count`` best candidates, with its card (as
+    ``fitted_model``'s, plus the sha256 of the cross-encoder's scores and of the model that gave them)."""
+    _, second = fit_reranker(tables, model=model, count=count, first=first)
+    card = {
+        "fitted_by": "python -m fitting",
+        "tables": {t.name: table_sha256(t.name) for t in tables},
+        "reader_scores": {t.name: reader_sha256(t) for t in tables},
+        "reader_model": json.loads((READER_DIR / "card.json").read_text(encoding="utf-8")).get("model_sha256"),
+        "min_score": choose_threshold(second, [reread_table(t, first, count) for t in tables]),
+        "max_right_lost": MAX_RIGHT_LOST,
+        "leave_one_out": {name: _numbers(f) for name, f in held.items()},
+    }
+    return dataclasses.replace(second, card=card)
+
+
+def reader_report(tables: list[Table], model: str, held: dict[str, Figures], read: dict[str, Figures]) -> str:
+    """Left-out figures with the cross-encoder (``read``) beside those without (``held``), then the
+    ablation over the number of candidates it rereads."""
+    rows = [[t.name, str(read[t.name].n), *_pairs(read[t.name], held[t.name])] for t in tables]
+    out = [
+        "With the cross-encoder: the first ranker's best candidates reread (QA_READER_CANDIDATES, "
+        f"{DEFAULT_READER_CANDIDATES}) and rescored",
+        "by the reranker; each set's cross-encoder scores come from a model trained without it "
+        "(python -m fitting.reader).",
+        "Each cell is with / without the cross-encoder, same candidates, both fitted on the other sets.",
+        "",
+        _table(rows, ["left out", "questions", *HEADER]),
+        "",
+        "Candidates reread: mean over the left-out sets",
+        "",
+    ]
+    ablation = [["0 (off)", *[f"{v:.3f}" for v in _mean(held.values())]]]
+    for count in READ_COUNTS:
+        figures = (
+            read if count == DEFAULT_READER_CANDIDATES else leave_one_out_reranker(tables, model=model, count=count)
+        )
+        ablation.append([str(count), *[f"{v:.3f}" for v in _mean(figures.values())]])
+    out.append(_table(ablation, ["reread", "picked right", "containment", "abstention", "near misses refused", "ECE"]))
+    return "\n".join(out)
 
 
 def _numbers(figures: Figures) -> dict[str, float | None]:
@@ -157,25 +226,42 @@ def main(argv: list[str] | None = None) -> int:
             if not available(name):
                 print(f"{name}: its source is absent (../shared/datasets), table kept", file=sys.stderr)
                 continue
-            print(f"{name}: table written to {save_table(build_table(name, embedder))}", file=sys.stderr)
+            table, texts = build_table(name, embedder)
+            print(f"{name}: table written to {save_table(table)}, texts to {save_texts(name, texts, TEXTS)}",
+                  file=sys.stderr)  # fmt: skip
     tables = [load_table(name) for name in SET_NAMES if (TABLES / f"{name}.npz").is_file()]
     held = leave_one_out(tables, model=args.model)
     model = fitted_model(tables, args.model, held)
-    path = MODELS / weights_name(args.model)
-    record = to_record(model)
+    written = {MODELS / weights_name(args.model): to_record(model)}
+    scored = all(t.reader is not None for t in tables)
+    if scored:
+        read = leave_one_out_reranker(tables, model=args.model, count=DEFAULT_READER_CANDIDATES)
+        second = fitted_reranker(tables, args.model, model, read, DEFAULT_READER_CANDIDATES)
+        written[MODELS / weights_name(args.model, reranker=True)] = to_record(second)
+    else:
+        print(
+            "the tables hold no cross-encoder scores (python -m fitting.reader): reranker not fitted", file=sys.stderr
+        )
     if args.check:
-        shipped = json.loads(path.read_text(encoding="utf-8"))
-        same = same_weights(shipped, json.loads(json.dumps(record)))
-        print(f"{path}: {'the same as' if same else 'DIFFERENT from'} what the fit produces")
-        return 0 if same else 1
+        differ = []
+        for path, record in written.items():
+            shipped = json.loads(path.read_text(encoding="utf-8"))
+            same = same_weights(shipped, json.loads(json.dumps(record)))
+            print(f"{path}: {'the same as' if same else 'DIFFERENT from'} what the fit produces")
+            differ += [] if same else [path]
+        return 1 if differ else 0
     print(report(tables, args.model, held))
+    if scored:
+        print("\n" + reader_report(tables, args.model, held, read))
     MODELS.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    print(f"\nweights written to {path}; threshold chosen on all sets: {model.card['min_score']}")
-    weights = sorted(zip(FEATURES, model.rank_weights, strict=True), key=lambda p: -abs(p[1]))
-    print("weights (standardised): " + ", ".join(f"{n} {w:+.2f}" for n, w in weights))
+    for path, record in written.items():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        print(f"\nweights written to {path}; threshold chosen on all sets: {record['card']['min_score']}")
+        names, ranks = record["features"], record["rank_weights"]
+        weights = sorted(zip(names, ranks, strict=True), key=lambda p: -abs(p[1]))
+        print("weights (standardised): " + ", ".join(f"{n} {w:+.2f}" for n, w in weights if w))
     return 0
 
 

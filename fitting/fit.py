@@ -29,7 +29,7 @@ import numpy.typing as npt
 from fitting.tables import Table
 from qa.features import COLUMN, FEATURES
 from qa.metrics import calibration_error
-from qa.scorer import HARD_RULES, AnswerModel
+from qa.scorer import HARD_RULES, READER_FEATURES, AnswerModel
 
 # L2 penalty on the standardised weights, per unit of total sample weight.
 PENALTY = 1e-3
@@ -158,23 +158,25 @@ def figures(table: Table, confidence: npt.NDArray[np.float64], right: npt.NDArra
 
 # Signs the weights must have, so that more evidence for an answer never lowers it (the scorer's tests
 # check them): a feature whose fitted weight has the wrong sign is dropped (weight 0) and the rest refitted.
-RANK_SIGNS = {"similarity": 1, "window": 1, "coverage": 1, "context_coverage": 1, "type_found": 1,
-              "type_missing": -1, "attribute_found": 1, "attribute_missing": -1}  # fmt: skip
-CONFIDENCE_SIGNS = {"similarity": 1, "context_coverage": 1, "type_missing": -1, "attribute_missing": -1,
-                    "missing_weight": -1, "dated_elsewhere": -1, "unknown_names": -1}  # fmt: skip
+RANK_SIGNS = {"ranking": 1, "reader": 1, "similarity": 1, "window": 1, "coverage": 1, "context_coverage": 1,
+              "type_found": 1, "type_missing": -1, "attribute_found": 1, "attribute_missing": -1}  # fmt: skip
+CONFIDENCE_SIGNS = {"reader": 1, "similarity": 1, "context_coverage": 1, "type_missing": -1,
+                    "attribute_missing": -1, "missing_weight": -1, "dated_elsewhere": -1,
+                    "unknown_names": -1}  # fmt: skip
 
 
 def signed_fit(
-    columns: Sequence[int], signs: dict[str, int], solve: Callable[[list[int]], npt.NDArray[np.float64]]
-) -> npt.NDArray[np.float64]:
-    """Weights over ``columns`` (indexes into FEATURES, or past its end for extra inputs) from ``solve``,
+    columns: Sequence[int], signs: dict[str, int], solve: Callable[[list[int]], npt.NDArray[np.float64]],
+    names: Sequence[str] = FEATURES,
+) -> npt.NDArray[np.float64]:  # fmt: skip
+    """Weights over ``columns`` (indexes into ``names``, or past its end for extra inputs) from ``solve``,
     with the weights that ``signs`` constrains dropped, worst first, until every one has its sign."""
     cols = list(columns)
-    width = max(len(FEATURES), max(cols) + 1)
+    width = max(len(names), max(cols) + 1)
     while True:
         beta = solve(cols)
-        wrong = [(-signs[FEATURES[c]] * b, c) for c, b in zip(cols, beta, strict=True)
-                 if c < len(FEATURES) and FEATURES[c] in signs and signs[FEATURES[c]] * b < 0]  # fmt: skip
+        wrong = [(-signs[names[c]] * b, c) for c, b in zip(cols, beta, strict=True)
+                 if c < len(names) and names[c] in signs and signs[names[c]] * b < 0]  # fmt: skip
         if not wrong:
             weights = np.zeros(width)
             weights[cols] = beta
@@ -236,7 +238,7 @@ def _best_inputs(
     margin = model.merge_margin if margin is None else margin
     logits = model.logits(table.features)
     best = best_rows(table, logits)
-    inputs = np.zeros((table.n_questions, len(FEATURES) + 2))
+    inputs = np.zeros((table.n_questions, len(model.features) + 2))
     for q, rows in enumerate(question_slices(table)):
         if best[q] >= 0:  # the softmax share and margin need the question's other candidates
             inputs[q] = model.confidence_inputs(table.features[rows])[best[q] - rows.start]
@@ -293,10 +295,13 @@ def choose_margin(model: AnswerModel, tables: Sequence[Table]) -> float:
 
 
 def fit(
-    tables: Sequence[Table], *, model: str, columns: Sequence[int] | None = None, card: dict[str, Any] | None = None
-) -> AnswerModel:
-    """Fit the scorer on ``tables`` (all columns of ``FEATURES``, or only ``columns``: the rest get weight 0)."""
-    keep = list(range(len(FEATURES))) if columns is None else list(columns)
+    tables: Sequence[Table], *, model: str, columns: Sequence[int] | None = None, card: dict[str, Any] | None = None,
+    names: tuple[str, ...] = FEATURES, confidence_columns: Sequence[int] | None = None,
+) -> AnswerModel:  # fmt: skip
+    """Fit the scorer on ``tables``, whose columns are ``names``: the ranker on all of them or only ``columns``
+    (the rest get weight 0), the confidence on the same or on ``confidence_columns``."""
+    keep = list(range(len(names))) if columns is None else list(columns)
+    confident = keep if confidence_columns is None else list(confidence_columns)
     x_all = np.concatenate([t.features for t in tables]).astype(np.float64)
     w = _weights(tables)
     mean = np.average(x_all, axis=0, weights=w)
@@ -317,10 +322,13 @@ def fit(
     standard = (np.concatenate(parts).astype(np.float64) - mean) / scale
     target, group_weight = np.concatenate(targets), np.asarray(group_weights)
     rank_weights = signed_fit(
-        keep, RANK_SIGNS, lambda cols: conditional_logit(standard[:, cols], target, groups, group_weight, PENALTY)
+        keep,
+        RANK_SIGNS,
+        lambda cols: conditional_logit(standard[:, cols], target, groups, group_weight, PENALTY),
+        names,
     )
-    width = len(FEATURES) + 2
-    ranker = AnswerModel(model, FEATURES, mean, scale, rank_weights, np.zeros(width), np.ones(width),
+    width = len(names) + 2
+    ranker = AnswerModel(model, names, mean, scale, rank_weights, np.zeros(width), np.ones(width),
                          np.zeros(width), 0.0, {})  # fmt: skip
     ranker = dataclasses.replace(ranker, merge_margin=choose_margin(ranker, tables))
     # The confidence: every question's best candidate, standardised over the best candidates.
@@ -336,14 +344,15 @@ def fit(
     confidence_scale = np.sqrt(np.average((x - confidence_mean) ** 2, axis=0, weights=qw))
     confidence_scale = np.where(confidence_scale > 1e-9, confidence_scale, 1.0)
     x = (x - confidence_mean) / confidence_scale
-    used = [*keep, len(FEATURES), len(FEATURES) + 1]
+    used = [*confident, len(names), len(names) + 1]
     with_bias = np.hstack([x, np.ones((len(y), 1))])
     full = signed_fit(
         [*used, width],
         CONFIDENCE_SIGNS,
         lambda cols: newton(with_bias[:, cols], y, qw, PENALTY, free=cols[-1] == width),
+        names,
     )
-    return AnswerModel(model, FEATURES, mean, scale, rank_weights, confidence_mean, confidence_scale,
+    return AnswerModel(model, names, mean, scale, rank_weights, confidence_mean, confidence_scale,
                        full[:width], float(full[width]), card or {}, ranker.merge_margin)  # fmt: skip
 
 
@@ -441,4 +450,64 @@ def leave_one_out(
         fitted = fit(rest, model=model, columns=columns)
         chosen = choose_threshold(fitted, rest) if threshold is None else threshold
         out[held.name] = model_figures(fitted, held, chosen, rules=rules)
+    return out
+
+
+def reread_table(table: Table, first: AnswerModel, count: int) -> Table:
+    """What the reranker sees of ``table``: each question's ``count`` best candidates by the first ranker
+    ``first``, in their table order, with READER_FEATURES appended (``qa.selection.reread`` at run time).
+
+    Raises:
+        ValueError: If the table has no cross-encoder scores (run ``python -m fitting.reader``).
+    """
+    if table.reader is None:
+        raise ValueError(f"{table.name}: no cross-encoder scores in the table; run python -m fitting.reader")
+    logits = first.logits(table.features)
+    rows: list[int] = []
+    ranking = np.zeros(len(logits))
+    for rows_of in question_slices(table):
+        if rows_of.stop == rows_of.start:
+            continue
+        local = logits[rows_of]
+        order = np.lexsort((np.arange(len(local)), -local))[:count]
+        rows.extend(sorted(int(r) + rows_of.start for r in order))
+        ranking[rows_of] = local - local.max()
+    kept = np.asarray(rows, dtype=np.int64)
+    if np.isnan(table.reader[kept]).any():
+        raise ValueError(
+            f"{table.name}: a candidate to reread has no cross-encoder score; rerun python -m fitting.reader"
+        )
+    extra = np.stack([ranking[kept], table.reader[kept].astype(np.float64)], axis=1)
+    return dataclasses.replace(
+        table, features=np.hstack([table.features[kept], extra]).astype(np.float32), question=table.question[kept],
+        label=table.label[kept], contained=table.contained[kept], pair_contained=table.pair_contained[kept],
+        position=table.position[kept], hit=table.hit[kept], reader=table.reader[kept],
+    )  # fmt: skip
+
+
+def fit_reranker(tables: Sequence[Table], *, model: str, count: int, first: AnswerModel | None = None,
+                 card: dict[str, Any] | None = None) -> tuple[AnswerModel, AnswerModel]:  # fmt: skip
+    """The first ranker (``first``, or fitted on ``tables``) and the reranker fitted over its ``count`` best
+    candidates: a conditional logit over its logit and the cross-encoder's, and a confidence over every
+    feature."""
+    first = fit(tables, model=model) if first is None else first
+    reread = [reread_table(t, first, count) for t in tables]
+    names = (*FEATURES, *READER_FEATURES)
+    second = fit(reread, model=model, names=names, columns=[names.index(n) for n in READER_FEATURES],
+                 confidence_columns=range(len(names)), card=card)  # fmt: skip
+    return first, dataclasses.replace(second, reread=count)
+
+
+def leave_one_out_reranker(
+    tables: Sequence[Table], *, model: str, count: int, threshold: float | None = None
+) -> dict[str, Figures]:
+    """``leave_one_out`` of the first ranker and reranker together, each fitted on the other sets; the
+    held-out set's cross-encoder scores come from a model trained without it (``fitting.reader``)."""
+    out = {}
+    for i, held in enumerate(tables):
+        rest = [t for j, t in enumerate(tables) if j != i]
+        first, second = fit_reranker(rest, model=model, count=count)
+        reread = [reread_table(t, first, count) for t in rest]
+        chosen = choose_threshold(second, reread) if threshold is None else threshold
+        out[held.name] = model_figures(second, reread_table(held, first, count), chosen)
     return out

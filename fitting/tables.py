@@ -30,10 +30,12 @@ back by ``load_table``; ``python -m fitting --tables`` rebuilds them.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +44,7 @@ from fitting.indexes import index_of, log
 from fitting.sets import Corpus, corpora
 from qa.embed import Embedder
 from qa.evaluate import is_relevant
-from qa.features import FEATURES, candidate_features, through_lead_in
+from qa.features import FEATURES, candidate_features, candidate_text, through_lead_in
 from qa.gold import GoldItem
 from qa.index import VectorIndex
 from qa.metrics import contains_answer
@@ -72,6 +74,9 @@ class Table:
     pair_contained: npt.NDArray[np.int8]
     position: npt.NDArray[np.int16]
     hit: npt.NDArray[np.int8]
+    # The cross-encoder's score of each candidate (qa.reader), from a model trained without this set
+    # (fitting.reader); None until ``python -m fitting.reader`` has scored the table.
+    reader: npt.NDArray[np.float32] | None = None
 
     @property
     def n_questions(self) -> int:
@@ -87,14 +92,23 @@ def _labels(item: GoldItem, doc_id: str, start: int, end: int, text: str) -> tup
     return contained, contained
 
 
+@dataclass(frozen=True, slots=True)
+class Texts:
+    """What a table's rows read: each question's text and each candidate's (its span), for the cross-encoder."""
+
+    questions: list[str]
+    candidates: list[str]
+
+
 def _rows(
     index: VectorIndex, item: GoldItem, asked: Profile, vector: npt.NDArray[np.float32], hits: list[Hit]
-) -> tuple[npt.NDArray[np.float32], list[tuple[int, int, int, int, int]]]:
-    """The candidates' features of one retrieval, and each candidate's (label, contained, pair_contained,
-    position, hit)."""
+) -> tuple[npt.NDArray[np.float32], list[tuple[int, int, int, int, int]], list[str]]:
+    """The candidates' features of one retrieval, each candidate's (label, contained, pair_contained,
+    position, hit), and each candidate's text."""
     found, matrix = candidate_features(index, hits, asked, vector)
     order = {passage_id: i for i, passage_id in enumerate(dict.fromkeys(c.passage.id for c in found))}
     labels = []
+    texts = [candidate_text(index, c) for c in found]
     for candidate in found:
         passage, span = candidate.passage, candidate.span
         text = index.documents[passage.doc_id].text
@@ -104,15 +118,15 @@ def _rows(
             end = through_lead_in(passage, passage.units[candidate.position + 1]).end
             pair = int(contains_answer(text[candidate.unit.start : end], item.answers))
         labels.append((label, contained, pair, candidate.position, order[passage.id]))
-    return matrix, labels
+    return matrix, labels, texts
 
 
-Rows = tuple[npt.NDArray[np.float32], list[tuple[int, int, int, int, int]], bool, bool]
+Rows = tuple[npt.NDArray[np.float32], list[tuple[int, int, int, int, int]], bool, bool, list[str]]
 
 
 def corpus_rows(set_name: str, corpus: Corpus, embedder: Embedder) -> list[Rows]:
     """For each question of ``corpus`` (then its near miss, if any): its candidates' features, their
-    labels, whether it is unanswerable, and whether it is a near miss."""
+    labels, whether it is unanswerable, whether it is a near miss, and the candidates' texts."""
     index = index_of(set_name, corpus, embedder)
     vectors = embedder.embed_queries([item.question for item in corpus.items])
     every = NEAR_MISS_EVERY.get(set_name, 1)
@@ -121,20 +135,20 @@ def corpus_rows(set_name: str, corpus: Corpus, embedder: Embedder) -> list[Rows]
         hits = retrieve(index, vector, item.question, k=RETRIEVE + NEAR_MISS_EXTRA, mode="hybrid")
         asked = profile(item.question, index.idf, index.idf_ceiling, index.vocabulary)
 
-        matrix, labels = _rows(index, item, asked, vector, hits[:RETRIEVE])
-        out.append((matrix, labels, item.unanswerable, False))
+        matrix, labels, texts = _rows(index, item, asked, vector, hits[:RETRIEVE])
+        out.append((matrix, labels, item.unanswerable, False, texts))
         if item.unanswerable or number % every:
             continue
         kept = [h for h in hits if not is_relevant(item, h.passage)][:RETRIEVE]
         renumbered = [dataclasses.replace(h, rank=rank) for rank, h in enumerate(kept)]
-        matrix, labels = _rows(index, item, asked, vector, renumbered)
+        matrix, labels, texts = _rows(index, item, asked, vector, renumbered)
         if not any(contained or pair for _, contained, pair, _, _ in labels):
-            out.append((matrix, [(0, 0, 0, p, h) for _, _, _, p, h in labels], True, True))
+            out.append((matrix, [(0, 0, 0, p, h) for _, _, _, p, h in labels], True, True, texts))
     return out
 
 
-def build_table(set_name: str, embedder: Embedder) -> Table:
-    """The candidate table of one set (indexes from the cache, built when missing)."""
+def build_table(set_name: str, embedder: Embedder) -> tuple[Table, Texts]:
+    """The candidate table of one set and what its rows read (indexes from the cache, built when missing)."""
     parts: list[npt.NDArray[np.float32]] = []
     questions: list[int] = []
     labels: list[int] = []
@@ -144,8 +158,16 @@ def build_table(set_name: str, embedder: Embedder) -> Table:
     hits: list[int] = []
     unanswerable: list[int] = []
     near: list[int] = []
+    texts = Texts([], [])
     for corpus in corpora(set_name):
-        for matrix, found, impossible, near_miss in corpus_rows(set_name, corpus, embedder):
+        items = iter(corpus.items)
+        item = None
+        for matrix, found, impossible, near_miss, candidates in corpus_rows(set_name, corpus, embedder):
+            if not near_miss:  # a near miss follows its question
+                item = next(items)
+            assert item is not None
+            texts.questions.append(item.question)
+            texts.candidates.extend(candidates)
             number = len(unanswerable)
             parts.append(matrix)
             questions.extend([number] * len(found))
@@ -157,7 +179,7 @@ def build_table(set_name: str, embedder: Embedder) -> Table:
             unanswerable.append(int(impossible))
             near.append(int(near_miss))
         log(f"{set_name}/{corpus.name}: {len(unanswerable)} questions so far")
-    return Table(
+    table = Table(
         set_name,
         np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, len(FEATURES)), np.float32),
         np.asarray(questions, dtype=np.int32),
@@ -169,6 +191,23 @@ def build_table(set_name: str, embedder: Embedder) -> Table:
         np.asarray(positions, dtype=np.int16),
         np.asarray(hits, dtype=np.int8),
     )
+    return table, texts
+
+
+def save_texts(name: str, texts: Texts, folder: Path) -> Path:
+    """Write a table's texts as JSON (gzip), atomically: they come from the shared sets, so they stay in the
+    cache, out of the repository."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path, tmp = folder / f"{name}.texts.json.gz", folder / f".{name}.texts.tmp"
+    tmp.write_bytes(gzip.compress(json.dumps(dataclasses.asdict(texts)).encode(), mtime=0))
+    tmp.replace(path)
+    return path
+
+
+def load_texts(name: str, folder: Path) -> Texts:
+    """Texts written by ``save_texts``."""
+    record = json.loads(gzip.decompress((folder / f"{name}.texts.json.gz").read_bytes()))
+    return Texts(list(record["questions"]), list(record["candidates"]))
 
 
 def save_table(table: Table, folder: Path = TABLES) -> Path:
@@ -176,11 +215,14 @@ def save_table(table: Table, folder: Path = TABLES) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{table.name}.npz"
     tmp = folder / f".{table.name}.tmp.npz"
-    np.savez_compressed(
-        tmp, features=table.features, question=table.question, label=table.label,
-        contained=table.contained, unanswerable=table.unanswerable, near_miss=table.near_miss,
-        pair_contained=table.pair_contained, position=table.position, hit=table.hit, names=np.asarray(FEATURES),
-    )  # fmt: skip
+    arrays: dict[str, npt.NDArray[Any]] = {
+        "features": table.features, "question": table.question, "label": table.label, "contained": table.contained,
+        "unanswerable": table.unanswerable, "near_miss": table.near_miss, "pair_contained": table.pair_contained,
+        "position": table.position, "hit": table.hit, "names": np.asarray(FEATURES),
+    }  # fmt: skip
+    if table.reader is not None:
+        arrays["reader"] = table.reader
+    np.savez_compressed(tmp, allow_pickle=False, **arrays)
     tmp.replace(path)
     return path
 
@@ -197,7 +239,13 @@ def load_table(name: str, folder: Path = TABLES) -> Table:
         return Table(
             name, data["features"], data["question"], data["label"], data["contained"], data["unanswerable"],
             data["near_miss"], data["pair_contained"], data["position"], data["hit"],
+            data["reader"] if "reader" in data else None,
         )  # fmt: skip
+
+
+def reader_sha256(table: Table) -> str | None:
+    """The sha256 of a table's cross-encoder scores (None when it has none)."""
+    return None if table.reader is None else hashlib.sha256(np.ascontiguousarray(table.reader).tobytes()).hexdigest()
 
 
 def table_sha256(name: str, folder: Path = TABLES) -> str:

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -36,7 +36,7 @@ def _settings() -> Settings:
     return get_settings()
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(1)
 
@@ -44,7 +44,7 @@ def _fail(message: str) -> None:
 def open_engine(index_dir: Path | None) -> Engine:
     """Load the embedding model and the index named by the settings (or ``index_dir``)."""
     from qa.embedders import load_embedder
-    from qa.engine import Engine
+    from qa.engine import engine_of
     from qa.errors import QAError
     from qa.storage import load_index
 
@@ -53,9 +53,9 @@ def open_engine(index_dir: Path | None) -> Engine:
         # The index first: a missing or damaged one is reported without waiting for the model.
         index = load_index(index_dir or settings.index_dir, model=settings.model)
         embedder = load_embedder(settings.model, threads=settings.threads)
+        return engine_of(index, embedder, settings)
     except QAError as exc:
         _fail(str(exc))
-    return Engine(index, embedder, min_score=settings.min_score)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -290,7 +290,7 @@ def eval_command(
 def _eval_setup(gold: Path, fmt: str | None, index_dir: Path | None, corpus_dir: Path | None) -> tuple[Any, list[Any]]:
     from qa.build import build_index
     from qa.embedders import load_embedder
-    from qa.engine import Engine
+    from qa.engine import engine_of
     from qa.errors import QAError
     from qa.gold import load_jsonl, load_squad
     from qa.ingest import load_corpus
@@ -309,7 +309,7 @@ def _eval_setup(gold: Path, fmt: str | None, index_dir: Path | None, corpus_dir:
             embedder = load_embedder(settings.model, threads=settings.threads)
             click.echo(f"Indexing {len(documents)} documents in memory...", err=True)
             index = build_index(documents, embedder, max_chars=settings.max_chars, quantize=settings.quantize_vectors)
-            engine = Engine(index, embedder, min_score=settings.min_score)
+            engine = engine_of(index, embedder, settings)
         else:
             engine = open_engine(index_dir)
     except QAError as exc:

@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from qa.defaults import DEFAULT_MAX_CHARS, DEFAULT_MIN_SCORE, DEFAULT_MODEL
+from qa.defaults import (
+    DEFAULT_MAX_CHARS,
+    DEFAULT_MIN_SCORE,
+    DEFAULT_MODEL,
+    DEFAULT_READER_CANDIDATES,
+    DEFAULT_READER_TOKENS,
+)
 
 # Seconds in each period a rate limit may name ("60/minute", "5/second", "1000/hour").
 RATE_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
@@ -63,6 +69,21 @@ class Settings(BaseSettings):
         ge=0,
         le=1,
         description="An answer whose confidence (the chance it holds the answer) is below this is withheld",
+    )
+    reader_candidates: int = Field(
+        default=DEFAULT_READER_CANDIDATES,
+        ge=0,
+        le=20,
+        description="Best candidates the cross-encoder rereads before the answer is chosen (0 turns it off)",
+    )
+    reader_tokens: int = Field(
+        default=DEFAULT_READER_TOKENS,
+        ge=16,
+        le=512,
+        description="Word pieces the cross-encoder reads of a question and a candidate together",
+    )
+    reader_quantized: bool = Field(
+        default=True, description="Run the cross-encoder's matrix products in int8 (false: float arithmetic)"
     )
     max_chars: int = Field(
         default=DEFAULT_MAX_CHARS, ge=100, le=10_000, description="Upper bound on a passage's length"

@@ -19,3 +19,9 @@ DEFAULT_MAX_CHARS = 800
 # the right answers (fitting.fit.MAX_RIGHT_LOST); the shipped weights' card records it, and a test
 # checks the two agree.
 DEFAULT_MIN_SCORE = 0.13
+# The cross-encoder (qa.reader) reads the question and a candidate up to this many word pieces in all:
+# most candidates fit (a sentence and its run-on); longer ones are cut from the longer side.
+DEFAULT_READER_TOKENS = 128
+# It rereads only the scorer's best few candidates: this many (0 turns it off). Two, because rereading
+# four cost twice the time for no more right answers on the fit's left-out sets (python -m fitting's report).
+DEFAULT_READER_CANDIDATES = 2

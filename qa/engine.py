@@ -8,22 +8,27 @@ from __future__ import annotations
 import time
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.cite import cite
-from qa.defaults import DEFAULT_MIN_SCORE
+from qa.defaults import DEFAULT_MIN_SCORE, DEFAULT_READER_CANDIDATES
 from qa.embed import Embedder
 from qa.errors import NO_DOCUMENT, DocumentNotFound, QueryError
-from qa.features import candidate_features, passage_tokens
+from qa.features import candidate_features, candidate_text, passage_tokens
 from qa.index import VectorIndex
 from qa.ingest import normalize_id
 from qa.question import Profile, profile
+from qa.reader import Reader, reader_for
 from qa.retrieve import Mode, retrieve
-from qa.scorer import AnswerModel, hard_rule, load_model, refusal_reason
-from qa.selection import Scored, answer_span, citable, rank, rerank
+from qa.scorer import READER_COLUMN, AnswerModel, hard_rule, load_model, refusal_reason
+from qa.selection import Scored, answer_span, citable, rank, rerank, reread
 from qa.tokens import tokenize
 from qa.types import Answer, Document, Hit, Passage
+
+if TYPE_CHECKING:
+    from qa.config import Settings
 
 MAX_QUESTION_CHARS = 1000
 # Passages retrieved for extraction, whatever the number of citations asked for.
@@ -61,12 +66,14 @@ class Asked:
         evidence: The best candidate's confidence, whether or not it was withheld (0 without one).
         terms: Each feature's term in the best candidate's logit (``qa.scorer.AnswerModel.terms``):
             what decided the answer or the refusal.
+        reader: The cross-encoder's logit for the best candidate (None when it did not reread).
     """
 
     answer: Answer
     hits: list[Hit]
     evidence: float
     terms: dict[str, float]
+    reader: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,27 +104,44 @@ class Engine:
         *,
         min_score: float = DEFAULT_MIN_SCORE,
         model: AnswerModel | None = None,
+        reader: Reader | None = None,
+        reread: int = DEFAULT_READER_CANDIDATES,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.min_score = min_score
         self.model = model or load_model(embedder.name)
+        # With a cross-encoder, the ``reread`` best candidates of the first ranking are rescored by the
+        # reranker, which reads its logit beside their features (qa.selection.reread).
+        self.reader = reader if reread > 0 else None
+        self.reread = reread
+        self.reranker = load_model(embedder.name, reranker=True) if self.reader is not None else None
+
+    def with_index(self, index: VectorIndex) -> Engine:
+        """The same engine (model, threshold, scorer, cross-encoder) over another index."""
+        return Engine(index, self.embedder, min_score=self.min_score, model=self.model, reader=self.reader,
+                      reread=self.reread)  # fmt: skip
 
     def _query_vector(self, text: str, mode: Mode) -> np.ndarray | None:
         return None if mode == "bm25" else self.embedder.embed_queries([text])[0]
 
     def ranked(self, question: str, *, mode: Mode = "hybrid") -> tuple[list[Hit], list[Scored]]:
         """Retrieved passages, reordered by their best candidate, and the scored candidates, best first."""
-        hits, ranked, _ = self._ranked(question, mode)
+        hits, ranked, _, _ = self._ranked(question, mode)
         return hits, ranked
 
-    def _ranked(self, question: str, mode: Mode) -> tuple[list[Hit], list[Scored], Profile]:
+    def _ranked(self, question: str, mode: Mode) -> tuple[list[Hit], list[Scored], Profile, AnswerModel]:
+        """Hits, scored candidates and profile, and the model whose confidence the best candidate carries."""
         vector = self._query_vector(question, mode)
         hits = retrieve(self.index, vector, question, k=RETRIEVE_PASSAGES, mode=mode)
         asked = profile(question, self.index.idf, self.index.idf_ceiling, self.index.vocabulary)
         found, matrix = candidate_features(self.index, hits, asked, vector)
         ranked = rank(found, matrix, self.model)
-        return rerank(hits, ranked), ranked, asked
+        model = self.model
+        if self.reader is not None and self.reranker is not None and ranked:
+            top = [candidate_text(self.index, s.candidate) for s in ranked[: self.reread]]
+            ranked, model = reread(ranked, self.reader.score(question, top), self.reranker), self.reranker
+        return rerank(hits, ranked), ranked, asked, model
 
     def ask(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid") -> Answer:
         """Answer a question with a verbatim quote, or abstain.
@@ -145,8 +169,8 @@ class Engine:
         text = clean_question(question)
         if not 1 <= top_k <= 20:
             raise QueryError(f"top_k ({top_k}) must be between 1 and 20")
-        hits, ranked, asked = self._ranked(text, mode)
-        chosen = citable(ranked, top_k, self.model.merge_margin)
+        hits, ranked, asked, model = self._ranked(text, mode)
+        chosen = citable(ranked, top_k, model.merge_margin)
         best = chosen[0].confidence if chosen else 0.0
         # The hard rules (qa.scorer.HARD_RULES, unknown names among them) refuse whatever the confidence.
         rule = hard_rule(chosen[0].row) if chosen else None
@@ -155,12 +179,12 @@ class Engine:
             cite(
                 self.index.documents[s.candidate.passage.doc_id],
                 s.candidate.passage,
-                answer_span(ranked, self.model.merge_margin) if i == 0 else s.candidate.unit,
+                answer_span(ranked, model.merge_margin) if i == 0 else s.candidate.unit,
                 s.confidence,
             )
             for i, s in enumerate(chosen)
         )
-        reason = "" if answerable else self._refusal(asked, chosen[0] if chosen else None, rule)
+        reason = "" if answerable else self._refusal(model, asked, chosen[0] if chosen else None, rule)
         answer = Answer(
             question=text,
             answerable=answerable,
@@ -170,13 +194,15 @@ class Engine:
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             reason=reason,
         )
-        return Asked(answer, hits, best, self.model.terms(chosen[0].inputs) if chosen else {})
+        terms = model.terms(chosen[0].inputs) if chosen else {}
+        read = float(chosen[0].row[READER_COLUMN]) if chosen and model.reread else None
+        return Asked(answer, hits, best, terms, read)
 
-    def _refusal(self, asked: Profile, best: Scored | None, rule: str | None) -> str:
+    def _refusal(self, model: AnswerModel, asked: Profile, best: Scored | None, rule: str | None) -> str:
         if best is None:
-            return refusal_reason(self.model, None, asked, frozenset())
+            return refusal_reason(model, None, asked, frozenset())
         present = passage_tokens(self.index, self.index.by_id[best.candidate.passage.id]).all
-        return refusal_reason(self.model, best.inputs, asked, asked.tokens - present, rule)
+        return refusal_reason(model, best.inputs, asked, asked.tokens - present, rule)
 
     def search(self, query: str, *, k: int = 10, mode: Mode = "hybrid") -> list[SearchResult]:
         """Passages for a query, with the offsets of its words in each passage's text.
@@ -210,6 +236,16 @@ class Engine:
         if row is None:
             raise DocumentNotFound("no passage with this id in the index")
         return self.index.passages[row]
+
+
+def engine_of(index: VectorIndex, embedder: Embedder, settings: Settings) -> Engine:
+    """The engine the settings describe over ``index``: threshold and cross-encoder (``QA_READER_*``).
+
+    Raises:
+        ModelError: If the cross-encoder is wanted and cannot be loaded.
+    """
+    reader = reader_for(settings.reader_candidates, settings.reader_tokens, settings.reader_quantized, settings.threads)
+    return Engine(index, embedder, min_score=settings.min_score, reader=reader, reread=settings.reader_candidates)
 
 
 def highlight_spans(text: str, words: set[str]) -> list[tuple[int, int]]:

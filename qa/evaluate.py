@@ -90,6 +90,7 @@ class ItemResult:
     confidence: float
     right: bool
     terms: dict[str, float]
+    reader: float | None
     contained: bool
     contained_top3: bool
     exact_match: float
@@ -156,6 +157,7 @@ def evaluate_item(engine: Answerer, item: GoldItem, *, mode: Mode, k: int) -> It
         confidence=answer.confidence,
         right=not item.unanswerable and metrics.contains_answer(would_be, item.answers),
         terms=asked.terms,
+        reader=asked.reader,
         contained=metrics.contains_answer(answer.answer, item.answers),
         contained_top3=any(c["has_answer"] for c in citations[:3]),
         exact_match=metrics.exact_match(answer.answer, item.answers),

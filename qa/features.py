@@ -114,6 +114,11 @@ class Candidate:
     position: int
 
 
+def candidate_text(index: VectorIndex, candidate: Candidate) -> str:
+    """The text a candidate would be quoted as (its span), as the cross-encoder (``qa.reader``) reads it."""
+    return index.documents[candidate.passage.doc_id].text[candidate.span.start : candidate.span.end]
+
+
 def _pairs(tokens: Sequence[str]) -> set[tuple[str, str]]:
     return set(zip(tokens, tokens[1:], strict=False))
 

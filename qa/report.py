@@ -83,6 +83,7 @@ def _failure_row(r: ItemResult) -> str:
         "(abstained)" if r.abstained else (r.answer or ""),
         r.section,
         f"{r.confidence:.2f}: {deciding_terms(r.terms)}",
+        "–" if r.reader is None else f"{r.reader:+.2f}",
     ]
     return "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
 
@@ -107,12 +108,12 @@ def render_report(title: str, results: Sequence[EvalResult], threshold: float | 
     for result in results:
         failures = [r for r in result.items if is_failure(r)]
         inexact = [c for r in result.items for c in r.citations if not c["exact"]]
-        body = "".join(_failure_row(r) for r in failures) or "<tr><td colspan=5>none</td></tr>"
+        body = "".join(_failure_row(r) for r in failures) or "<tr><td colspan=6>none</td></tr>"
         sections.append(
             f"<h2>Failures: {html.escape(result.mode)} ({len(failures)})</h2>"
             f"<p>Citations whose quote differs from the text at its offsets: {len(inexact)}</p>"
             "<table><tr><th>question</th><th>expected</th><th>got</th><th>cited section</th>"
-            "<th>confidence: the features that decided it</th></tr>"
+            "<th>confidence: the features that decided it</th><th>cross-encoder logit</th></tr>"
             f"{body}</table>"
         )
     style = (

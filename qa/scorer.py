@@ -52,6 +52,8 @@ _REASONS = {
     "passage_similarity": "no passage is close in meaning to the question",
     "share": "several passages answer about equally well, none clearly",
     "margin": "several passages answer about equally well, none clearly",
+    "reader": "no passage, read with the question, answers it",
+    "ranking": "no passage, read with the question, answers it",
 }
 _TYPE_WORDS = {"date": "date", "quantity": "number", "person": "person", "organisation": "organisation",
                "acronym": "expansion", "place": "place", "reason": "reason", "none": "answer"}  # fmt: skip
@@ -73,6 +75,11 @@ def hard_rule(row: npt.NDArray[np.float32]) -> str | None:
 
 # The two facts about the ranking that the confidence reads besides the best candidate's features.
 RANKING_FEATURES = ("share", "margin")
+# The columns the reread (``qa.selection.reread``) adds to a candidate's features: its first ranking logit
+# less the question's best, and the cross-encoder's logit (``qa.reader``).
+READER_FEATURES = ("ranking", "reader")
+# Where a reranker's row holds the cross-encoder's logit.
+READER_COLUMN = len(FEATURES) + READER_FEATURES.index("reader")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,9 @@ class AnswerModel:
     card: dict[str, Any]
     # The best two candidates are quoted together when adjacent and within this in logit (qa.selection).
     merge_margin: float = 0.0
+    # A reranker (features FEATURES + READER_FEATURES) was fitted on each question's ``reread`` best
+    # candidates of the first ranking; 0 for a first ranker.
+    reread: int = 0
 
     def standard(self, matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         result: npt.NDArray[np.float64] = (matrix.astype(np.float64) - self.mean) / self.scale
@@ -153,6 +163,7 @@ def to_record(model: AnswerModel) -> dict[str, Any]:
         "confidence_weights": _floats(model.confidence_weights),
         "confidence_bias": round(float(model.confidence_bias), 8),
         "merge_margin": model.merge_margin,
+        **({"reread": model.reread} if model.reread else {}),
         "card": model.card,
     }
 
@@ -161,14 +172,16 @@ def from_record(record: dict[str, Any]) -> AnswerModel:
     """The model a JSON record describes.
 
     Raises:
-        ValueError: If the record is of another format or names other features than ``qa.features.FEATURES``.
+        ValueError: If the record is of another format or names other features than ``qa.features.FEATURES``
+            (followed by ``READER_FEATURES`` for a reranker).
     """
     if record.get("format") != FORMAT:
         raise ValueError(f"answer model format {record.get('format')!r}; this version reads {FORMAT}")
-    if tuple(record["features"]) != FEATURES:
+    reread = int(record.get("reread", 0))
+    if tuple(record["features"]) != (FEATURES + READER_FEATURES if reread else FEATURES):
         raise ValueError("answer model features differ from qa.features.FEATURES: refit with python -m fitting")
 
-    width = len(FEATURES)
+    width = len(record["features"])
     lengths = {"mean": width, "scale": width, "rank_weights": width, "confidence_mean": width + 2,
                "confidence_scale": width + 2, "confidence_weights": width + 2}  # fmt: skip
 
@@ -190,21 +203,23 @@ def from_record(record: dict[str, Any]) -> AnswerModel:
         confidence_bias=float(record["confidence_bias"]),
         card=dict(record.get("card", {})),
         merge_margin=float(record["merge_margin"]),
+        reread=reread,
     )
 
 
-def weights_name(model: str) -> str:
-    """The file name of a model's weights inside ``qa/models``."""
-    return f"answer-scorer-{model}.json"
+def weights_name(model: str, *, reranker: bool = False) -> str:
+    """The file name of a model's weights inside ``qa/models``: its first ranker's, or its reranker's."""
+    return f"answer-{'reranker' if reranker else 'scorer'}-{model}.json"
 
 
 @cache
-def load_model(model: str = FALLBACK_MODEL) -> AnswerModel:
-    """The shipped weights for embedding model ``model``, or the fallback model's when it has none."""
+def load_model(model: str = FALLBACK_MODEL, *, reranker: bool = False) -> AnswerModel:
+    """The shipped weights for embedding model ``model`` (its reranker's, which read the cross-encoder's
+    score, when ``reranker``), or the fallback model's when it has none."""
     folder = resources.files("qa") / "models"
-    path = folder / weights_name(model)
+    path = folder / weights_name(model, reranker=reranker)
     if not path.is_file():
-        path = folder / weights_name(FALLBACK_MODEL)
+        path = folder / weights_name(FALLBACK_MODEL, reranker=reranker)
     return from_record(json.loads(path.read_text(encoding="utf-8")))
 
 

@@ -8,6 +8,8 @@ candidates outside the answer's span.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,6 +43,21 @@ def rank(candidates: Sequence[Candidate], matrix: npt.NDArray[np.float32], model
     ]
     scored.sort(key=lambda s: (-s.logit, s.candidate.rank, s.candidate.unit.start))
     return scored
+
+
+def reread(ranked: Sequence[Scored], reader: npt.NDArray[np.float32], model: AnswerModel) -> list[Scored]:
+    """The first ranking with its ``len(reader)`` best candidates rescored by the reranker ``model``, which
+    reads their features, their first logit less the best's and the cross-encoder's logit (``reader``, in
+    the order of ``ranked``); the rest follow in their first order, with logit -inf (the two rankings'
+    logits are not on one scale, so no answer joins one of them: ``answer_span``)."""
+    count = len(reader)
+    if not count:
+        return list(ranked)
+    top = ranked[:count]
+    extra = np.stack([[s.logit - top[0].logit for s in top], reader.astype(np.float64)], axis=1)
+    matrix = np.hstack([np.vstack([s.row for s in top]).astype(np.float64), extra]).astype(np.float32)
+    rest = [dataclasses.replace(s, logit=-math.inf) for s in ranked[count:]]
+    return rank([s.candidate for s in top], matrix, model) + rest
 
 
 def rerank(hits: list[Hit], ranked: Sequence[Scored]) -> list[Hit]:

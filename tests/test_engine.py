@@ -360,3 +360,44 @@ def test_out_of_corpus_question_abstains(model_engine: Engine) -> None:
 def test_a_refusal_says_why(model_engine: Engine, question: str, reason: str) -> None:
     answer = model_engine.ask(question)
     assert (answer.answerable, answer.answer, answer.reason) == (False, None, reason)
+
+
+# --- with the cross-encoder ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def read_engine(model_engine: Engine) -> Engine:
+    """The default configuration: the shipped cross-encoder rereads the first ranking's best candidates."""
+    from qa.defaults import DEFAULT_READER_CANDIDATES
+    from qa.reader import load_reader
+
+    return Engine(model_engine.index, model_engine.embedder, reader=load_reader(), reread=DEFAULT_READER_CANDIDATES)
+
+
+@pytest.mark.model
+def test_the_cross_encoder_rereads_and_its_logit_is_reported(read_engine: Engine) -> None:
+    """With the cross-encoder the reranker decides: its confidence's terms include the cross-encoder's, the
+    best candidate's logit is reported, and the quote is still verbatim at its offsets."""
+    asked = read_engine.ask_detailed("How many agencies participate in Secure Communities?")
+    assert asked.answer.answerable, asked.answer.reason
+    assert asked.answer.answer == AGENCIES_SENTENCE
+    assert {"reader", "ranking"} <= set(asked.terms)
+    assert asked.reader is not None and asked.reader > 0
+    assert_answer_contract(asked.answer, read_engine.index)
+
+
+@pytest.mark.model
+def test_without_the_cross_encoder_the_first_ranker_decides(model_engine: Engine) -> None:
+    """``reread=0`` (QA_READER_CANDIDATES=0) or no reader: no cross-encoder term, no logit reported."""
+    asked = model_engine.ask_detailed("How many agencies participate in Secure Communities?")
+    assert "reader" not in asked.terms and asked.reader is None
+    off = Engine(model_engine.index, model_engine.embedder, reader=None, reread=4)
+    assert off.reranker is None and off.ask_detailed("How many agencies participate?").reader is None
+
+
+@pytest.mark.model
+def test_a_copy_over_another_index_keeps_the_cross_encoder(read_engine: Engine) -> None:
+    copy = read_engine.with_index(read_engine.index)
+    assert (copy.reader, copy.reread, copy.reranker, copy.min_score) == (
+        read_engine.reader, read_engine.reread, read_engine.reranker, read_engine.min_score,
+    )  # fmt: skip

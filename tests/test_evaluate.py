@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, replace
@@ -17,7 +18,7 @@ from qa.errors import CorpusError
 from qa.evaluate import evaluate
 from qa.gold import GoldItem, load_jsonl, load_squad
 from qa.records import CITATION_FIELDS, citation_record
-from qa.report import render_report
+from qa.report import _failure_row, render_report
 from qa.retrieve import Mode
 from qa.types import Answer, Citation, Document, Hit, Passage, Span
 
@@ -335,3 +336,11 @@ def test_the_report_reads_the_item_citations() -> None:
     assert "Citations whose quote differs from the text at its offsets: 1" in page
     assert "<tr><th>ndcg@10</th><td>0.554</td></tr>" in page
     assert "Which bridge is old?" in page  # refused though answerable: a failure
+    # Each failure shows the cross-encoder's logit for its best candidate; the fake engine has none.
+    assert "<th>cross-encoder logit</th>" in page and "<td>–</td></tr>" in page
+
+
+def test_a_failure_row_shows_the_cross_encoders_logit() -> None:
+    """The report's failure row gives the best candidate's cross-encoder logit, signed, beside its terms."""
+    item = dataclasses.replace(evaluate(FakeEngine(), GOLD, k=3).items[2], reader=-2.5)
+    assert _failure_row(item).endswith("<td>-2.50</td></tr>")

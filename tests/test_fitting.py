@@ -3,6 +3,7 @@ and the committed candidate tables are what the code computes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,12 +11,23 @@ import numpy as np
 import pytest
 
 from fitting.__main__ import MODELS, fitted_model
-from fitting.fit import Figures, conditional_logit, fit, leave_one_out, model_figures, question_slices
+from fitting.fit import (
+    Figures,
+    conditional_logit,
+    fit,
+    fit_reranker,
+    leave_one_out,
+    leave_one_out_reranker,
+    model_figures,
+    question_slices,
+    reread_table,
+)
+from fitting.reader import MAX_READ
 from fitting.sets import SET_NAMES, available
 from fitting.tables import TABLES, Table, build_table, load_table
 from qa.defaults import DEFAULT_MODEL
 from qa.features import COLUMN, FEATURES
-from qa.scorer import from_record, load_model, to_record, weights_name
+from qa.scorer import READER_FEATURES, from_record, load_model, to_record, weights_name
 
 
 def fixture_table(name: str, seed: int, questions: int = 40, per_question: int = 6) -> Table:
@@ -97,6 +109,24 @@ def test_shipped_weights_are_what_the_fit_produces() -> None:
     assert load_model(DEFAULT_MODEL).card["tables"] == shipped["card"]["tables"]
 
 
+@pytest.mark.slow
+def test_shipped_reranker_is_what_the_fit_produces() -> None:
+    """`python -m fitting` reproduces the reranker in qa/models from the committed tables' cross-encoder
+    scores, and its card names the shipped cross-encoder."""
+    from fitting.__main__ import fitted_reranker, same_weights
+    from qa.defaults import DEFAULT_READER_CANDIDATES
+    from qa.reader import READER_DIR
+
+    tables = [load_table(name) for name in SET_NAMES]
+    first = fitted_model(tables, DEFAULT_MODEL, held={})
+    produced = to_record(fitted_reranker(tables, DEFAULT_MODEL, first, {}, DEFAULT_READER_CANDIDATES))
+    shipped = json.loads((MODELS / weights_name(DEFAULT_MODEL, reranker=True)).read_text(encoding="utf-8"))
+    assert same_weights(shipped, json.loads(json.dumps(produced)))
+    assert produced["card"]["reader_scores"] == shipped["card"]["reader_scores"]
+    card = json.loads((READER_DIR / "card.json").read_text(encoding="utf-8"))
+    assert shipped["card"]["reader_model"] == card["model_sha256"]
+
+
 def test_every_set_has_a_committed_table() -> None:
     """The six tables the shipped weights were fitted on are in the repo, with today's feature columns."""
     assert sorted(p.stem for p in Path(TABLES).glob("*.npz")) == sorted(SET_NAMES)
@@ -112,7 +142,7 @@ def test_gold_table_is_what_the_code_computes(embedder) -> None:  # type: ignore
     """Rebuilding the gold set's table with today's code and the real model gives the committed table."""
     if not available("gold"):
         pytest.skip("the default corpus is absent")
-    rebuilt, committed = build_table("gold", embedder), load_table("gold")
+    (rebuilt, _), committed = build_table("gold", embedder), load_table("gold")
     assert rebuilt.question.tolist() == committed.question.tolist()
     assert rebuilt.label.tolist() == committed.label.tolist()
     assert rebuilt.near_miss.tolist() == committed.near_miss.tolist()
@@ -120,7 +150,82 @@ def test_gold_table_is_what_the_code_computes(embedder) -> None:  # type: ignore
 
 
 def test_default_threshold_is_the_one_the_fit_chose() -> None:
-    """QA_MIN_SCORE's default is the threshold `python -m fitting` chose on all six sets (recorded in the card)."""
-    from qa.defaults import DEFAULT_MIN_SCORE
+    """QA_MIN_SCORE's default is the threshold `python -m fitting` chose on all six sets for the default
+    configuration, the reranker over the cross-encoder (recorded in its card)."""
+    from qa.defaults import DEFAULT_MIN_SCORE, DEFAULT_READER_CANDIDATES
 
-    assert load_model(DEFAULT_MODEL).card["min_score"] == DEFAULT_MIN_SCORE
+    reranker = load_model(DEFAULT_MODEL, reranker=True)
+    assert reranker.card["min_score"] == DEFAULT_MIN_SCORE
+    assert reranker.reread == DEFAULT_READER_CANDIDATES
+
+
+# --- the reranker over the cross-encoder's scores ----------------------------------------------------
+
+
+def read_table(name: str, seed: int, questions: int = 40) -> Table:
+    """``fixture_table`` with cross-encoder scores that single out the answer (its score 2 above the rest)."""
+    table = fixture_table(name, seed, questions)
+    noise = np.random.default_rng(seed + 100).normal(0.0, 0.5, len(table.label))
+    return dataclasses.replace(table, reader=(2.0 * table.label + noise).astype(np.float32))
+
+
+def test_reread_table_keeps_each_questions_best_candidates_with_the_reader_columns() -> None:
+    """Each question keeps its ``count`` best candidates by the first ranker, in table order, with its first
+    logit less the question's best and its cross-encoder score appended."""
+    table = read_table("a", 1, questions=5)
+    first = fit([table], model="m")
+    reread = reread_table(table, first, 2)
+    logits = first.logits(table.features)
+    assert reread.features.shape == (10, len(FEATURES) + 2)
+    for q, rows in enumerate(question_slices(table)):
+        local = logits[rows]
+        best = sorted(np.argsort(-local, kind="stable")[:2])
+        kept = reread.features[2 * q : 2 * q + 2]
+        assert kept[:, : len(FEATURES)].tolist() == table.features[rows][best].tolist()
+        assert kept[:, -2].tolist() == pytest.approx((local[best] - local.max()).tolist(), abs=1e-5)
+        assert kept[:, -1].tolist() == table.reader[rows][best].tolist()  # type: ignore[index]
+    assert reread.question.tolist() == np.repeat(np.arange(5), 2).tolist()
+
+
+def test_reranker_learns_to_trust_a_reader_that_finds_the_answer() -> None:
+    """Over a first ranker that sees noise only, the reranker puts a positive weight on the cross-encoder's
+    column and picks more answers out of sample than the first ranker."""
+    tables = [read_table("a", 1, 200), read_table("b", 2, 200)]
+    noisy = [dataclasses.replace(t, features=np.random.default_rng(7).random(t.features.shape).astype(np.float32))
+             for t in tables]  # fmt: skip
+    first, second = fit_reranker(noisy, model="m", count=3)
+    assert second.reread == 3 and second.features == (*FEATURES, *READER_FEATURES)
+    assert second.rank_weights[-1] > 0 and not second.rank_weights[: len(FEATURES)].any()
+    held = read_table("c", 3)
+    held = dataclasses.replace(held, features=np.random.default_rng(8).random(held.features.shape).astype(np.float32))
+    assert model_figures(second, reread_table(held, first, 3), 0.0).picked > model_figures(first, held, 0.0).picked
+
+
+def test_reranker_leave_one_out_never_sees_the_left_out_set() -> None:
+    tables = [read_table("a", 1), read_table("b", 2), read_table("c", 3)]
+    held = leave_one_out_reranker(tables, model="m", count=2, threshold=0.5)
+    for i, table in enumerate(tables):
+        first, second = fit_reranker([t for j, t in enumerate(tables) if j != i], model="m", count=2)
+        assert held[table.name].row() == model_figures(second, reread_table(table, first, 2), 0.5).row()
+
+
+def test_every_committed_table_holds_held_out_reader_scores() -> None:
+    """Each table carries cross-encoder scores (from a model trained without its set) for at least every
+    question's best candidates; the rest are NaN."""
+    for name in SET_NAMES:
+        table = load_table(name)
+        assert table.reader is not None and table.reader.shape == table.label.shape, name
+        for rows in question_slices(table):
+            if rows.stop > rows.start:
+                assert np.isfinite(table.reader[rows]).sum() >= min(MAX_READ, rows.stop - rows.start), name
+
+
+def test_reread_table_refuses_a_candidate_without_a_score() -> None:
+    """Only the candidates a first ranker may hand over are scored (fitting.reader.rows_to_read); rereading
+    one that was not is an error that says what to rerun, never a NaN feature."""
+    table = read_table("a", 1, questions=3)
+    assert table.reader is not None
+    holes = table.reader.copy()
+    holes[:] = np.nan
+    with pytest.raises(ValueError, match="no cross-encoder score; rerun python -m fitting.reader"):
+        reread_table(dataclasses.replace(table, reader=holes), fit([table], model="m"), 2)

@@ -46,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     "qa.embed": {"qa.defaults", "qa.errors"},
     "qa.onnx_embed": {"qa.defaults", "qa.embed", "qa.errors", "qa.files"},
     "qa.embedders": {"qa.defaults", "qa.embed", "qa.onnx_embed"},
+    "qa.reader": {"qa.defaults", "qa.errors", "qa.onnx_embed"},
     "qa.index": {"qa.tokens", "qa.types"},
     "qa.storage": {"qa.errors", "qa.files", "qa.index", "qa.types"},
     "qa.build": {"qa.chunk", "qa.defaults", "qa.embed", "qa.errors", "qa.index", "qa.ingest", "qa.tokens", "qa.types"},
@@ -69,6 +70,7 @@ ALLOWED: dict[str, set[str]] = {
     "qa.cite": {"qa.types"},
     "qa.engine": {
         "qa.cite",
+        "qa.config",
         "qa.defaults",
         "qa.embed",
         "qa.errors",
@@ -76,6 +78,7 @@ ALLOWED: dict[str, set[str]] = {
         "qa.index",
         "qa.ingest",
         "qa.question",
+        "qa.reader",
         "qa.retrieve",
         "qa.scorer",
         "qa.selection",

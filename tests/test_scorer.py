@@ -15,7 +15,16 @@ import pytest
 
 from qa.features import COLUMN, FEATURES
 from qa.question import Profile, profile
-from qa.scorer import NO_ANSWER, AnswerModel, from_record, load_model, refusal_reason, to_record, words_of
+from qa.scorer import (
+    NO_ANSWER,
+    READER_FEATURES,
+    AnswerModel,
+    from_record,
+    load_model,
+    refusal_reason,
+    to_record,
+    words_of,
+)
 from qa.tokens import Vocabulary
 
 N = len(FEATURES)
@@ -283,3 +292,41 @@ def test_refusal_for_place_and_reason_questions(question: str) -> None:
 def test_words_of(question: str, tokens: frozenset[str], expected: str) -> None:
     """The question's words whose tokens are given, as typed, quoted and comma-separated."""
     assert words_of(question, tokens) == expected
+
+
+# --- the reranker -----------------------------------------------------------------------------------
+
+
+def test_reranker_record_round_trip_keeps_its_reread_count() -> None:
+    """A reranker's record names FEATURES then READER_FEATURES and the number of candidates it was fitted on."""
+    width = N + len(READER_FEATURES)
+    model = AnswerModel(
+        model="m", features=(*FEATURES, *READER_FEATURES), mean=np.zeros(width), scale=np.ones(width),
+        rank_weights=np.arange(width) / 8, confidence_mean=np.zeros(width + 2), confidence_scale=np.ones(width + 2),
+        confidence_weights=np.arange(width + 2) / 16, confidence_bias=0.5, card={}, merge_margin=0.25, reread=4,
+    )  # fmt: skip
+    record = json.loads(json.dumps(to_record(model)))
+    assert record["reread"] == 4 and record["features"][-2:] == ["ranking", "reader"]
+    again = from_record(record)
+    assert (again.reread, again.features, again.merge_margin) == (4, model.features, 0.25)
+    assert np.array_equal(again.confidence_weights, model.confidence_weights)
+    record["reread"] = 0  # a first ranker must name FEATURES alone
+    with pytest.raises(ValueError, match="features differ"):
+        from_record(record)
+
+
+def test_first_ranker_record_has_no_reread_count() -> None:
+    assert "reread" not in to_record(fitted_looking_model())
+    assert from_record(to_record(fitted_looking_model())).reread == 0
+
+
+def test_shipped_reranker_trusts_the_cross_encoder() -> None:
+    """The shipped reranker reads FEATURES + READER_FEATURES; a higher cross-encoder logit never lowers a
+    candidate's ranking logit nor its confidence (all else at the fit's average)."""
+    model = load_model(reranker=True)
+    assert model.features == (*FEATURES, *READER_FEATURES) and model.reread > 0
+    matrix = np.tile(model.mean.astype(np.float32), (len(GRID), 1))
+    matrix[:, -1] = np.linspace(-6.0, 6.0, len(GRID))
+    assert _non_decreasing(model.logits(matrix))
+    confidences = np.array([model.confidences(matrix[i : i + 1])[0] for i in range(len(GRID))])
+    assert _non_decreasing(confidences) and confidences[-1] > confidences[0]

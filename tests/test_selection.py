@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from qa.features import COLUMN, FEATURES, Candidate
-from qa.scorer import AnswerModel
-from qa.selection import Scored, citable, rank, rerank
+from qa.scorer import READER_FEATURES, AnswerModel
+from qa.selection import Scored, citable, rank, rerank, reread
 from qa.types import Hit, Passage, Span
 
 TEXT = "Alpha is first. Beta is second. Gamma is third."
@@ -137,3 +139,37 @@ def test_citable_skips_units_inside_the_answer_from_another_passage_of_its_docum
     assert [(s.candidate.passage.id, s.candidate.unit) for s in citable(ranked, 3, 0.0)] == [
         ("p", Span(0, 15)), ("p2", Span(32, 47)),
     ]  # fmt: skip
+
+
+# --- reread -----------------------------------------------------------------------------------------
+
+
+def reader_model() -> AnswerModel:
+    """A reranker whose logit is the cross-encoder's column alone (FEATURES + READER_FEATURES)."""
+    width = N + len(READER_FEATURES)
+    rank_weights = np.zeros(width)
+    rank_weights[-1] = 1.0
+    return AnswerModel(
+        model="test", features=(*FEATURES, *READER_FEATURES), mean=np.zeros(width), scale=np.ones(width),
+        rank_weights=rank_weights, confidence_mean=np.zeros(width + 2), confidence_scale=np.ones(width + 2),
+        confidence_weights=np.zeros(width + 2), confidence_bias=0.0, card={}, reread=2,
+    )  # fmt: skip
+
+
+def test_reread_rescores_only_the_best_candidates_and_keeps_the_rest_in_order() -> None:
+    """The cross-encoder's scores reorder the first ranking's best ``len(scores)`` candidates; the others
+    follow as the first ranking left them, with logit -inf (never joined to the answer)."""
+    a = passage("a")
+    first = rank([candidate(a, 0), candidate(a, 1), candidate(a, 2)], rows([0.9, 0.5, 0.1]), similarity_model())
+    reread_ = reread(first, np.array([0.0, 3.0], dtype=np.float32), reader_model())
+    assert [s.candidate.unit.start for s in reread_] == [16, 0, 32]
+    assert [s.logit for s in reread_] == pytest.approx([3.0, 0.0, -math.inf])
+    # The reranker saw each candidate's first logit less the best's, then the cross-encoder's logit.
+    assert reread_[0].row[-2:].tolist() == pytest.approx([0.5 - 0.9, 3.0])
+    assert reread_[1].row[-2:].tolist() == pytest.approx([0.0, 0.0])
+
+
+def test_reread_of_no_candidate_is_the_first_ranking() -> None:
+    a = passage("a")
+    first = rank([candidate(a, 0), candidate(a, 1)], rows([0.2, 0.7]), similarity_model())
+    assert reread(first, np.zeros(0, dtype=np.float32), reader_model()) == first

@@ -1,0 +1,489 @@
+"""``python -m fitting.reader``: train the cross-encoder (``qa.reader``), export it, score the tables.
+
+    python -m fitting.reader            # train the fold models and the shipped one, score the tables
+    python -m fitting.reader --quick    # 40 steps per model: checks the pipeline end to end (minutes)
+
+The cross-encoder is all-MiniLM-L6-v2 (the shipped embedder's weights) with a
+one-logit head, fine-tuned for one epoch on (question, candidate) pairs read
+from the candidate tables (``fitting.tables``): the candidates the engine
+itself draws, the ones holding a gold answer as positives, the best-ranked
+others as hard negatives (same passage or section), and near misses (a
+question asked without its answer's passages) as negatives only.
+
+**Held out honestly.** The six sets fall into ``FOLDS``, three groups of two;
+for each group a model is trained on the other four sets, and that model
+scores the group's tables (the ``reader`` column). Every set's column thus
+comes from a model that never saw it, so the scorer's leave-one-dataset-out
+figures (``python -m fitting``) stay held out, and the scorer learns how much
+to trust an out-of-sample reader. The shipped model is trained the same way on
+all six sets.
+
+Deterministic: seeded, one thread order, a fixed sample of each set. Each model
+is exported to ONNX with int8 weights (``int8_weights``: about 23 MB) under
+``qa/models/reader/`` with the tokenizer and a card (data sha256s, settings,
+held-out figures); fold models go to the cache only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fitting.__main__ import TEXTS
+from fitting.fit import fit, question_slices
+from fitting.indexes import CACHE, log
+from fitting.sets import SET_NAMES
+from fitting.tables import TABLES, Table, Texts, load_table, load_texts, save_table
+from qa.defaults import DEFAULT_MODEL, DEFAULT_READER_CANDIDATES, DEFAULT_READER_TOKENS
+from qa.reader import READER_DIR, Reader
+
+# The sets whose pairs train the model. PolicyQA's are left out: its labels are gold spans of a few words
+# while its generic questions ("Do you share my data?") are answered by many sentences of a policy, so most
+# of its "negatives" answer too; with them in, training stayed at the base rate. It is still scored and
+# measured, held out like the others.
+TRAINED_ON = ("gold", "title6", "title8", "xquad", "selqa")
+# Each group is left out together: its sets are scored by a model trained on the other four.
+FOLDS = (("gold", "policyqa"), ("title6", "selqa"), ("title8", "xquad"))
+SEED = 20261130
+# A set gives at most this many questions (and as many near misses) to training, drawn with SEED.
+QUESTIONS_PER_SET = 500
+# Per question: its positives (at most POSITIVES) and its NEGATIVES best-ranked candidates without an answer.
+POSITIVES = 2
+NEGATIVES = 3
+BATCH = 16
+# Names the model's shape and loss (``mean_pooled``, positives weighed to half): a fold model in the cache is
+# reused only when its recipe, pairs and settings are today's. Change it when the training code changes.
+RECIPE = "joint-mean-pooled-product-head/balanced-bce/1"
+LEARNING_RATE = 5e-5
+WARMUP = 0.1
+
+
+Pair = tuple[str, str, float]
+
+
+def pairs_of(table: Table, texts: Texts, rng: random.Random) -> list[Pair]:
+    """Training pairs of one set: its candidates ranked by a scorer fitted on it alone (so the negatives
+    are the ones the engine would rank high), sampled as the module docstring says."""
+    logits = fit([table], model=DEFAULT_MODEL).logits(table.features)
+    groups = question_slices(table)
+    genuine = [q for q in range(table.n_questions) if not table.near_miss[q]]
+    near = [q for q in range(table.n_questions) if table.near_miss[q]]
+    chosen = rng.sample(genuine, min(len(genuine), QUESTIONS_PER_SET))
+    chosen += rng.sample(near, min(len(near), QUESTIONS_PER_SET))
+    out: list[Pair] = []
+    for q in sorted(chosen):
+        rows = range(groups[q].start, groups[q].stop)
+        order = sorted(rows, key=lambda r: (-logits[r], r))
+        positives = [r for r in order if table.label[r]][:POSITIVES]
+        negatives = [r for r in order if not table.contained[r] and not table.label[r]][:NEGATIVES]
+        question = texts.questions[q]
+        out += [(question, texts.candidates[r], 1.0) for r in positives]
+        out += [(question, texts.candidates[r], 0.0) for r in negatives]
+    return out
+
+
+def batches_of(pairs: Sequence[Pair]) -> list[list[int]]:
+    """One epoch's batches of pair indexes, in a seeded order; each batch holds pairs of about one length
+    (sorted within windows of 64 batches), so little of a batch is padding."""
+    rng = random.Random(SEED)
+    order = list(range(len(pairs)))
+    rng.shuffle(order)
+    window = 64 * BATCH
+    batches = []
+    for lo in range(0, len(order), window):
+        chunk = sorted(order[lo : lo + window], key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        batches += [chunk[i : i + BATCH] for i in range(0, len(chunk), BATCH)]
+    rng.shuffle(batches)
+    return batches
+
+
+def mean_pooled(folder: Path) -> Any:
+    """A cross-encoder over the BERT encoder in ``folder``, read jointly: the question's and the candidate's
+    token states are each averaged (the pooling the encoder was trained with as an embedder) and
+    normalised, and a linear head reads their product. It starts as ten times their cosine less five, a
+    useful score before any step; a head on the [CLS] state, which that training never used, stayed at
+    the base rate for a whole epoch on two of three folds."""
+    import torch
+    from transformers import AutoModel
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = AutoModel.from_pretrained(str(folder))
+            size = int(self.encoder.config.hidden_size)
+            # Starts as the embedder's cosine of the two sides (scaled): a useful score before any step.
+            self.head = torch.nn.Linear(size, 1)
+            torch.nn.init.constant_(self.head.weight, 10.0)
+            torch.nn.init.constant_(self.head.bias, -5.0)
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            states = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(states.dtype)
+            side = token_type_ids.unsqueeze(-1).to(states.dtype)
+            question = self._mean(states, mask * (1.0 - side))
+            candidate = self._mean(states, mask * side)
+            return self.head(question * candidate)
+
+        @staticmethod
+        def _mean(states: Any, weights: Any) -> Any:
+            pooled = (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    return MeanPooled()
+
+
+def train(pairs: Sequence[Pair], *, steps: int | None = None, max_tokens: int = DEFAULT_READER_TOKENS) -> Any:
+    """A cross-encoder fine-tuned from all-MiniLM-L6-v2 on ``pairs`` (one epoch, or ``steps`` batches)."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    from qa.embed import resolve_model_path
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    tokenizer = Reader.tokenizer_of(resolve_model_path(DEFAULT_MODEL) / "tokenizer.json", max_tokens)
+    model = mean_pooled(resolve_model_path(DEFAULT_MODEL))
+    batches = batches_of(pairs)[:steps]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.01)
+    schedule = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]
+        optimizer, int(WARMUP * len(batches)), len(batches)
+    )
+    # Positives are about one pair in seven: weighed up to half the loss, so that predicting the base rate
+    # for every pair is no optimum.
+    positives = sum(p[2] for p in pairs)
+    balance = torch.tensor((len(pairs) - positives) / max(1.0, positives))
+    model.train()
+    started, running = time.perf_counter(), 0.0
+    for step, batch in enumerate(batches, 1):
+        ids, mask, types = Reader.encode(tokenizer, [(pairs[i][0], pairs[i][1]) for i in batch])
+        labels = torch.tensor([pairs[i][2] for i in batch])
+        logits = model(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(types)).squeeze(-1)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=balance)
+        loss.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        value = float(loss.detach())
+        running = 0.98 * running + 0.02 * value if step > 1 else value
+        if step % 50 == 0 or step == len(batches):
+            elapsed = time.perf_counter() - started
+            log(f"  step {step}/{len(batches)}: loss {running:.3f}, {elapsed:.0f} s")
+    model.eval()
+    return model
+
+
+# Pairs whose trained (torch) logits the card records, so a test can check the exported model against them.
+FIXTURE = (
+    ("How many agencies participate in Secure Communities?",
+     "Over 3,000 agencies participate, sharing biometric data to identify removable noncitizens."),
+    ("How many agencies participate in Secure Communities?",
+     "Secure Communities was suspended in 2014 and reactivated in 2017."),
+    ("Who may a fusion center share data with?",
+     "Fusion centers share information with federal, state and local partners."),
+    ("What is the salary of a fusion center analyst?",
+     "There are about 80 fusion centers across the United States."),
+    ("When was the Immigration and Nationality Act passed?",
+     "The Immigration and Nationality Act of 1952 consolidated earlier immigration laws."),
+    ("What does the Department of Homeland Security do?",
+     "The term “Department” means the Department of Homeland Security."),
+)  # fmt: skip
+
+
+def torch_logits(model: Any, pairs: Sequence[tuple[str, str]], max_tokens: int = DEFAULT_READER_TOKENS) -> list[float]:
+    """The trained model's logits of ``pairs`` (one pair per call, as the quantized engine reads them)."""
+    import torch
+
+    from qa.embed import resolve_model_path
+
+    tokenizer = Reader.tokenizer_of(resolve_model_path(DEFAULT_MODEL) / "tokenizer.json", max_tokens)
+    out = []
+    with torch.no_grad():
+        for pair in pairs:
+            ids, mask, types = (torch.from_numpy(a) for a in Reader.encode(tokenizer, [pair]))
+            out.append(round(float(model(ids, mask, types)[0, 0]), 6))
+    return out
+
+
+def export(model: Any, folder: Path) -> Path:
+    """Write ``model`` to ``folder/model.onnx`` with int8 weights (``int8_weights``) and the tokenizer beside it."""
+    import onnx
+    import torch
+
+    from qa.embed import resolve_model_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    full = folder / "float.onnx"
+    example = torch.ones((2, 8), dtype=torch.int64)
+    with torch.no_grad():
+        torch.onnx.export(
+            model, (example, example, torch.zeros_like(example)), str(full), dynamo=False, opset_version=17,
+            input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["logits"],
+            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids")}
+            | {"logits": {0: "batch"}},
+        )  # fmt: skip
+    graph = int8_weights(onnx.load(str(full)))
+    full.unlink()
+    path = folder / "model.onnx"
+    tmp = folder / ".model.onnx.tmp"
+    onnx.save(graph, str(tmp))
+    tmp.replace(path)
+    shutil.copyfile(resolve_model_path(DEFAULT_MODEL) / "tokenizer.json", folder / "tokenizer.json")
+    return path
+
+
+# Float initializers with at least this many values are stored as int8 (the matrices and the embeddings).
+INT8_MIN_SIZE = 4096
+
+
+def int8_weights(graph: Any) -> Any:
+    """``graph`` with each large float weight stored as int8 with one scale per output column, turned back
+    into floats by a Cast and a Mul that onnxruntime folds when it loads the graph (as the int8 export of
+    the embedder does): a quarter of the bytes, float arithmetic."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    kept, nodes = [], []
+    for init in graph.graph.initializer:
+        values = numpy_helper.to_array(init)
+        if values.dtype != np.float32 or values.size < INT8_MIN_SIZE or values.ndim != 2:
+            kept.append(init)
+            continue
+        scale = np.maximum(np.abs(values).max(axis=0, keepdims=True), 1e-12) / 127.0
+        quantized = np.clip(np.round(values / scale), -127, 127).astype(np.int8)
+        kept.append(numpy_helper.from_array(quantized, f"{init.name}_int8"))
+        kept.append(numpy_helper.from_array(scale.astype(np.float32), f"{init.name}_scale"))
+        nodes.append(helper.make_node("Cast", [f"{init.name}_int8"], [f"{init.name}_float"], to=onnx.TensorProto.FLOAT))
+        nodes.append(helper.make_node("Mul", [f"{init.name}_float", f"{init.name}_scale"], [init.name]))
+    del graph.graph.initializer[:]
+    graph.graph.initializer.extend(kept)
+    existing = list(graph.graph.node)
+    del graph.graph.node[:]
+    graph.graph.node.extend(nodes + existing)
+    return graph
+
+
+# The most candidates a question's reread may take (the report's ablation goes this far).
+MAX_READ = 4
+
+
+def rows_to_read(tables: dict[str, Table]) -> dict[str, npt.NDArray[np.bool_]]:
+    """For each table, the candidates any first ranker of the fit may hand the cross-encoder: the union of
+    each question's MAX_READ best under the ranker fitted on all sets and under each fitted without one
+    (``python -m fitting``'s leave-one-out). Only those are scored; the rest stay NaN."""
+    names = list(tables)
+    rankers = [fit(list(tables.values()), model=DEFAULT_MODEL)]
+    rankers += [fit([tables[n] for n in names if n != left], model=DEFAULT_MODEL) for left in names]
+    out = {}
+    for name, table in tables.items():
+        chosen = np.zeros(len(table.label), dtype=bool)
+        for ranker in rankers:
+            logits = ranker.logits(table.features)
+            for rows in question_slices(table):
+                order = np.lexsort((np.arange(rows.stop - rows.start), -logits[rows]))[:MAX_READ]
+                chosen[rows.start + order] = True
+        out[name] = chosen
+    return out
+
+
+def score_tables(
+    model_dir: Path, tables: Sequence[Table], texts: dict[str, Texts], chosen: dict[str, npt.NDArray[np.bool_]]
+) -> list[Table]:
+    """``tables`` with the ``chosen`` rows of their ``reader`` column scored by the exported model in
+    ``model_dir``, as the engine runs it by default (int8 arithmetic, one pair per call); NaN elsewhere."""
+
+    reader = Reader(model_dir)
+    out = []
+    for table in tables:
+        started = time.perf_counter()
+        scores = np.full(len(table.label), np.nan, dtype=np.float32)
+        for q, rows in enumerate(question_slices(table)):
+            picked = [r for r in range(rows.start, rows.stop) if chosen[table.name][r]]
+            if picked:
+                candidates = [texts[table.name].candidates[r] for r in picked]
+                scores[picked] = reader.score(texts[table.name].questions[q], candidates)
+        took = time.perf_counter() - started
+        log(f"  {table.name}: {int(chosen[table.name].sum())} candidates scored in {took:.0f} s")
+        out.append(dataclasses.replace(table, reader=scores))
+    return out
+
+
+def held_out_figures(table: Table) -> dict[str, float]:
+    """The reader alone on a table it did not see: how often its best-scored candidate holds the answer
+    (answerable questions whose scored candidates hold one), and the same for the bi-encoder's similarity
+    over the same candidates."""
+    assert table.reader is not None
+    from qa.features import COLUMN
+
+    reader = similarity = total = 0
+    for q, rows in enumerate(question_slices(table)):
+        scored = np.flatnonzero(~np.isnan(table.reader[rows])) + rows.start
+        if table.unanswerable[q] or not table.label[scored].any():
+            continue
+        total += 1
+        reader += int(table.contained[scored[int(np.argmax(table.reader[scored]))]])
+        similarity += int(table.contained[scored[int(np.argmax(table.features[scored, COLUMN["similarity"]]))]])
+    return {"questions": total, "reader_top1": round(reader / max(1, total), 4),
+            "similarity_top1": round(similarity / max(1, total), 4)}  # fmt: skip
+
+
+def trained(folder: Path, pairs: Sequence[Pair], steps: int | None) -> float:
+    """Seconds spent training a fold model on ``pairs`` and exporting it to ``folder``; a model already
+    there from the same pairs and settings is kept (the run is deterministic), and its time reported."""
+    recipe = [RECIPE, list(pairs), steps, SEED, BATCH, LEARNING_RATE, WARMUP, DEFAULT_READER_TOKENS]
+    key = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()
+    stamp = folder / "trained.json"
+    if stamp.is_file() and (folder / "model.onnx").is_file():
+        record = json.loads(stamp.read_text(encoding="utf-8"))
+        if record.get("key") == key:
+            log(f"  kept the model in {folder} (same pairs and settings)")
+            return float(record["seconds"])
+    started = time.perf_counter()
+    export(train(pairs, steps=steps), folder)
+    seconds = time.perf_counter() - started
+    stamp.write_text(json.dumps({"key": key, "seconds": round(seconds)}), encoding="utf-8")
+    return seconds
+
+
+def sha256_of(table: Table, texts: Texts) -> str:
+    digest = hashlib.sha256(json.dumps([texts.questions, texts.candidates]).encode())
+    digest.update(np.ascontiguousarray(table.label).tobytes())
+    return digest.hexdigest()
+
+
+# The run-time settings the ablation tries (quantized, tokens), the default first; and the sets it scores.
+VARIANTS = ((True, DEFAULT_READER_TOKENS), (False, DEFAULT_READER_TOKENS), (True, 64), (True, 256))
+ABLATION_SETS = ("gold", "title6", "title8", "xquad")
+
+
+def ablation(tables: dict[str, Table], texts: dict[str, Texts], count: int) -> str:
+    """What each run-time setting of the cross-encoder costs: each set of ABLATION_SETS rescored by its fold
+    model under each of VARIANTS, then measured with the reranker fitted on the other sets' committed scores
+    (a setting changed at run time, the shipped reranker kept), beside the time per candidate read."""
+    from fitting.__main__ import HEADER, _mean, _table
+    from fitting.fit import choose_threshold, fit_reranker, model_figures, reread_table
+
+    fitted = {}
+    for name in ABLATION_SETS:
+        rest = [t for n, t in tables.items() if n != name]
+        first, second = fit_reranker(rest, model=DEFAULT_MODEL, count=count)
+        fitted[name] = (first, second, choose_threshold(second, [reread_table(t, first, count) for t in rest]))
+    rows = []
+    for quantized, tokens in VARIANTS:
+        seconds = pairs = 0.0
+        figures = []
+        for name in ABLATION_SETS:
+            group = next(g for g in FOLDS if name in g)
+            reader = Reader(CACHE / DEFAULT_MODEL / "reader" / "-".join(group), max_tokens=tokens,
+                            quantized=quantized, threads=1)  # fmt: skip
+            table = tables[name]
+            assert table.reader is not None
+            scores = np.full(len(table.label), np.nan, dtype=np.float32)
+            for q, rows_of in enumerate(question_slices(table)):
+                picked = [r for r in range(rows_of.start, rows_of.stop) if not np.isnan(table.reader[r])]
+                if picked:
+                    started = time.perf_counter()
+                    scores[picked] = reader.score(texts[name].questions[q], [texts[name].candidates[r] for r in picked])
+                    seconds += time.perf_counter() - started
+                    pairs += len(picked)
+            first, second, threshold = fitted[name]
+            variant = dataclasses.replace(table, reader=scores)
+            figures.append(model_figures(second, reread_table(variant, first, count), threshold))
+        label = f"{'int8' if quantized else 'float'} arithmetic, {tokens} tokens"
+        rows.append([label, f"{1000 * seconds / max(1.0, pairs):.2f}", *[f"{v:.3f}" for v in _mean(figures)]])
+    names = [HEADER[0], HEADER[1], HEADER[3], HEADER[4], HEADER[6]]
+    title = f"Cross-encoder settings at run time (mean over {', '.join(ABLATION_SETS)}, left out, {count} reread)"
+    return title + "\n\n" + _table(rows, ["setting", "ms per candidate", *names])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fitting.reader", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="40 steps per model: a check of the pipeline")
+    parser.add_argument("--out", type=Path, default=READER_DIR, help="where the shipped model is written")
+    parser.add_argument(
+        "--ablation", action="store_true", help="after training: what the run-time settings cost (fold models)"
+    )
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    steps = 40 if args.quick else None
+    tables = {name: load_table(name) for name in SET_NAMES}
+    try:
+        texts = {name: load_texts(name, TEXTS) for name in SET_NAMES}
+    except FileNotFoundError:
+        log(f"the tables' texts are not in {TEXTS}: run python -m fitting --tables first")
+        return 1
+    if args.ablation:
+        print(ablation(tables, texts, DEFAULT_READER_CANDIDATES))
+        return 0
+    rng = random.Random(SEED)
+    pairs = {name: pairs_of(tables[name], texts[name], rng) if name in TRAINED_ON else [] for name in SET_NAMES}
+    card: dict[str, Any] = {
+        "trained_by": "python -m fitting.reader" + (" --quick" if args.quick else ""),
+        "base": DEFAULT_MODEL,
+        "settings": {
+            "recipe": RECIPE,
+            "seed": SEED,
+            "questions_per_set": QUESTIONS_PER_SET,
+            "positives": POSITIVES,
+            "negatives": NEGATIVES,
+            "batch": BATCH,
+            "learning_rate": LEARNING_RATE,
+            "warmup": WARMUP,
+            "epochs": 1,
+            "max_tokens": DEFAULT_READER_TOKENS,
+            "steps": steps,
+        },  # fmt: skip
+        "data": {name: sha256_of(tables[name], texts[name]) for name in SET_NAMES},
+        "pairs": {name: len(pairs[name]) for name in SET_NAMES},
+        "folds": {},
+    }
+    scored: dict[str, Table] = {}
+    chosen = rows_to_read(tables)
+    for group in FOLDS:
+        rest = [name for name in SET_NAMES if name not in group]
+        training = [p for name in rest for p in pairs[name]]
+        log(f"fold without {', '.join(group)}: {len(training)} pairs from {', '.join(rest)}")
+        folder = CACHE / DEFAULT_MODEL / "reader" / "-".join(group)
+        took = trained(folder, training, steps)
+        for table in score_tables(folder, [tables[name] for name in group], texts, chosen):
+            scored[table.name] = table
+            figures = held_out_figures(table)
+            log(f"  {table.name} (held out): {figures}")
+            card["folds"][table.name] = {"trained_on": rest, "train_seconds": round(took), **figures}
+    for name in SET_NAMES:
+        save_table(scored[name], TABLES)
+    training = [p for name in SET_NAMES for p in pairs[name]]
+    log(f"shipped model: {len(training)} pairs from all sets")
+    started = time.perf_counter()
+    shipped = train(training, steps=steps)
+    card["train_seconds"] = round(time.perf_counter() - started)
+    card["fixture"] = [
+        {"question": q, "text": t, "logit": logit}
+        for (q, t), logit in zip(FIXTURE, torch_logits(shipped, FIXTURE), strict=True)
+    ]
+    export(shipped, args.out)
+    card["model_sha256"] = hashlib.sha256((args.out / "model.onnx").read_bytes()).hexdigest()
+    tmp = args.out / ".card.tmp"
+    tmp.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(args.out / "card.json")
+    log(f"written to {args.out} ({(args.out / 'model.onnx').stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The cross-encoder: reads a question against a candidate and scores whether the candidate answers it.
+
+The embedder compares a question and a passage embedded apart; this model
+reads the two together, one word piece beside the other, so it can tell the
+sentence that answers from a neighbour that only shares its words. It is
+all-MiniLM-L6-v2 fine-tuned with a one-logit head by ``python -m
+fitting.reader`` on the fit sets' candidates, and ships inside the package
+(``qa/models/reader/``: the ONNX graph with int8 weights, the tokenizer and
+the card that records how it was trained). Nothing is downloaded.
+
+Two speeds, as for the embedder (``qa.onnx_embed``): ``quantized`` runs the
+graph's matrix products in int8 (dynamic quantization, at load), the default;
+otherwise the int8 weights are turned back into floats and the arithmetic is
+float. The scorer (``qa.scorer``) uses its logit as a feature of the few best
+candidates only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from qa.defaults import DEFAULT_READER_TOKENS
+from qa.errors import ModelError
+
+READER_DIR = Path(str(resources.files("qa") / "models" / "reader"))
+
+
+class Reader:
+    """The cross-encoder in ``folder`` (``model.onnx`` and ``tokenizer.json``) on onnxruntime.
+
+    Example:
+        >>> reader = Reader()  # doctest: +SKIP
+        >>> reader.score("How many fusion centers are there?", ["There are about 80 fusion centers."])  # doctest: +SKIP
+        array([3.1], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        folder: Path = READER_DIR,
+        *,
+        max_tokens: int = DEFAULT_READER_TOKENS,
+        quantized: bool = True,
+        threads: int | None = None,
+    ) -> None:
+        try:
+            import onnxruntime  # type: ignore[import-untyped]  # ships no type hints
+        except ImportError as exc:
+            raise ModelError("the cross-encoder needs onnxruntime: pip install onnxruntime==1.32.0") from exc
+        graph = folder / "model.onnx"
+        if not graph.is_file():
+            raise ModelError(f"no cross-encoder in {folder}: train one with python -m fitting.reader")
+        from qa.onnx_embed import dynamic_graph
+
+        source: str | bytes = dynamic_graph(graph) if quantized else str(graph)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or 0
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session: Any = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self._tokenizer = self.tokenizer_of(folder / "tokenizer.json", max_tokens)
+        self._lock = threading.Lock()
+        self.max_tokens = max_tokens
+        self.quantized = quantized
+
+    @staticmethod
+    def tokenizer_of(path: Path, max_tokens: int) -> Any:
+        """The WordPiece tokenizer at ``path``, cutting a (question, candidate) pair to ``max_tokens`` in all
+        (from the longer side) and padding a batch to its longest pair."""
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer.enable_truncation(max_tokens, strategy="longest_first")
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        return tokenizer
+
+    @staticmethod
+    def encode(
+        tokenizer: Any, pairs: Sequence[tuple[str, str]]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Word-piece ids, attention mask and segment ids of ``pairs`` (question first), as the model reads them."""
+        encodings = tokenizer.encode_batch(list(pairs))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        return ids, mask, types
+
+    def score(self, question: str, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """The logit of each text answering ``question`` (higher: likelier).
+
+        Quantized, a call's activations share one scale, so each pair is read alone: its score never depends
+        on the others. Otherwise they are read in one batch.
+        """
+        pairs = [(question, text) for text in texts]
+        batches = [[pair] for pair in pairs] if self.quantized else [pairs] if pairs else []
+        out = np.zeros(len(pairs), dtype=np.float32)
+        done = 0
+        for batch in batches:
+            ids, mask, types = self.encode(self._tokenizer, batch)
+            with self._lock:
+                (logits,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+            out[done : done + len(batch)] = logits.reshape(-1)
+            done += len(batch)
+        return out
+
+
+def reader_for(candidates: int, max_tokens: int, quantized: bool, threads: int | None = None) -> Reader | None:
+    """The shipped cross-encoder for these settings (``QA_READER_*``), or None when it rereads no candidate."""
+    return load_reader(max_tokens, quantized, threads) if candidates > 0 else None
+
+
+@cache
+def load_reader(max_tokens: int = DEFAULT_READER_TOKENS, quantized: bool = True, threads: int | None = None) -> Reader:
+    """The shipped cross-encoder, loaded once per process for each set of settings."""
+    return Reader(READER_DIR, max_tokens=max_tokens, quantized=quantized, threads=threads)
