@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import CORPUS, GOLD, XQUAD, emit, log, machine, parser, table
+from benchmarks.common import CORPUS, GOLD, XQUAD, default_engine, emit, log, machine, parser, table
 
 THRESHOLDS = (0.05, 0.1, 0.13, 0.15, 0.2, 0.3, 0.45)
 FOLDS = 5
@@ -98,19 +98,18 @@ def squad_documents(data: list[dict[str, Any]]) -> list[Any]:
 def near_misses(embedder: Any, path: Path, folds: int, articles: int | None) -> tuple[list[Outcome], list[Outcome]]:
     """Each XQuAD question asked of the whole index, and of the index without its paragraph's fold."""
     from qa.build import build_index
-    from qa.engine import Engine
     from qa.gold import load_squad
 
     data = json.loads(path.read_text(encoding="utf-8"))["data"][:articles]
     fold_of = paragraph_folds(data, folds)
     items = [item for item in load_squad(path)[1] if item.id in fold_of]
     log(f"xquad: {len(items)} questions against the whole index")
-    whole = ask_all(Engine(build_index(squad_documents(data), embedder), embedder), items)
+    whole = ask_all(default_engine(build_index(squad_documents(data), embedder), embedder), items)
     held: dict[str, Outcome] = {}
     for fold in range(folds):
         asked = [item for item in items if fold_of[item.id] == fold]
         log(f"xquad: fold {fold + 1}/{folds}, {len(asked)} questions without their paragraphs")
-        engine = Engine(build_index(squad_documents(without_fold(data, fold_of, fold)), embedder), embedder)
+        engine = default_engine(build_index(squad_documents(without_fold(data, fold_of, fold)), embedder), embedder)
         held |= dict(zip((item.id for item in asked), ask_all(engine, asked), strict=True))
     return whole, [held[item.id] for item in items]
 
@@ -142,7 +141,6 @@ def run(opts: Any) -> dict[str, Any]:
     from qa.build import build_index
     from qa.defaults import DEFAULT_MIN_SCORE
     from qa.embedders import load_embedder
-    from qa.engine import Engine
     from qa.gold import load_jsonl
     from qa.ingest import load_corpus
 
@@ -150,7 +148,7 @@ def run(opts: Any) -> dict[str, Any]:
     embedder = load_embedder(opts.model)
     items = load_jsonl(GOLD)
     log(f"gold: {len(items)} questions")
-    gold = ask_all(Engine(build_index(load_corpus(CORPUS)[0], embedder), embedder), items)
+    gold = ask_all(default_engine(build_index(load_corpus(CORPUS)[0], embedder), embedder), items)
     whole: list[Outcome] = []
     held: list[Outcome] = []
     if XQUAD.is_file():

@@ -133,3 +133,12 @@ def emit(payload: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any
         print(json.dumps(payload, indent=2, default=str))
     else:
         print(render(payload))
+
+
+def default_engine(index: Any, embedder: Any) -> Any:
+    """The engine a server runs on ``index`` with the settings of the environment (``QA_*``): by default the
+    cross-encoder rereads the best candidates; ``QA_READER_CANDIDATES=0`` measures without it."""
+    from qa.config import Settings
+    from qa.engine import engine_of
+
+    return engine_of(index, embedder, Settings())

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import CORPUS, GOLD, emit, log, machine, parser, summary, table, timed
+from benchmarks.common import CORPUS, GOLD, default_engine, emit, log, machine, parser, summary, table, timed
 
 LEVELS = (1, 8, 32)
 # Ways a user may put the same question: every request is a new string.
@@ -128,11 +128,10 @@ async def load(base: str, asked: list[str], concurrency: int, seconds: float) ->
 def in_process(index_dir: Path, asked: list[str], threads: int) -> dict[str, Any]:
     """``Engine.ask`` on the same index and questions, cache cleared: the baseline."""
     from qa.embed import SentenceTransformerEmbedder
-    from qa.engine import Engine
     from qa.storage import load_index
 
     embedder = SentenceTransformerEmbedder(threads=threads)
-    engine = Engine(load_index(index_dir, model=embedder.name), embedder)
+    engine = default_engine(load_index(index_dir, model=embedder.name), embedder)
     for question in asked[:5]:
         engine.ask(question)
     times = []

