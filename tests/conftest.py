@@ -12,11 +12,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# The fault, fuzz and widget tests run the first ranker alone: the cross-encoder costs about 16 ms per
+# candidate read and says nothing about plumbing. The API tests (tests/api, which clear every QA_ variable)
+# run the default configuration, cross-encoder included, and its own tests turn it on explicitly
+# (tests/test_reader.py, tests/test_engine.py).
+os.environ.setdefault("QA_READER_CANDIDATES", "0")
 
 from qa.embed import HashEmbedder, SentenceTransformerEmbedder
 from qa.engine import Engine

@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from api.main import create_app
 from qa.config import Settings
 from qa.embed import HashEmbedder
-from qa.engine import Engine
+from qa.engine import Engine, engine_of
 from qa.index import VectorIndex
 
 ARTIFACTS = os.environ.get("RELIABILITY_ARTIFACTS")
@@ -74,7 +74,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def hash_engine(hash_index: VectorIndex) -> Engine:
-    return Engine(hash_index, HashEmbedder())
+    """The engine the test servers run over the index: the default settings, cross-encoder included."""
+    return engine_of(hash_index, HashEmbedder(), Settings())
 
 
 @pytest.fixture

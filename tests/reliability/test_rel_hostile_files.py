@@ -306,7 +306,7 @@ def test_refused_corpus_files_leave_no_trace(corpus_dir: Path, hash_engine: Engi
     index = load_index(tmp_path / "index", model="hash-64")
     assert index.manifest.corpus_sha256 == hash_engine.index.manifest.corpus_sha256
     assert _passages_of(index, ORIGINAL) == _passages_of(hash_engine.index, ORIGINAL)
-    assert answers(Engine(index, HashEmbedder())) == answers(hash_engine)
+    assert answers(hash_engine.with_index(index)) == answers(hash_engine)
 
 
 def test_qa_index_cli_on_only_hostile_files_exits_1(tmp_path: Path) -> None:
