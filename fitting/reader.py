@@ -457,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     for group in FOLDS:
         rest = [name for name in SET_NAMES if name not in group]
         training = [p for name in rest for p in pairs[name]]
-        log(f"fold without {', '.join(group)}: {len(training)} pairs from {', '.join(rest)}")
+        sources = [name for name in rest if pairs[name]]
+        log(f"fold without {', '.join(group)}: {len(training)} pairs from {', '.join(sources)}")
         folder = CACHE / DEFAULT_MODEL / "reader" / "-".join(group)
         took = trained(folder, training, steps)
         for table in score_tables(folder, [tables[name] for name in group], texts, chosen):

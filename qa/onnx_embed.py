@@ -102,6 +102,20 @@ def dynamic_graph(graph: Path) -> bytes:
             return quantized.read_bytes()
 
 
+def cpu_session(source: str | bytes, threads: int | None) -> Any:
+    """An onnxruntime CPU session over a graph (path or bytes), as the service runs its models."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, one per physical core
+    options.inter_op_num_threads = 1
+    # The extended fusions give the same vectors here but run about 6% slower on one short question.
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    # Idle pool threads would spin for a while after each query, taking a core from the server's other work.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEmbedder(CachingEncoder):
     """all-MiniLM-L6-v2 on onnxruntime: ``ONNX_INT8_MODEL`` or ``ONNX_QINT8_MODEL``.
 
@@ -115,7 +129,7 @@ class OnnxEmbedder(CachingEncoder):
         if model not in ONNX_MODELS:
             raise ModelError(f"{model!r} is not an ONNX model; these are: {', '.join(ONNX_MODELS)}")
         try:
-            import onnxruntime
+            import onnxruntime  # noqa: F401  # checked here, used by cpu_session
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise ModelError(f"model {model!r} needs onnxruntime: {_INSTALL}") from exc
@@ -126,14 +140,7 @@ class OnnxEmbedder(CachingEncoder):
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(int(config.get("max_seq_length", 256)))
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, one per physical core
-        options.inter_op_num_threads = 1
-        # The extended fusions give the same vectors here but run about 6% slower on one short question.
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        # Idle pool threads would spin for a while after each query, taking a core from the server's other work.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session: Any = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(source, threads)
         self._name = model
         self._batch = 1 if model == ONNX_QINT8_MODEL else BATCH_SIZE
         self._dim = int(self._session.get_outputs()[0].shape[-1])

@@ -51,21 +51,16 @@ class Reader:
         threads: int | None = None,
     ) -> None:
         try:
-            import onnxruntime  # type: ignore[import-untyped]  # ships no type hints
+            import onnxruntime  # type: ignore[import-untyped]  # noqa: F401  # ships no type hints; checked here
         except ImportError as exc:
             raise ModelError("the cross-encoder needs onnxruntime: pip install onnxruntime==1.32.0") from exc
         graph = folder / "model.onnx"
         if not graph.is_file():
             raise ModelError(f"no cross-encoder in {folder}: train one with python -m fitting.reader")
-        from qa.onnx_embed import dynamic_graph
+        from qa.onnx_embed import cpu_session, dynamic_graph
 
         source: str | bytes = dynamic_graph(graph) if quantized else str(graph)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or 0
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session: Any = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self._session: Any = cpu_session(source, threads)
         self._tokenizer = self.tokenizer_of(folder / "tokenizer.json", max_tokens)
         self._lock = threading.Lock()
         self.max_tokens = max_tokens
