@@ -120,4 +120,4 @@ def _index_size(app: FastAPI) -> tuple[int, int]:
     engine: Engine | None = app.state.engine
     if engine is None:
         return 0, 0
-    return len(engine.index.documents), len(engine.index.passages)
+    return len(engine.index.documents), engine.index.n_passages

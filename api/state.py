@@ -2,23 +2,28 @@
 
 The current ``qa.engine.Engine`` lives at ``app.state.engine`` (None while
 the index is missing or damaged; ``Service.unavailable`` says why). It is
-never modified: a write builds a new index and a new Engine, and rebinds the
-attribute in one assignment. A request grabs the engine once and answers
-wholly from it, so every response comes from either the old index or the new.
+never modified: a write commits a new segment (``qa.writes``) and makes a new
+Engine over the new commit, which reuses every segment already loaded, and
+rebinds the attribute in one assignment. A request grabs the engine once and
+answers wholly from it, so every response comes from either the old commit or
+the new.
 
-Ordering: every change happens under ``qa.index.writer_lock`` (one writer per
-index directory, across processes), and starts from the newest build on disk,
+Ordering: every change happens under ``qa.storage.writer_lock`` (one writer per
+index directory, across processes), and starts from the newest commit on disk,
 so a write by another worker (``qa serve --workers N``) is never lost.
 
 Read-your-writes across processes: before answering, every request checks
-that ``current`` still points at the build this process serves, and if not,
-loads the new build before it answers. A process saves its own build and
-swaps it in under ``Service.swap_lock``, and a reload takes the same lock and
-looks again, so a request never loads a second time a build its own process
-is committing (it waits for the swap), and never skips a build another process
-committed, even while this process has a write of its own waiting for the
-writer lock. So once a 201 or 204 is sent by any process, the next request to
-every process sees it.
+that ``current`` still points at the commit this process serves, and if not,
+loads the new commit (only its new segments) before it answers. A process
+makes its own commit current and swaps it in under ``Service.swap_lock``, and a
+reload takes the same lock and looks again, so a request never loads a second
+time a commit its own process is making current (it waits for the swap), and
+never skips a commit another process made, even while this process has a write
+of its own waiting for the writer lock. So once a 201 or 204 is sent by any
+process, the next request to every process sees it.
+
+Merges run in a background thread after a write when the policy asks for one
+(``qa.writes.merge_plan``); they publish through the same swap.
 """
 
 from __future__ import annotations
@@ -28,36 +33,28 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from qa.build import update_index
+from qa import writes
 from qa.config import Settings
 from qa.embed import Embedder
 from qa.embedders import load_embedder
 from qa.engine import Engine, engine_of
 from qa.errors import (
-    NO_DOCUMENT,
-    DocumentNotFound,
     IndexFormatError,
     IndexMissingError,
     ModelError,
     QAError,
 )
 from qa.index import VectorIndex
-from qa.sources import (
-    StoredSource,
-    delete_source,
-    iter_sources,
-    load_source,
-    tombstone,
-    with_sources,
-    write_source,
-)
-from qa.storage import current_build, load_index, make_current, prune_builds, stage_build, writer_lock
+from qa.sources import StoredSource
+from qa.storage import current_commit, load_index, make_current
 from qa.types import Document
+from qa.writes import Publish
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +68,11 @@ class Service:
         embedder: The loaded model (None until startup, or if it failed to load).
         unavailable: Why there is no engine to serve; empty when there is one.
         write_lock: One write at a time in this process, without holding a thread while waiting.
-        reload_lock: One reload of a build another process saved at a time.
-        swap_lock: Held while this process saves a build and swaps it in, and while it reloads one.
-        served_build: The build directory the engine was loaded from (resolved).
-        failed_build: The last build that could not be loaded (not retried until ``current`` moves).
+        reload_lock: One reload of a commit another process made at a time.
+        swap_lock: Held while this process makes a commit current and swaps it in, and while it reloads one.
+        served_commit: The commit file the engine was loaded from (resolved).
+        failed_commit: The last commit that could not be loaded (not retried until ``current`` moves).
+        merging: Held while this process runs merges in the background.
     """
 
     settings: Settings
@@ -85,8 +83,9 @@ class Service:
     write_lock: asyncio.Lock | None = None
     reload_lock: asyncio.Lock | None = None
     swap_lock: threading.Lock = field(default_factory=threading.Lock)
-    served_build: Path | None = None
-    failed_build: Path | None = None
+    served_commit: Path | None = None
+    failed_commit: Path | None = None
+    merging: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def index_dir(self) -> Path:
@@ -100,24 +99,24 @@ class Service:
     def swap(self, engine: Engine) -> None:
         """Serve ``engine`` from now on (callers hold ``swap_lock``).
 
-        An engine built in memory (no path) is taken to match the current build.
+        An engine built in memory (no path) is taken to match the current commit.
         """
         path = engine.index.path
-        self.served_build = Path(path).resolve() if path is not None else _current(self)
+        self.served_commit = Path(path).resolve() if path is not None else _current(self)
         self.state.engine = engine
         self.unavailable = ""
 
 
 def _current(service: Service) -> Path | None:
-    """The current build directory (resolved), or None without one."""
+    """The current commit file (resolved), or None without one."""
     try:
-        return current_build(service.index_dir)
-    except (IndexMissingError, OSError):
+        return current_commit(service.index_dir)
+    except (IndexMissingError, IndexFormatError, OSError):
         return None
 
 
-def _is_served(service: Service, build: Path) -> bool:
-    return service.engine is not None and service.served_build == build
+def _is_served(service: Service, commit: Path) -> bool:
+    return service.engine is not None and service.served_commit == commit
 
 
 def start(service: Service, engine: Engine | None) -> None:
@@ -172,48 +171,35 @@ def _recover_logged(service: Service) -> None:
 
 
 def _latest_index(service: Service, engine: Engine) -> VectorIndex:
-    """The index a change starts from: the newest build on disk (caller holds writer_lock).
+    """The index a change starts from: the newest commit on disk (caller holds writer_lock).
 
     The served engine is read under ``swap_lock`` at the moment ``current`` is compared with the served
-    build, not taken from ``engine``: a request may have swapped in another process's build since the
-    caller read ``service.engine``, and building on the older index would undo that process's write.
+    commit, not taken from ``engine``: a request may have swapped in another process's commit since the
+    caller read ``service.engine``, and building on the older index would undo that process's write. The
+    segments the served index holds are not read again.
     """
     with service.swap_lock:
-        build = _current(service)
+        commit = _current(service)
         served = service.engine
-        if served is not None and (build is None or _is_served(service, build)):
+        if served is not None and (commit is None or _is_served(service, commit)):
             return served.index
-    return load_index(service.index_dir, model=engine.embedder.name)
+    return load_index(service.index_dir, model=engine.embedder.name, previous=served.index if served else None)
 
 
-def _commit(service: Service, engine: Engine, new_index: VectorIndex) -> Engine:
-    """Save ``new_index`` and serve it (caller holds writer_lock).
+def _publisher(service: Service, engine: Engine) -> Publish:
+    """Make a staged commit current and serve it in one step under ``swap_lock``.
 
-    The build is written before ``current`` moves; moving it and swapping the engine happen under
-    ``swap_lock``, so a request that sees the new ``current`` before the swap waits the moment it takes
-    in ``_reload`` instead of loading this build a second time.
+    A request that sees the new ``current`` before the swap waits the moment it takes in ``_reload``
+    instead of loading this commit a second time.
     """
-    new_engine = engine.with_index(new_index)
-    build = stage_build(new_index, service.index_dir)
-    with service.swap_lock:
-        make_current(service.index_dir, build)
-        service.swap(new_engine)
-    prune_builds(service.index_dir, keep=build)
-    return new_engine
 
+    def publish(index: VectorIndex, commit: Path) -> None:
+        new_engine = engine.with_index(index)
+        with service.swap_lock:
+            make_current(service.index_dir, commit)
+            service.swap(new_engine)
 
-def _out_of_date(index: VectorIndex, stored: list[StoredSource]) -> tuple[list[Document], list[str]]:
-    """The stored uploads ``index`` lacks (or holds in another version), and the deleted ids it still holds.
-
-    The records apply as ``qa index`` applies them (``qa.sources.with_sources``); this is the difference.
-    """
-    merged = {doc.id: doc for doc in with_sources(index.documents.values(), stored)[0]}
-    add = [
-        doc
-        for doc in merged.values()
-        if (indexed := index.documents.get(doc.id)) is None or (indexed.text, indexed.title) != (doc.text, doc.title)
-    ]
-    return add, [doc_id for doc_id in index.documents if doc_id not in merged]
+    return publish
 
 
 def recover_sources(service: Service) -> None:
@@ -221,16 +207,9 @@ def recover_sources(service: Service) -> None:
     engine = service.engine
     if engine is None:
         return
-    stored = list(iter_sources(service.index_dir))
-    if not stored:
-        return
-    with writer_lock(service.index_dir):
-        engine = _require_engine(service)
-        base = _latest_index(service, engine)
-        add, remove = _out_of_date(base, stored)
-        if add or remove:
-            logger.warning("re-applying %d stored upload(s) and %d deletion(s) the index lacks", len(add), len(remove))
-            _commit(service, engine, update_index(base, engine.embedder, add=add, remove=remove))
+    writes.recover_sources(
+        service.index_dir, partial(_latest_index, service, engine), engine.embedder, _publisher(service, engine)
+    )
 
 
 def add_document(service: Service, doc: Document, source: StoredSource) -> int:
@@ -239,18 +218,13 @@ def add_document(service: Service, doc: Document, source: StoredSource) -> int:
     Returns:
         The document's passage count in the new index.
     """
-    with writer_lock(service.index_dir):
-        engine = _require_engine(service)
-        previous = load_source(service.index_dir, doc.id)
-        write_source(service.index_dir, source)
-        try:
-            base = _latest_index(service, engine)
-            new_index = update_index(base, engine.embedder, add=[doc])
-            _commit(service, engine, new_index)
-        except BaseException:
-            _restore(service.index_dir, doc.id, previous)
-            raise
-    return sum(1 for p in new_index.passages if p.doc_id == doc.id)
+    engine = _require_engine(service)
+    index = writes.add_document(
+        service.index_dir, partial(_latest_index, service, engine), engine.embedder, doc, source,
+        _publisher(service, engine),
+    )  # fmt: skip
+    schedule_merge(service)
+    return index.passage_count(doc.id)
 
 
 def remove_document(service: Service, document_id: str) -> None:
@@ -259,27 +233,33 @@ def remove_document(service: Service, document_id: str) -> None:
     Raises:
         DocumentNotFound: If the newest index does not hold it.
     """
-    with writer_lock(service.index_dir):
-        engine = _require_engine(service)
-        base = _latest_index(service, engine)
-        if document_id not in base.documents:
-            raise DocumentNotFound(NO_DOCUMENT)
-        # The tombstone first: it replaces the upload, if any, and keeps a corpus file of the same id
-        # out of later builds (`qa index`). A crash after it removes the document at the next start.
-        previous = load_source(service.index_dir, document_id)
-        write_source(service.index_dir, tombstone(document_id))
+    engine = _require_engine(service)
+    writes.remove_document(
+        service.index_dir, partial(_latest_index, service, engine), engine.embedder, document_id,
+        _publisher(service, engine),
+    )  # fmt: skip
+    schedule_merge(service)
+
+
+def schedule_merge(service: Service) -> None:
+    """Merge segments in a background thread if the policy asks for it and no merge runs in this process.
+
+    Reads and writes go on meanwhile; the merge takes the writer lock only to commit.
+    """
+    engine = service.engine
+    if engine is None or not writes.merge_plan(engine.index) or not service.merging.acquire(blocking=False):
+        return
+
+    def run() -> None:
         try:
-            _commit(service, engine, update_index(base, engine.embedder, remove=[document_id]))
-        except BaseException:
-            _restore(service.index_dir, document_id, previous)
-            raise
+            current = _require_engine(service)
+            writes.merge_all(service.index_dir, partial(_latest_index, service, current), _publisher(service, current))
+        except (QAError, OSError) as exc:
+            logger.error("merge failed (the index keeps its segments): %s", exc)
+        finally:
+            service.merging.release()
 
-
-def _restore(index_dir: Path, document_id: str, previous: StoredSource | None) -> None:
-    if previous is None:
-        delete_source(index_dir, document_id)
-    else:
-        write_source(index_dir, previous)
+    threading.Thread(target=run, name="qa-merge", daemon=True).start()
 
 
 def _require_engine(service: Service) -> Engine:
@@ -290,38 +270,38 @@ def _require_engine(service: Service) -> Engine:
 
 
 def _reload(service: Service) -> None:
-    """Serve the current build, unless it is already served.
+    """Serve the current commit, unless it is already served.
 
-    Under ``swap_lock``, so it waits for a build this process is committing (and then has nothing
-    to do) and never swaps in a build older than the one served.
+    Under ``swap_lock``, so it waits for a commit this process is making current (and then has nothing
+    to do) and never swaps in a commit older than the one served.
     """
     embedder = service.embedder
     if embedder is None:
         return
     with service.swap_lock:
-        build = _current(service)
-        if build is None or build == service.failed_build or _is_served(service, build):
+        commit = _current(service)
+        if commit is None or commit == service.failed_commit or _is_served(service, commit):
             return
         previous = service.engine
         try:
-            index = load_index(service.index_dir, model=embedder.name)
+            index = load_index(service.index_dir, model=embedder.name, previous=previous.index if previous else None)
             engine = (
                 previous.with_index(index) if previous is not None else engine_of(index, embedder, service.settings)
             )
         except (QAError, OSError) as exc:
-            service.failed_build = build  # do not verify a broken build again on every request
-            logger.warning("keeping the served index; cannot load the current build: %s", exc)
+            service.failed_commit = commit  # do not verify a broken commit again on every request
+            logger.warning("keeping the served index; cannot load the current commit: %s", exc)
             if previous is None:
                 service.unavailable = public_reason(exc)
             return
         service.swap(engine)
-        logger.info("now serving %s", service.served_build)
+        logger.info("now serving %s", service.served_commit)
     if previous is None:
         _recover_logged(service)
 
 
 async def refresh_if_stale(service: Service) -> None:
-    """Load the current build first if another process (a worker, `qa index`) swapped one in.
+    """Load the current commit first if another process (a worker, `qa index`, a merge) made one current.
 
     Checked on every request (a readlink and a few stats), and the request waits for the
     load: a document added or deleted through one worker is seen by every worker once its
@@ -329,8 +309,8 @@ async def refresh_if_stale(service: Service) -> None:
     """
     if service.embedder is None or service.reload_lock is None:
         return
-    build = _current(service)
-    if build is None or build == service.failed_build or _is_served(service, build):
+    commit = _current(service)
+    if commit is None or commit == service.failed_commit or _is_served(service, commit):
         return
     async with service.reload_lock:
         await anyio.to_thread.run_sync(_reload, service, abandon_on_cancel=True)

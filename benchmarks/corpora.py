@@ -27,9 +27,10 @@ from benchmarks.common import CACHE, CORPUS, USCODE, log
 from qa.chunk import retrieval_text
 from qa.embed import Embedder
 from qa.errors import CorpusError
-from qa.index import VectorIndex, make_dense, make_lexical
+from qa.index import Postings, Segment, VectorIndex, make_dense, manifest_of, new_segment_name, unit_offsets_of, view_of
 from qa.storage import load_index
 from qa.tokens import tokenize
+from qa.types import Passage
 
 SEED = 20261125
 # Share of a synthetic row's tokens resampled from the corpus's word frequencies.
@@ -91,22 +92,39 @@ def _uscode_sample(max_passages: int) -> Path:
     return folder
 
 
+def only_segment(index: VectorIndex) -> Segment:
+    """The one segment of an index built in one run (the base indexes are below a segment's size)."""
+    (segment,) = index.segments
+    return segment
+
+
+def single_segment_index(
+    base: VectorIndex,
+    passages: list[Passage],
+    passage_vectors: np.ndarray,
+    unit_vectors: np.ndarray,
+    token_lists: list[list[str]],
+    dense: Any,
+) -> VectorIndex:
+    """An index of one segment over the given rows, with ``base``'s model, settings and documents."""
+    documents = {p.doc_id: base.documents[p.doc_id] for p in passages}
+    segment = Segment(
+        new_segment_name(), documents, passages, passage_vectors, unit_vectors, unit_offsets_of(passages),
+        dense, Postings.of(token_lists), type(dense).__name__,
+    )  # fmt: skip
+    m = base.manifest
+    return view_of(manifest_of(m.model, m.dim, m.settings, [segment], [frozenset()]), [segment])
+
+
 def sub_index(base: VectorIndex, n: int) -> VectorIndex:
     """The first ``n`` passages of ``base`` with their vectors, indexed anew (dense and lexical)."""
-    n = min(n, len(base.passages))
-    passages = base.passages[:n]
-    documents = {p.doc_id: base.documents[p.doc_id] for p in passages}
-    offsets = np.asarray(base.unit_offsets[: n + 1])
-    passage_vectors = np.ascontiguousarray(base.passage_vectors[:n])
-    unit_vectors = np.ascontiguousarray(base.unit_vectors[: int(offsets[-1])])
-    lexical, idf = make_lexical([tokenize(retrieval_text(p)) for p in passages])
-    manifest = dataclasses.replace(
-        base.manifest, n_documents=len(documents), n_passages=n, n_units=len(unit_vectors), files={}
-    )
-    return VectorIndex(
-        manifest, documents, passages, passage_vectors, unit_vectors, offsets,
-        make_dense(passage_vectors), lexical, idf,
-    )  # fmt: skip
+    segment = only_segment(base)
+    n = min(n, len(segment.passages))
+    passages = segment.passages[:n]
+    passage_vectors = np.ascontiguousarray(segment.passage_vectors[:n])
+    unit_vectors = np.ascontiguousarray(segment.unit_vectors[: int(segment.unit_offsets[n])])
+    tokens = [tokenize(retrieval_text(p)) for p in passages]
+    return single_segment_index(base, passages, passage_vectors, unit_vectors, tokens, make_dense(passage_vectors))
 
 
 def _variation(base: np.ndarray) -> np.ndarray:
@@ -199,31 +217,26 @@ def cached_dense(vectors: np.ndarray, folder: Path) -> Any:
 
 def synthetic_index(base: VectorIndex, n: int) -> VectorIndex:
     """``n`` passages: the real ones first, then synthetic rows (see the module docstring)."""
-    n_base = len(base.passages)
+    segment = only_segment(base)
+    n_base = len(segment.passages)
     rng = np.random.default_rng(SEED + n)
     pick = np.concatenate([np.arange(min(n, n_base)), rng.integers(0, n_base, max(0, n - n_base))])
     folder = CACHE / f"synthetic-v{GENERATOR_VERSION}-{base.manifest.model}-{n_base}-{n}"
     folder.mkdir(parents=True, exist_ok=True)
     passage_vectors = _write_vectors(
-        folder / "passage_vectors.npy", n_base, np.asarray(base.passage_vectors), pick, True
+        folder / "passage_vectors.npy", n_base, np.asarray(segment.passage_vectors), pick, True
     )
-    counts = np.diff(np.asarray(base.unit_offsets))[pick]
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    unit_rows = np.concatenate([np.arange(base.unit_offsets[b], base.unit_offsets[b + 1]) for b in pick]).astype(
-        np.int64
-    )
-    unit_vectors = _write_vectors(folder / "unit_vectors.npy", 0, np.asarray(base.unit_vectors), unit_rows, False)
+    offsets = segment.unit_offsets
+    unit_rows = np.concatenate([np.arange(offsets[b], offsets[b + 1]) for b in pick]).astype(np.int64)
+    unit_vectors = _write_vectors(folder / "unit_vectors.npy", 0, np.asarray(segment.unit_vectors), unit_rows, False)
     passages = [
-        base.passages[b] if r < n_base else dataclasses.replace(base.passages[b], id=f"synthetic-{r}")
+        segment.passages[b] if r < n_base else dataclasses.replace(segment.passages[b], id=f"synthetic-{r}")
         for r, b in enumerate(pick.tolist())
     ]
     log(f"synthetic {n}: tokens for BM25")
-    lexical, idf = make_lexical(_token_lists(base, pick, rng))
+    tokens = _token_lists(base, pick, rng)
     dense = cached_dense(passage_vectors, folder)
-    manifest = dataclasses.replace(base.manifest, n_passages=n, n_units=len(unit_rows), faiss=type(dense).__name__)
-    return VectorIndex(
-        manifest, base.documents, passages, passage_vectors, unit_vectors, offsets, dense, lexical, idf
-    )  # fmt: skip
+    return single_segment_index(base, passages, passage_vectors, unit_vectors, tokens, dense)
 
 
 def main() -> None:
@@ -240,7 +253,7 @@ def main() -> None:
     base, _ = base_index(load_embedder(model, threads=1))
     for n in map(int, args):
         index = synthetic_index(base, n)
-        log(f"synthetic {n}: ready ({index.manifest.faiss})")
+        log(f"synthetic {n}: ready ({only_segment(index).faiss})")
 
 
 if __name__ == "__main__":

@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import GOLD, XQUAD, emit, log, machine, parser, rss_mb, summary, table, timed
+from benchmarks.corpora import only_segment
 from qa.embed import Embedder
 from qa.engine import RETRIEVE_PASSAGES, Engine
 from qa.features import candidate_features
 from qa.index import VectorIndex, make_dense
 from qa.question import profile
-from qa.retrieve import CANDIDATES, dense_search, fuse_rrf, lexical_search, retrieve
+from qa.retrieve import CANDIDATES, bm25_scores, dense_search, fuse_rrf, lexical_search, retrieve
 from qa.scorer import load_model
 from qa.selection import rank
 from qa.tokens import tokenize
@@ -116,7 +117,7 @@ def stage_times(engine: Engine, asked: list[str], warmup: int) -> dict[str, list
         times["dense"].append(ms)
         lexical, ms = timed(lexical_search_of, index, question)
         times["lexical"].append(ms)
-        times["fusion"].append(timed(fuse_rrf, dense, lexical)[1])
+        times["fusion"].append(timed(fuse_rrf, dense, lexical, order=index.position)[1])
         hits = retrieve(index, vector[0], question, k=RETRIEVE_PASSAGES)
         times["extraction"].append(timed(extract, index, hits, question, vector[0])[1])
         clear()
@@ -126,12 +127,13 @@ def stage_times(engine: Engine, asked: list[str], warmup: int) -> dict[str, list
 
 def dense_baselines(index: VectorIndex, embedder: Embedder, asked: list[str], hnsw: bool) -> dict[str, Any]:
     """Exact search latency and, for HNSW, recall@10 and latency for each efSearch."""
-    vectors = np.asarray(index.passage_vectors) if len(index.passages) < 300_000 else index.passage_vectors
+    segment = only_segment(index)
+    vectors = np.asarray(segment.passage_vectors) if len(segment.passages) < 300_000 else segment.passage_vectors
     queries = embedder.embed_queries(asked)
     truth = exact_top(vectors, queries, 10)
     exact_ms = [timed(exact_top, vectors, q[None, :], CANDIDATES)[1] for q in queries[:50]]
-    out: dict[str, Any] = {"exact_ms": summary(exact_ms), "dense_mb": round(dense_bytes(index.dense) / (1 << 20), 1)}
-    dense = index.dense
+    out: dict[str, Any] = {"exact_ms": summary(exact_ms), "dense_mb": round(dense_bytes(segment.dense) / (1 << 20), 1)}
+    dense = segment.dense
     if hnsw and not hasattr(dense, "hnsw"):
         import qa.index as constants
 
@@ -157,8 +159,8 @@ def measure(name: str, index: VectorIndex, embedder: Embedder, asked: list[str],
     times = stage_times(Engine(index, embedder), asked, warmup=min(10, len(asked)))
     return {
         "name": name,
-        "passages": len(index.passages),
-        "faiss": type(index.dense).__name__,
+        "passages": index.n_passages,
+        "faiss": only_segment(index).faiss,
         "stages": {stage: summary(ms) for stage, ms in times.items()},
         "rss_mb": round(rss_mb(), 1),
         "scans": corpus_sized_work(index, asked),
@@ -169,12 +171,16 @@ def measure(name: str, index: VectorIndex, embedder: Embedder, asked: list[str],
 def corpus_sized_work(index: VectorIndex, asked: list[str]) -> dict[str, Any]:
     """Work that grows with the corpus: BM25 scoring of every passage, per query, and the IDF ceiling.
 
-    ``lexical_search`` scores every passage, then selects its top 50. The highest IDF (a Python
-    loop over the vocabulary) is taken once when the index loads (``VectorIndex.idf_ceiling``);
-    it is timed here to show what a per-query scan of the vocabulary would cost.
+    ``lexical_search`` scores the postings of the question's tokens, then selects its top 50. The
+    highest IDF (a Python loop over the vocabulary) is taken once when a commit loads
+    (``VectorIndex.idf_ceiling``); it is timed here to show what a per-query scan of the vocabulary
+    would cost.
     """
     known = [[t for t in tokenize(q) if t in index.idf] for q in asked]
-    scoring = [timed(index.lexical.get_scores, tokens)[1] for tokens in known if tokens]
+    segment = only_segment(index)
+    weights = [np.asarray([index.idf[t] for t in tokens], dtype=np.float32) for tokens in known]
+    mean = np.float32(index.mean_length)
+    scoring = [timed(bm25_scores, segment.postings, t, w, mean)[1] for t, w in zip(known, weights, strict=True) if t]
     ceiling = [timed(max, index.idf.values())[1] for _ in range(20)]
     return {"vocabulary": len(index.idf), "bm25_get_scores_ms": summary(scoring), "idf_max_ms": summary(ceiling)}
 

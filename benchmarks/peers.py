@@ -55,7 +55,7 @@ def ours(documents: list[Any], spans: list[tuple[str, int, int]], model: str, th
     engine = Engine(build_index(documents, embedder), embedder, reader=reader, reread=reread)
     clear = getattr(embedder, "clear_cache", lambda: None)
     paragraph_of = {
-        p.id: i for p in engine.index.passages for i, (doc, start, end) in enumerate(spans)
+        p.id: i for p in engine.index.live_passages() for i, (doc, start, end) in enumerate(spans)
         if p.doc_id == doc and start <= p.start and p.end <= end
     }  # fmt: skip
 

@@ -16,13 +16,13 @@ first 10, without that rescoring. Rows are the synthetic ones of
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.common import emit, log, machine, parser, summary, table, timed
+from benchmarks.corpora import only_segment, single_segment_index
 from benchmarks.latency import dense_bytes, exact_top, questions
 from qa.index import RESCORE_FACTOR, VectorIndex, make_dense
 from qa.retrieve import CANDIDATES, dense_search
@@ -62,13 +62,16 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
 
 def compare(index: VectorIndex, queries: np.ndarray, hnsw: bool, folder: Path | None) -> list[dict[str, Any]]:
     """Float and 8-bit indexes of ``index``'s vectors: memory, recall@10 (rescored and raw), dense search time."""
-    vectors = np.asarray(index.passage_vectors)
+    segment = only_segment(index)
+    vectors = np.asarray(segment.passage_vectors)
     truth = exact_top(vectors, queries, 10)
     rows = []
     for quantize in (False, True):
         dense = built(vectors, quantize=quantize, hnsw=hnsw, folder=folder)
         name = type(dense).__name__
-        engine_index = dataclasses.replace(index, manifest=dataclasses.replace(index.manifest, faiss=name), dense=dense)
+        engine_index = single_segment_index(
+            index, segment.passages, segment.passage_vectors, segment.unit_vectors, [], dense
+        )
         found, ms = [], []
         for query in queries:
             result, took = timed(dense_search, engine_index, query, CANDIDATES)
@@ -99,12 +102,12 @@ def run(opts: Any) -> dict[str, Any]:
     embedder = HashEmbedder(dim=384) if opts.smoke else load_embedder(opts.model, threads=1)
     base, _ = base_index(embedder, smoke=opts.smoke)
     queries = embedder.embed_queries(questions(12 if opts.smoke else opts.questions))
-    sizes = [len(base.passages)] if opts.smoke else [int(s) for s in opts.sizes.split(",") if s]
+    sizes = [base.n_passages] if opts.smoke else [int(s) for s in opts.sizes.split(",") if s]
     hnsw_at = {int(s) for s in opts.hnsw_at.split(",") if s}
     rows: list[dict[str, Any]] = []
     for n in sizes:
         index = base if opts.smoke else synthetic_index(base, n)
-        folder = None if opts.smoke else Path(str(getattr(index.passage_vectors, "filename", ""))).parent
+        folder = None if opts.smoke else Path(str(getattr(only_segment(index).passage_vectors, "filename", ""))).parent
         import qa.index as constants
 
         kinds = ([False] if n <= constants.FLAT_MAX_PASSAGES else []) + (

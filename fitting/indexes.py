@@ -15,9 +15,10 @@ from fitting.sets import ROOT, Corpus
 from qa.build import build_index, corpus_sha256
 from qa.defaults import DEFAULT_MAX_CHARS
 from qa.embed import Embedder
-from qa.errors import IndexMissingError
+from qa.errors import IndexFormatError, IndexMissingError
 from qa.index import VectorIndex
 from qa.storage import load_index, save_index, writer_lock
+from qa.writes import migrate_format_1
 
 CACHE = Path(os.environ.get("QA_FIT_CACHE", ROOT / ".cache" / "fit"))
 
@@ -34,6 +35,10 @@ def index_of(set_name: str, corpus: Corpus, embedder: Embedder) -> VectorIndex:
         return load_index(folder, model=embedder.name)
     except IndexMissingError:
         pass
+    except IndexFormatError:  # cached by a version before segments: converted once, its vectors kept
+        with writer_lock(folder):
+            migrate_format_1(folder)
+        return load_index(folder, model=embedder.name)
     log(f"{set_name}/{corpus.name}: embedding {len(corpus.documents)} documents (cached in {folder})")
     index = build_index(corpus.documents, embedder, max_chars=DEFAULT_MAX_CHARS)
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -15,7 +15,16 @@ from qa.chunk import CHUNKER_VERSION, chunk_document, retrieval_text, unit_texts
 from qa.defaults import DEFAULT_MAX_CHARS
 from qa.embed import Embedder
 from qa.errors import NO_DOCUMENT, DocumentNotFound, WorkLimitError
-from qa.index import Manifest, VectorIndex, make_dense, make_lexical, unit_offsets_of
+from qa.index import (
+    Postings,
+    Segment,
+    VectorIndex,
+    make_dense,
+    manifest_of,
+    new_segment_name,
+    unit_offsets_of,
+    view_of,
+)
 from qa.ingest import text_sha256
 from qa.tokens import TOKENIZER_VERSION, tokenize
 from qa.types import Document, Passage
@@ -63,7 +72,7 @@ def _embed_in_batches(
     return vectors
 
 
-def build_index(
+def build_segment(
     documents: Sequence[Document],
     embedder: Embedder,
     *,
@@ -71,16 +80,16 @@ def build_index(
     quantize: bool = False,
     previous: VectorIndex | None = None,
     progress: Progress | None = None,
-) -> VectorIndex:
-    """Chunk, embed and index documents in memory.
+) -> Segment:
+    """Chunk, embed and index documents into a new segment, in document id order.
 
     Args:
         documents: Parsed documents.
         embedder: The embedding model.
         max_chars: Passage length bound.
         quantize: Store the FAISS vectors in 8 bits (``qa.index.make_dense``).
-        previous: An index whose vectors are reused for unchanged passages (same id), so
-            an update embeds only what changed.
+        previous: An index whose vectors are reused for its live passages of the same id, so a
+            replaced document embeds only the passages that changed.
         progress: Called with (texts embedded, texts to embed).
     """
     documents = sorted(documents, key=lambda d: d.id)
@@ -92,22 +101,38 @@ def build_index(
     fresh_pv = _embed_in_batches(embedder, [retrieval_text(p) for p in fresh], progress, 0, total)
     fresh_uv = _embed_in_batches(embedder, fresh_units, progress, len(fresh), total)
     passage_vectors, unit_vectors = _assemble(passages, fresh, fresh_pv, fresh_uv, reuse, embedder.dim)
-    lexical, idf = make_lexical([tokenize(retrieval_text(p)) for p in passages])
+    return segment_of(documents, passages, passage_vectors, unit_vectors, quantize=quantize)
+
+
+def segment_of(
+    documents: Sequence[Document],
+    passages: list[Passage],
+    passage_vectors: np.ndarray,
+    unit_vectors: np.ndarray,
+    *,
+    quantize: bool,
+) -> Segment:
+    """A new segment from passages and their vectors: its FAISS and lexical indexes made here."""
     dense = make_dense(passage_vectors, quantize=quantize)
-    manifest = Manifest(
-        model=embedder.name,
-        dim=embedder.dim,
-        corpus_sha256=corpus_sha256(documents),
-        settings=settings_fingerprint(embedder.name, max_chars, quantize),
-        n_documents=len(documents),
-        n_passages=len(passages),
-        n_units=len(unit_vectors),
-        faiss=type(dense).__name__,
-    )
-    return VectorIndex(
-        manifest, {d.id: d for d in documents}, passages, passage_vectors, unit_vectors,
-        unit_offsets_of(passages), dense, lexical, idf,
+    postings = Postings.of([tokenize(retrieval_text(p)) for p in passages])
+    return Segment(
+        new_segment_name(), {d.id: d for d in documents}, passages, passage_vectors, unit_vectors,
+        unit_offsets_of(passages), dense, postings, type(dense).__name__,
     )  # fmt: skip
+
+
+def build_index(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    *,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    quantize: bool = False,
+    progress: Progress | None = None,
+) -> VectorIndex:
+    """An index of one segment holding ``documents`` (in memory; ``qa.storage.save_index`` writes it)."""
+    segment = build_segment(documents, embedder, max_chars=max_chars, quantize=quantize, progress=progress)
+    settings = settings_fingerprint(embedder.name, max_chars, quantize)
+    return view_of(manifest_of(embedder.name, embedder.dim, settings, [segment], [frozenset()]), [segment])
 
 
 def _assemble(
@@ -133,9 +158,42 @@ def _assemble(
         else:
             j = reuse.by_id[p.id]
             pv[i] = reuse.passage_vectors[j]
-            uv_parts.append(np.asarray(reuse.unit_vectors[reuse.unit_offsets[j] : reuse.unit_offsets[j + 1]]))
+            uv_parts.append(reuse.unit_vectors_of(j))
     uv = np.concatenate(uv_parts).astype(np.float32) if uv_parts else np.zeros((0, dim), dtype=np.float32)
     return pv, uv
+
+
+def merge_segments(index: VectorIndex, names: Sequence[str]) -> Segment:
+    """One segment holding the live documents of the named segments of ``index``, nothing embedded again.
+
+    Documents are in id order, as a one-shot build orders them; tombstoned passages are dropped.
+    """
+    chosen = set(names)
+    return segment_from(index, [d for d, seg in index.home.items() if index.segments[seg].name in chosen])
+
+
+def segment_from(index: VectorIndex, document_ids: Iterable[str]) -> Segment:
+    """A new segment holding these live documents of ``index`` with their vectors: nothing embedded.
+
+    Documents are in id order, as a one-shot build orders them.
+    """
+    documents = sorted((index.documents[d] for d in document_ids), key=lambda d: d.id)
+    rows = [
+        (segment, i)
+        for doc in documents
+        for segment in [index.segments[index.home[doc.id]]]
+        for i in segment.rows_of[doc.id]
+    ]
+    dim = index.manifest.dim
+    passage_vectors = np.zeros((len(rows), dim), dtype=np.float32)
+    units: list[np.ndarray] = []
+    for k, (segment, i) in enumerate(rows):
+        passage_vectors[k] = segment.passage_vectors[i]
+        units.append(np.asarray(segment.unit_vectors[segment.unit_offsets[i] : segment.unit_offsets[i + 1]]))
+    unit_vectors = np.concatenate(units).astype(np.float32) if units else np.zeros((0, dim), dtype=np.float32)
+    quantize = bool(index.manifest.settings.get("quantize_vectors", False))
+    passages = [segment.passages[i] for segment, i in rows]
+    return segment_of(documents, passages, passage_vectors, unit_vectors, quantize=quantize)
 
 
 def check_write_cost(doc: Document, *, max_chars: int, max_passages: int, max_texts: int) -> int:
@@ -172,23 +230,59 @@ def update_index(
     add: Sequence[Document] = (),
     remove: Sequence[str] = (),
 ) -> VectorIndex:
-    """A new index with documents added (or replaced, by id) and removed.
+    """A new view with documents added (or replaced, by id) in one new segment, and removed by tombstones.
 
-    Only passages whose text changed are embedded; the rest reuse their vectors.
-    The given index is not modified, so it keeps serving until the caller swaps.
+    Only the added documents' passages whose text changed are embedded; nothing else is rebuilt. A
+    segment whose every document is deleted leaves the commit. The given index is not modified, so it
+    keeps serving until the caller swaps.
 
     Raises:
         DocumentNotFound: If a document to remove is not in the index.
     """
-    documents = dict(index.documents)
     for doc_id in remove:
-        if doc_id not in documents:
+        if doc_id not in index.documents:
             raise DocumentNotFound(NO_DOCUMENT)
-        del documents[doc_id]
-    documents.update((doc.id, doc) for doc in add)
-    quantize = bool(index.manifest.settings.get("quantize_vectors", False))
-    return build_index(
-        list(documents.values()), embedder, max_chars=built_max_chars(index), quantize=quantize, previous=index
+    added = []
+    if add:
+        quantize = bool(index.manifest.settings.get("quantize_vectors", False))
+        segment = build_segment(add, embedder, max_chars=built_max_chars(index), quantize=quantize, previous=index)
+        added.append((segment, frozenset[str]()))
+    return with_changes(index, added, remove)
+
+
+def with_changes(
+    index: VectorIndex, added: Iterable[tuple[Segment, frozenset[str]]], remove: Iterable[str] = ()
+) -> VectorIndex:
+    """``index`` with new segments (each with its own tombstones) after its own, and documents removed.
+
+    A document in a new segment replaces the one of its id in the older segments (which get a
+    tombstone); a segment whose every document is deleted leaves the commit.
+    """
+    added = list(added)
+    gone = frozenset(remove).union(*(segment.documents.keys() for segment, _ in added))
+    segments: list[Segment] = []
+    deleted: list[frozenset[str]] = []
+    for segment, tombstones in zip(index.segments, index.deleted, strict=True):
+        now = tombstones | (gone & segment.documents.keys())
+        if len(now) < len(segment.documents):
+            segments.append(segment)
+            deleted.append(frozenset(now))
+    for segment, tombstones in added:
+        segments.append(segment)
+        deleted.append(tombstones)
+    return with_segments(index, segments, deleted)
+
+
+def empty_index(model: str, dim: int, settings: dict[str, object]) -> VectorIndex:
+    """An index of no segment: where a first build starts."""
+    return view_of(manifest_of(model, dim, settings, [], []), [])
+
+
+def with_segments(index: VectorIndex, segments: Sequence[Segment], deleted: Sequence[frozenset[str]]) -> VectorIndex:
+    """A new view of ``index``'s model and settings over other segments and tombstones."""
+    manifest = index.manifest
+    return view_of(
+        manifest_of(manifest.model, manifest.dim, manifest.settings, segments, deleted), segments, previous=index
     )
 
 

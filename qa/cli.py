@@ -91,9 +91,12 @@ def index_command(corpus_dir: Path | None, index_dir: Path | None, force: bool) 
     if report.skipped:
         click.echo(f"Index is up to date ({report.n_documents} documents, {report.n_passages} passages).", err=True)
     else:
+        resumed = f", {report.resumed} taken up from an interrupted run" if report.resumed else ""
+        merged = f", {report.merges} merge(s)" if report.merges else ""
         click.echo(
-            f"Indexed {report.n_documents} documents into {report.n_passages} passages "
-            f"in {report.seconds:.1f} s: {report.path}",
+            f"Indexed {report.n_documents} documents into {report.n_passages} passages in {report.seconds:.1f} s "
+            f"({report.added} added or changed, {report.removed} removed{resumed}; "
+            f"{report.segments} segment(s){merged}): {report.path}",
             err=True,
         )
 
@@ -353,14 +356,14 @@ def serve_command(host: str, port: int, index_dir: Path | None, workers: int) ->
     from qa.embedders import load_embedder
     from qa.errors import IndexMissingError, QAError
     from qa.indexing import index_corpus, tqdm_progress
-    from qa.storage import current_build
+    from qa.storage import current_commit
 
     settings = _settings()
     if index_dir is not None:
         settings = settings.model_copy(update={"index_dir": index_dir})
     embedder = None
     try:
-        current_build(settings.index_dir)
+        current_commit(settings.index_dir)
     except IndexMissingError:
         click.echo(f"No index in {settings.index_dir}: building it from {settings.corpus_dir}", err=True)
         try:

@@ -91,7 +91,7 @@ class Engine:
     Example:
         >>> from pathlib import Path
         >>> from qa.embed import SentenceTransformerEmbedder
-        >>> from qa.index import load_index
+        >>> from qa.storage import load_index
         >>> engine = Engine(load_index(Path("index")), SentenceTransformerEmbedder())  # doctest: +SKIP
         >>> engine.ask("How many agencies participate in Secure Communities?").answer  # doctest: +SKIP
         'Over 3,000 agencies participate, sharing biometric data to identify removable noncitizens.'

@@ -33,7 +33,7 @@ plus two keys: ``exact`` (the quote is the text at its offsets) and ``has_answer
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -50,13 +50,12 @@ RETRIEVAL_DEPTH = 10
 
 
 class Corpus(Protocol):
-    """What evaluation reads of an index: the documents (for offsets) and every passage (for relevance)."""
+    """What evaluation reads of an index: the documents (for offsets) and every live passage (for relevance)."""
 
     @property
     def documents(self) -> Mapping[str, Document]: ...
 
-    @property
-    def passages(self) -> Sequence[Passage]: ...
+    def live_passages(self) -> Iterator[Passage]: ...
 
 
 class Answerer(Protocol):
@@ -166,7 +165,7 @@ def evaluate_item(engine: Answerer, item: GoldItem, *, mode: Mode, k: int) -> It
         section=first.section if first else "",
         section_ok=(first is not None and first.section in item.sections) if item.sections else None,
         retrieved=tuple(h.passage.id for h in asked.hits[:RETRIEVAL_DEPTH]),
-        relevant=relevant_ids(item, engine.index.passages),
+        relevant=relevant_ids(item, list(engine.index.live_passages())),
         citations=citations,
         latency_ms=latency,
     )

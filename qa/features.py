@@ -244,13 +244,12 @@ def candidate_features(
     for hit in hits[:passages]:
         passage = hit.passage
         row = index.by_id[passage.id]
-        lo, hi = int(index.unit_offsets[row]), int(index.unit_offsets[row + 1])
         if query_vector is not None:
-            vectors = np.asarray(index.unit_vectors[lo:hi], dtype=np.float32)
+            vectors = index.unit_vectors_of(row)
             sims = vectors @ query_vector
             windows = window_similarity(vectors, sims)
         else:
-            sims = windows = np.zeros(hi - lo, dtype=np.float32)
+            sims = windows = np.zeros(len(passage.units), dtype=np.float32)
         cached = passage_tokens(index, row)
         context, in_passage = cached.context, cached.all
         seen_tokens |= in_passage

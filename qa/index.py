@@ -1,11 +1,26 @@
-"""The index in memory: passages, their vectors, a FAISS index and a lexical index.
+"""The index in memory: immutable segments, and the view of one commit over them.
 
-``qa.storage`` writes it to disk and reads it back; ``qa.build`` makes one from documents.
+A **segment** holds some documents, their passages, the passages' and units' vectors, a FAISS
+index and a lexical index (postings). It never changes once built. A **commit** names the live
+segments and, for each, the documents deleted from it since it was written (tombstones).
+``VectorIndex`` is one commit's view: rows are numbered across its segments in commit order
+(``row = base of its segment + row in the segment``), tombstoned rows included, and search
+skips the tombstoned ones. A write adds a segment or a tombstone and makes a new view that
+reuses the loaded segments; ``qa.storage`` writes segments and commits to disk, ``qa.build``
+makes segments from documents, ``qa.writes`` runs writes and merges.
+
+Lexical statistics are the corpus's, not a segment's: document frequencies, the passage count
+and the mean passage length are summed over the live passages of every segment, so BM25 scores
+do not depend on how the passages happen to be split into segments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import secrets
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +31,7 @@ import numpy.typing as npt
 from qa.tokens import Vocabulary
 from qa.types import Document, Passage
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # Exact search is fast enough up to here (about 10 ms per query at 384 dimensions on 2 cores);
 # above it an HNSW graph answers in about a millisecond with recall@10 near 0.99.
 FLAT_MAX_PASSAGES = 200_000
@@ -32,61 +47,377 @@ HNSW_EF_SEARCH = 1536
 # the full vectors (memory-mapped from passage_vectors.npy), so the order returned is exact.
 QUANTIZED_TYPES = ("IndexScalarQuantizer", "IndexHNSWSQ")
 RESCORE_FACTOR = 4
+# A flat index holds nothing but the vectors: it is made from passage_vectors.npy when a segment
+# loads, and never written, so each vector is stored once.
+FLAT_TYPE = "IndexFlatIP"
+# BM25 as bm25s's default ("lucene"): k1, b, and idf = ln(1 + (N - df + 0.5) / (df + 0.5)).
+BM25_K1 = 1.5
+BM25_B = 0.75
 
 FloatArray = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentRef:
+    """A segment as a commit names it: its directory name and the documents deleted from it."""
+
+    name: str
+    deleted: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
-    """What a build contains and how it was made."""
+    """A commit: what the index holds and how it was made.
+
+    Attributes:
+        segments: The live segments in order, each with its tombstones.
+        generation: Counts commits; the file of commit ``g`` is ``commits/<g>.json``.
+    """
 
     model: str
     dim: int
-    corpus_sha256: str
     settings: dict[str, Any]
     n_documents: int
     n_passages: int
     n_units: int
-    faiss: str
+    segments: tuple[SegmentRef, ...] = ()
+    generation: int = 0
     format: int = FORMAT_VERSION
     created: str = ""
-    files: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class VectorIndex:
-    """A loaded index: passages, their vectors, a FAISS index and a lexical index.
+@dataclass(frozen=True, slots=True, eq=False)
+class Postings:
+    """A lexical index: for each token, the rows that hold it and how often (CSC layout).
 
     Attributes:
-        unit_offsets: Units of passage ``i`` are rows ``unit_offsets[i]:unit_offsets[i+1]`` of ``unit_vectors``.
+        vocab: Token to column.
+        indptr: Rows of column ``c`` are ``rows[indptr[c]:indptr[c+1]]``.
+        rows: Passage rows, ascending within a column.
+        tfs: How often the token occurs in that row.
+        lengths: Tokens in each row (its BM25 length).
     """
 
-    manifest: Manifest
+    vocab: dict[str, int]
+    indptr: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.int32]
+    tfs: npt.NDArray[np.float32]
+    lengths: npt.NDArray[np.float32]
+
+    @classmethod
+    def of(cls, token_lists: Sequence[Sequence[str]]) -> Postings:
+        """Postings of pre-tokenised passages (row ``i`` is ``token_lists[i]``)."""
+        counts = [Counter(tokens) for tokens in token_lists]
+        vocab = {token: col for col, token in enumerate(sorted({t for c in counts for t in c}))}
+        cols = np.fromiter((vocab[t] for c in counts for t in c), dtype=np.int64)
+        rows = np.repeat(np.arange(len(counts), dtype=np.int32), [len(c) for c in counts])
+        tfs = np.fromiter((n for c in counts for n in c.values()), dtype=np.float32)
+        order = np.lexsort((rows, cols))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=len(vocab)))]).astype(np.int64)
+        lengths = np.fromiter((len(tokens) for tokens in token_lists), dtype=np.float32, count=len(token_lists))
+        return cls(vocab, indptr, rows[order], tfs[order], lengths)
+
+    def column(self, token: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        """The rows holding ``token`` and its frequency in each (empty when no row does)."""
+        col = self.vocab.get(token)
+        if col is None:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        lo, hi = int(self.indptr[col]), int(self.indptr[col + 1])
+        return self.rows[lo:hi], self.tfs[lo:hi]
+
+    def frequencies_in(self, rows: npt.NDArray[np.int64]) -> dict[str, int]:
+        """How many of ``rows`` hold each token (one scan of the postings: for the rows a delete takes out)."""
+        positions = np.flatnonzero(np.isin(self.rows, rows))
+        counts = np.bincount(np.searchsorted(self.indptr, positions, side="right") - 1, minlength=len(self.vocab))
+        tokens = list(self.vocab)  # in column order
+        return {tokens[col]: int(counts[col]) for col in np.flatnonzero(counts)}
+
+    def document_frequencies(self, live: npt.NDArray[np.bool_] | None = None) -> dict[str, int]:
+        """How many rows (only ``live`` ones, when given) hold each token; tokens in none are left out."""
+        if live is None:
+            df = np.diff(self.indptr)
+        else:
+            held = live[self.rows].astype(np.int64)
+            df = np.add.reduceat(held, self.indptr[:-1]) if len(held) else np.zeros(len(self.vocab), np.int64)
+            df[np.diff(self.indptr) == 0] = 0
+        counts = df.tolist()
+        return {token: counts[col] for token, col in self.vocab.items() if counts[col]}
+
+
+def bm25_idf(df: int, n: int) -> float:
+    """BM25 inverse document frequency (Lucene's, bm25s's default)."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+@dataclass(eq=False)
+class Segment:
+    """An immutable part of the index: documents, passages, vectors, FAISS and lexical indexes.
+
+    Attributes:
+        name: Its directory name under ``segments/``; unique, never reused.
+        unit_offsets: Units of passage ``i`` are rows ``unit_offsets[i]:unit_offsets[i+1]`` of ``unit_vectors``.
+        faiss: The FAISS index type (``IndexFlatIP`` is rebuilt from the vectors at load).
+    """
+
+    name: str
     documents: dict[str, Document]
     passages: list[Passage]
     passage_vectors: FloatArray
     unit_vectors: FloatArray
     unit_offsets: npt.NDArray[np.int64]
     dense: Any  # faiss.Index
-    lexical: Any  # bm25s.BM25
-    idf: dict[str, float]
+    postings: Postings
+    faiss: str
     path: Path | None = None
-    by_id: dict[str, int] = field(default_factory=dict)
-    idf_ceiling: float = 1.0
-    vocabulary: Vocabulary = field(default_factory=lambda: Vocabulary(()), repr=False)
-    # Passages' tokens, filled as questions touch them (qa.features.passage_tokens).
-    token_cache: dict[int, Any] = field(default_factory=dict, repr=False)
+    by_id: dict[str, int] = field(default_factory=dict, repr=False)
+    rows_of: dict[str, range] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.by_id:
-            self.by_id = {p.id: i for i, p in enumerate(self.passages)}
-        self.idf_ceiling = max(self.idf.values(), default=1.0)
-        self.vocabulary = Vocabulary(self.idf)
+        self.by_id = {p.id: i for i, p in enumerate(self.passages)}
+        starts: dict[str, int] = {}
+        for i, p in enumerate(self.passages):
+            starts.setdefault(p.doc_id, i)
+            self.rows_of[p.doc_id] = range(starts[p.doc_id], i + 1)
 
     @property
     def quantized(self) -> bool:
         """Whether the FAISS vectors are 8-bit (its scores approximate; see RESCORE_FACTOR)."""
-        return self.manifest.faiss in QUANTIZED_TYPES
+        return self.faiss in QUANTIZED_TYPES
+
+    @property
+    def n_units(self) -> int:
+        return int(self.unit_offsets[-1])
+
+    def deleted_rows(self, deleted: frozenset[str]) -> npt.NDArray[np.int64]:
+        """The rows of the deleted documents, ascending."""
+        parts = [np.arange(r.start, r.stop) for doc_id in deleted if (r := self.rows_of.get(doc_id))]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+
+class SegmentVectors:
+    """Passage vectors by view row, read from the segments that hold them (no copy of the whole)."""
+
+    def __init__(self, view: VectorIndex) -> None:
+        self._view = view
+        self.shape = (view.n_rows, view.manifest.dim)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> FloatArray:
+        """Every row's vector in one matrix: a copy of them all (for tests and benchmarks, not for search)."""
+        return self[np.arange(self.shape[0])].astype(dtype or np.float32, copy=False)
+
+    def __getitem__(self, rows: Any) -> FloatArray:
+        view = self._view
+        if isinstance(rows, (int, np.integer)):
+            seg, local = view.locate(int(rows))
+            return np.asarray(view.segments[seg].passage_vectors[local], dtype=np.float32)
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
+        which = np.searchsorted(view.bases, rows, side="right") - 1
+        for seg in np.unique(which):
+            picked = np.flatnonzero(which == seg)
+            local = rows[picked] - view.bases[seg]
+            order = np.argsort(local, kind="stable")  # forwards through the memory-mapped file
+            out[picked[order]] = view.segments[seg].passage_vectors[local[order]]
+        return out
+
+
+class VectorIndex:
+    """One commit's view over its segments: what the engine reads.
+
+    Attributes:
+        manifest: The commit.
+        segments: The live segments, in commit order.
+        deleted: For each segment, the documents deleted from it.
+        bases: Row of each segment's first passage; ``bases[-1]`` is the row count.
+        passages: Every row's passage, tombstoned ones included (search never returns those).
+        live: Whether each row is live.
+        documents: The live documents by id.
+        home: The segment holding each live document.
+        by_id: The live passages' rows by passage id.
+        idf: BM25 IDF of every token of a live passage, over the live passages.
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        segments: Sequence[Segment],
+        path: Path | None = None,
+        *,
+        previous: VectorIndex | None = None,
+    ) -> None:
+        refs = {ref.name: ref.deleted for ref in manifest.segments}
+        self.manifest = manifest
+        self.segments = tuple(segments)
+        self.deleted = tuple(refs.get(s.name, frozenset()) for s in self.segments)
+        self.path = path
+        self.bases = np.concatenate([[0], np.cumsum([len(s.passages) for s in self.segments])]).astype(np.int64)
+        # A write appends segments and adds tombstones: the rows of the previous view keep their meaning, and
+        # what it derived is updated by the difference instead of derived again over the whole corpus.
+        grows = previous is not None and _grows(previous, self)
+        if grows:
+            assert previous is not None
+            self._update(previous)
+        else:
+            self._derive()
+        self.n_passages = int(self.live.sum())
+        self.mean_length = self.length / self.n_passages if self.n_passages else 1.0
+        self.idf: dict[str, float] = _idf(self.document_frequency, self.n_passages)
+        self.idf_ceiling = max(self.idf.values(), default=1.0)
+        self.vocabulary = Vocabulary(self.idf)
+        self.passage_vectors = SegmentVectors(self)
+        # The tokens read for the previous view serve this one while rows keep their meaning.
+        self.token_cache: dict[int, Any] = previous.token_cache if grows and previous is not None else {}
+
+    def _derive(self) -> None:
+        """Live rows, documents, passage rows and lexical statistics, over every segment."""
+        self.passages: list[Passage] = [p for s in self.segments for p in s.passages]
+        self.live = np.ones(len(self.passages), dtype=np.bool_)
+        self.documents: dict[str, Document] = {}
+        self.home: dict[str, int] = {}
+        self.by_id: dict[str, int] = {}
+        self.document_frequency: dict[str, int] = {}
+        self.length = 0.0
+        for seg in range(len(self.segments)):
+            self._add_segment(seg)
+
+    def _update(self, previous: VectorIndex) -> None:
+        """What ``_derive`` gives, from ``previous``: its new tombstones taken out, its new segments added."""
+        kept = len(previous.segments)
+        self.passages = previous.passages + [p for s in self.segments[kept:] for p in s.passages]
+        self.live = np.concatenate([previous.live, np.ones(self.n_rows - previous.n_rows, dtype=np.bool_)])
+        self.documents = dict(previous.documents)
+        self.home = dict(previous.home)
+        self.by_id = dict(previous.by_id)
+        self.document_frequency = dict(previous.document_frequency)
+        self.length = previous.length
+        for seg in range(kept):
+            segment, base = self.segments[seg], int(self.bases[seg])
+            newly = self.deleted[seg] - previous.deleted[seg]
+            rows = segment.deleted_rows(frozenset(newly))
+            if not len(rows):
+                continue
+            self.live[base + rows] = False
+            for i in rows.tolist():
+                passage_id = segment.passages[i].id
+                if self.by_id.get(passage_id) == base + i:
+                    del self.by_id[passage_id]
+            for doc_id in newly:
+                if self.home.get(doc_id) == seg:
+                    del self.documents[doc_id], self.home[doc_id]
+            for token, n in segment.postings.frequencies_in(rows).items():
+                if (left := self.document_frequency[token] - n) > 0:
+                    self.document_frequency[token] = left
+                else:
+                    del self.document_frequency[token]
+            self.length -= float(segment.postings.lengths[rows].sum())
+        for seg in range(kept, len(self.segments)):
+            self._add_segment(seg)
+
+    def _add_segment(self, seg: int) -> None:
+        segment, deleted, base = self.segments[seg], self.deleted[seg], int(self.bases[seg])
+        gone = segment.deleted_rows(deleted)
+        self.live[base + gone] = False
+        live = None if not len(gone) else self.live[base : base + len(segment.passages)]
+        held = [i for i in segment.documents if i not in deleted]
+        self.documents.update((i, segment.documents[i]) for i in held)
+        self.home.update(dict.fromkeys(held, seg))
+        self.by_id.update((p.id, base + i) for i, p in enumerate(segment.passages) if live is None or live[i])
+        frequencies = segment.postings.document_frequencies(live)
+        if not self.document_frequency:
+            self.document_frequency = frequencies
+        else:
+            df = self.document_frequency
+            for token, n in frequencies.items():
+                df[token] = df.get(token, 0) + n
+        self.length += float(segment.postings.lengths.sum() - segment.postings.lengths[gone].sum())
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.bases[-1])
+
+    @property
+    def n_units(self) -> int:
+        return sum(s.n_units for s in self.segments)
+
+    @property
+    def quantized(self) -> bool:
+        """Whether any segment's FAISS vectors are 8-bit."""
+        return any(s.quantized for s in self.segments)
+
+    def locate(self, row: int) -> tuple[int, int]:
+        """The segment holding ``row`` and the row's number inside it."""
+        seg = int(np.searchsorted(self.bases, row, side="right")) - 1
+        return seg, row - int(self.bases[seg])
+
+    def passage_count(self, document_id: str) -> int:
+        """How many passages a live document has (0 for an unknown id)."""
+        seg = self.home.get(document_id)
+        return 0 if seg is None else len(self.segments[seg].rows_of[document_id])
+
+    def live_passages(self) -> Iterator[Passage]:
+        """The live passages in row order."""
+        return (p for p, alive in zip(self.passages, self.live, strict=True) if alive)
+
+    def unit_vectors_of(self, row: int) -> FloatArray:
+        """The vectors of passage ``row``'s units."""
+        seg, local = self.locate(row)
+        segment = self.segments[seg]
+        lo, hi = int(segment.unit_offsets[local]), int(segment.unit_offsets[local + 1])
+        return np.asarray(segment.unit_vectors[lo:hi], dtype=np.float32)
+
+    def position(self, row: int) -> tuple[str, int, int]:
+        """Where a row's passage lies in the corpus: the order ties are broken in, whatever the segments."""
+        passage = self.passages[row]
+        return passage.doc_id, passage.start, passage.end
+
+
+def view_of(
+    manifest: Manifest, segments: Sequence[Segment], path: Path | None = None, previous: VectorIndex | None = None
+) -> VectorIndex:
+    """The view of a commit, updated from ``previous`` when it only adds segments and tombstones to it."""
+    return VectorIndex(manifest, segments, path, previous=previous)
+
+
+def _grows(previous: VectorIndex, view: VectorIndex) -> bool:
+    """Whether ``view`` holds ``previous``'s segments first, in order, with at least their tombstones."""
+    kept = len(previous.segments)
+    return (
+        len(view.segments) >= kept
+        and all(a is b for a, b in zip(previous.segments, view.segments, strict=False))
+        and all(old <= new for old, new in zip(previous.deleted, view.deleted, strict=False))
+    )
+
+
+def _idf(frequencies: Mapping[str, int], n: int) -> dict[str, float]:
+    if not frequencies:
+        return {}
+    tokens = list(frequencies)
+    df = np.fromiter(frequencies.values(), dtype=np.float64, count=len(tokens))
+    values = np.log(1.0 + (n - df + 0.5) / (df + 0.5)).tolist()
+    return dict(zip(tokens, values, strict=True))
+
+
+def new_segment_name() -> str:
+    """A segment name never used before: time of creation, then random."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
+
+
+def manifest_of(
+    model: str, dim: int, settings: dict[str, Any], segments: Sequence[Segment], deleted: Sequence[frozenset[str]]
+) -> Manifest:
+    """The commit of these segments with these tombstones (counts of live documents, passages, units)."""
+    n_documents = n_passages = n_units = 0
+    for segment, gone in zip(segments, deleted, strict=True):
+        rows = segment.deleted_rows(gone)
+        n_documents += len(segment.documents) - len(gone & segment.documents.keys())
+        n_passages += len(segment.passages) - len(rows)
+        units = np.diff(segment.unit_offsets)
+        n_units += int(units.sum() - units[rows].sum())
+    refs = tuple(SegmentRef(s.name, frozenset(d)) for s, d in zip(segments, deleted, strict=True))
+    return Manifest(model, dim, settings, n_documents, n_passages, n_units, refs)
 
 
 def unit_offsets_of(passages: Sequence[Passage]) -> npt.NDArray[np.int64]:
@@ -128,19 +459,11 @@ def make_dense(vectors: FloatArray, *, quantize: bool = False) -> Any:
     return dense
 
 
-def make_lexical(token_lists: Sequence[list[str]]) -> tuple[Any, dict[str, float]]:
-    """A bm25s index over pre-tokenised passages, and the IDF of every token."""
-    import bm25s
+def flat_dense(vectors: FloatArray) -> Any:
+    """The exact FAISS index over vectors, made in memory (what a segment of ``FLAT_TYPE`` loads)."""
+    import faiss
 
-    lexical = bm25s.BM25()
-    # bm25s needs a vocabulary: an empty index gets one placeholder passage-free token.
-    lexical.index([tokens or ["\x00"] for tokens in token_lists] or [["\x00"]], show_progress=False)
-    return lexical, idf_of(lexical, len(token_lists))
-
-
-def idf_of(lexical: Any, n_docs: int) -> dict[str, float]:
-    """BM25 IDF of each vocabulary token, from the lexical index's document frequencies."""
-    df = np.diff(np.asarray(lexical.scores["indptr"]))
-    vocab: dict[str, int] = lexical.vocab_dict
-    idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-    return {token: float(idf[col]) for token, col in vocab.items() if token.strip("\x00") and col < len(idf)}
+    dense = faiss.IndexFlatIP(vectors.shape[1])
+    if len(vectors):
+        dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return dense

@@ -9,20 +9,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.build import build_index, corpus_sha256, settings_fingerprint
+from qa.build import build_segment, empty_index, merge_segments, settings_fingerprint, with_changes
+from qa.chunk import chunk_document, unit_texts
 from qa.defaults import DEFAULT_MAX_CHARS, DEFAULT_MODEL
 from qa.embed import Embedder
 from qa.embedders import load_embedder
 from qa.errors import CorpusError, IndexFormatError, IndexMissingError
-from qa.index import VectorIndex
+from qa.index import Segment, VectorIndex
 from qa.ingest import Problem, load_corpus
 from qa.sources import iter_sources, with_sources
-from qa.storage import current_build, load_index, read_manifest, save_index, verify_build, writer_lock
+from qa.storage import (
+    clear_pending,
+    load_index,
+    load_segment,
+    pending_record,
+    pending_segments,
+    prune_index,
+    write_pending,
+    write_segment,
+    writer_lock,
+)
+from qa.types import Document
+from qa.writes import commit, merge_plan, migrate_format_1, replace_segments
+
+# Passages per segment a `qa index` run writes: its memory is bounded by one segment's vectors,
+# and a crash loses at most one segment's work.
+SEGMENT_PASSAGES = 20_000
 
 
 @dataclass(frozen=True, slots=True)
 class IndexReport:
-    """What an indexing run did."""
+    """What an indexing run did.
+
+    Attributes:
+        added: Documents indexed (new or changed).
+        removed: Documents taken out.
+        resumed: Documents an interrupted run had already indexed, taken up instead of indexed again.
+        merges: Segment merges at the end of the run.
+    """
 
     skipped: bool
     n_documents: int
@@ -30,26 +54,46 @@ class IndexReport:
     seconds: float
     path: Path | None
     problems: list[Problem] = field(default_factory=list)
+    added: int = 0
+    removed: int = 0
+    resumed: int = 0
+    segments: int = 0
+    merges: int = 0
 
 
-def _up_to_date(index_dir: Path, corpus_hash: str, fingerprint: dict[str, object]) -> int | None:
-    """The passage count of the current build if it matches corpus and settings, else None."""
+def _current(index_dir: Path, model: str, fingerprint: dict[str, object]) -> VectorIndex | None:
+    """The current index if it loads and was built with these settings (changed settings mean a rebuild)."""
     try:
-        build = current_build(index_dir)
-        manifest = read_manifest(build)
-        verify_build(build, manifest)  # a damaged build is rebuilt, not skipped
+        index = load_index(index_dir, model=model)
     except (IndexMissingError, IndexFormatError):
         return None
-    if manifest.corpus_sha256 == corpus_hash and manifest.settings == fingerprint:
-        return manifest.n_passages
-    return None
+    return index if index.manifest.settings == fingerprint else None
 
 
-def _previous(index_dir: Path, model: str) -> VectorIndex | None:
+def _resumed(index_dir: Path, model: str, fingerprint: dict[str, object]) -> list[Segment]:
+    """The segments an interrupted run with the same settings wrote, verified; none if they do not load."""
+    record = pending_record(index_dir)
+    if record is None or record.get("model") != model or record.get("settings") != fingerprint:
+        return []
     try:
-        return load_index(index_dir, model=model)
-    except (IndexMissingError, IndexFormatError):
-        return None
+        return [load_segment(index_dir / "segments" / name, sha) for name, sha in pending_segments(index_dir).items()]
+    except IndexFormatError:
+        return []
+
+
+def _batches(documents: list[Document], max_chars: int) -> tuple[list[list[Document]], int]:
+    """Documents in id order, cut into runs of about SEGMENT_PASSAGES passages; and the texts to embed."""
+    batches: list[list[Document]] = [[]]
+    passages = texts = 0
+    for doc in sorted(documents, key=lambda d: d.id):
+        chunks = chunk_document(doc, max_chars=max_chars)
+        if passages and passages + len(chunks) > SEGMENT_PASSAGES:
+            batches.append([])
+            passages = 0
+        batches[-1].append(doc)
+        passages += len(chunks)
+        texts += len(chunks) + sum(len(unit_texts(p)) for p in chunks)
+    return [b for b in batches if b], texts
 
 
 def tqdm_progress() -> Callable[[int, int], None]:
@@ -81,7 +125,14 @@ def index_corpus(
     log: Callable[[str], None] = lambda message: None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IndexReport:
-    """Index every supported file in ``corpus_dir`` into ``index_dir``, unless nothing changed.
+    """Bring the index of ``corpus_dir`` up to date: index what is new or changed, take out what is gone.
+
+    Unchanged documents are not touched. New ones are indexed in segments of about
+    ``SEGMENT_PASSAGES`` passages, each written and recorded (``pending.json``) as it is done, so a
+    run that is killed loses at most one segment's work: the next run with the same settings takes
+    the written segments up. At the end one commit makes everything current, then segments are
+    merged under the tiered policy (``qa.writes``). Changed settings (model, passage length, 8-bit
+    vectors) or ``force`` index everything again.
 
     Files that cannot be read are logged and left out; the rest is indexed. Documents written
     through the API (``index_dir/sources``) are part of the index: an upload replaces the corpus
@@ -101,20 +152,60 @@ def index_corpus(
     name = embedder.name if embedder is not None else model
     fingerprint = settings_fingerprint(name, max_chars, quantize)
     with writer_lock(index_dir):
+        if migrate_format_1(index_dir):
+            log(f"converted the index in {index_dir} to segments (format 2), its vectors kept")
         documents, kept, dropped = with_sources(documents, iter_sources(index_dir), log=log)
         if kept or dropped:
             log(f"kept {kept} uploaded document(s), left out {dropped} deleted through the API ({index_dir}/sources)")
-        n_passages = None if force else _up_to_date(index_dir, corpus_sha256(documents), fingerprint)
-        if n_passages is not None:
-            return IndexReport(True, len(documents), n_passages, time.perf_counter() - started, None, problems)
+        wanted = {doc.id: doc for doc in documents}
+        base = None if force else _current(index_dir, name, fingerprint)
+        if base is not None:
+            add = [doc for doc in documents if base.documents.get(doc.id) != doc]
+            remove = [doc_id for doc_id in base.documents if doc_id not in wanted]
+            if not add and not remove:
+                seconds = time.perf_counter() - started
+                return IndexReport(True, len(documents), base.n_passages, seconds, None, problems)
+        else:
+            add, remove = documents, []
         embedder = embedder or load_embedder(model, threads=threads)
-        index = build_index(
-            documents,
-            embedder,
-            max_chars=max_chars,
-            quantize=quantize,
-            previous=_previous(index_dir, embedder.name),
-            progress=progress,
-        )
-        path = save_index(index, index_dir)
-    return IndexReport(False, len(documents), len(index.passages), time.perf_counter() - started, path, problems)
+        start = base or empty_index(embedder.name, embedder.dim, fingerprint)
+        resumed = [] if force else _resumed(index_dir, embedder.name, fingerprint)
+        done = {doc_id: doc for segment in resumed for doc_id, doc in segment.documents.items()}
+        todo = [doc for doc in add if done.get(doc.id) != doc]
+        n_resumed = len(add) - len(todo)
+        if n_resumed:
+            log(f"taking up {n_resumed} document(s) an interrupted run indexed ({len(resumed)} segment(s))")
+        batches, texts = _batches(todo, max_chars)
+        segments = list(resumed)
+        embedded = 0
+        for batch in batches:
+            report = None if progress is None else _offset(progress, embedded, texts)
+            segment = build_segment(
+                batch, embedder, max_chars=max_chars, quantize=quantize, previous=base, progress=report
+            )
+            embedded += len(segment.passages) + segment.n_units
+            write_segment(segment, index_dir)
+            segments.append(segment)
+            write_pending(index_dir, fingerprint, embedder.name, segments)
+        # A resumed segment may hold a document the corpus has changed or dropped since: tombstoned.
+        stale = [frozenset(d for d, doc in s.documents.items() if wanted.get(d) != doc) for s in resumed]
+        index = with_changes(start, zip(segments, stale + [frozenset()] * len(batches), strict=True), remove)
+        merges = 0
+        while names := merge_plan(index):
+            merged = merge_segments(index, names)
+            write_segment(merged, index_dir)
+            replaced = replace_segments(index, names, merged, index)
+            assert replaced is not None, "the merged segments come from this index"
+            index, merges = replaced, merges + 1
+        commit(index_dir, index)
+        clear_pending(index_dir)
+        prune_index(index_dir)  # the segments merged away, which the journal named until now
+    return IndexReport(
+        False, len(documents), index.n_passages, time.perf_counter() - started, index.path, problems,
+        added=len(add), removed=len(remove), resumed=n_resumed, segments=len(index.segments), merges=merges,
+    )  # fmt: skip
+
+
+def _offset(progress: Callable[[int, int], None], before: int, total: int) -> Callable[[int, int], None]:
+    """Progress of one segment's embedding as progress of the whole run."""
+    return lambda done, _: progress(before + done, total)

@@ -1,18 +1,19 @@
 """Find the passages that may answer a question: dense, lexical, or both fused.
 
-Dense search asks FAISS for the nearest passage vectors; lexical search scores
-every passage with BM25 in one sparse matrix product (bm25s); hybrid fuses
+Dense search asks each segment's FAISS index for the nearest passage vectors; lexical
+search scores the postings of the question's tokens with BM25 over the corpus's statistics; hybrid fuses
 the two rankings with reciprocal rank fusion, which needs no score scaling.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from qa.index import RESCORE_FACTOR, VectorIndex
+from qa.index import BM25_B, BM25_K1, RESCORE_FACTOR, Postings, Segment, VectorIndex
 from qa.tokens import tokenize
 from qa.types import Hit
 
@@ -25,40 +26,85 @@ CANDIDATES = 50
 
 
 def dense_search(index: VectorIndex, query: npt.NDArray[np.float32], n: int) -> list[tuple[int, float]]:
-    """Row numbers and cosine scores of the ``n`` nearest passages, best first.
+    """Rows and cosine scores of the ``n`` nearest live passages across the segments, best first.
 
-    An 8-bit index shortlists ``RESCORE_FACTOR * n`` passages, which are then
-    scored with their full vectors: the scores returned are exact cosines.
+    Each segment is searched for its ``n`` best live passages (asking past its tombstoned ones);
+    the lists are merged by score, ties in corpus order (``VectorIndex.position``), so the result
+    does not depend on how the passages are split into segments. An 8-bit segment shortlists
+    ``RESCORE_FACTOR * n`` passages, which are then scored with their full vectors: the scores
+    returned are exact cosines.
     """
-    n = min(n, len(index.passages))
-    if n == 0:
-        return []
-    if not index.quantized:
-        scores, rows = index.dense.search(query.reshape(1, -1), n)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
-    _, found = index.dense.search(query.reshape(1, -1), min(n * RESCORE_FACTOR, len(index.passages)))
-    rows = np.sort(found[0][found[0] >= 0])  # in file order: the memory-mapped reads go forwards
-    exact = np.asarray(index.passage_vectors[rows] @ query, dtype=np.float32)
-    best = np.argsort(-exact, kind="stable")[:n]
-    return [(int(rows[i]), float(exact[i])) for i in best]
+    found: list[tuple[int, float]] = []
+    for base, segment, live in _parts(index):
+        size = len(segment.passages)
+        want = min(n + size - int(live.sum()), size)
+        if want <= 0 or n <= 0:
+            continue
+        if not segment.quantized:
+            scores, rows = segment.dense.search(query.reshape(1, -1), want)
+            pairs = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0 and live[r]]
+        else:
+            _, shortlist = segment.dense.search(query.reshape(1, -1), min(want * RESCORE_FACTOR, size))
+            rows = np.sort(shortlist[0][shortlist[0] >= 0])  # in file order: the memory-mapped reads go forwards
+            rows = rows[live[rows]]
+            exact = np.asarray(segment.passage_vectors[rows] @ query, dtype=np.float32)
+            pairs = [(int(rows[i]), float(exact[i])) for i in np.argsort(-exact, kind="stable")]
+        found.extend((base + r, s) for r, s in pairs[:n])
+    return _best(index, found, n)
 
 
 def lexical_search(index: VectorIndex, tokens: list[str], n: int) -> list[tuple[int, float]]:
-    """Row numbers and BM25 scores of the ``n`` best passages with any query token, best first."""
+    """Rows and BM25 scores of the ``n`` best live passages with any query token, best first.
+
+    BM25 as bm25s scores it ("lucene"), with the corpus's statistics: document frequencies, passage
+    count and mean length over every segment's live passages. Ties are broken in corpus order.
+    """
     known = [t for t in tokens if t in index.idf]
-    if not known or not index.passages:
+    if not known or not index.n_passages or n <= 0:
         return []
-    scores = np.asarray(index.lexical.get_scores(known), dtype=np.float32)
-    n = min(n, int(np.count_nonzero(scores)))
-    if n == 0:
-        return []
-    top = np.argpartition(-scores, n - 1)[:n]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(int(r), float(scores[r])) for r in top]
+    idf = np.asarray([index.idf[t] for t in known], dtype=np.float32)
+    found: list[tuple[int, float]] = []
+    for base, segment, live in _parts(index):
+        scores = bm25_scores(segment.postings, known, idf, np.float32(index.mean_length))
+        scores[~live] = 0.0
+        hits = np.flatnonzero(scores)
+        if len(hits) > n:  # the n best, and any tied with the n-th: corpus order settles those
+            floor = np.partition(scores[hits], len(hits) - n)[len(hits) - n]
+            hits = hits[scores[hits] >= floor]
+        found.extend((int(base + r), float(scores[r])) for r in hits)
+    return _best(index, found, n)
 
 
-def fuse_rrf(*rankings: list[tuple[int, float]]) -> list[tuple[int, float]]:
+def bm25_scores(
+    postings: Postings, tokens: list[str], idf: npt.NDArray[np.float32], mean_length: np.float32
+) -> npt.NDArray[np.float32]:
+    """BM25 of every row of one segment for the tokens (repeats count again), with the given IDF and mean length."""
+    scores = np.zeros(len(postings.lengths), dtype=np.float32)
+    k1, b = np.float32(BM25_K1), np.float32(BM25_B)
+    for token, weight in zip(tokens, idf, strict=True):
+        rows, tfs = postings.column(token)
+        if len(rows):
+            norm = k1 * ((np.float32(1) - b) + b * postings.lengths[rows] / mean_length)
+            scores[rows] += weight * (tfs / (norm + tfs))
+    return scores
+
+
+def _parts(index: VectorIndex) -> list[tuple[int, Segment, npt.NDArray[np.bool_]]]:
+    """Each segment with its first row and its rows' live flags."""
+    return [
+        (int(base), segment, index.live[base : base + len(segment.passages)])
+        for base, segment in zip(index.bases, index.segments, strict=False)
+    ]
+
+
+def _best(index: VectorIndex, found: list[tuple[int, float]], n: int) -> list[tuple[int, float]]:
+    return sorted(found, key=lambda item: (-item[1], index.position(item[0])))[:n]
+
+
+def fuse_rrf(*rankings: list[tuple[int, float]], order: Callable[[int], Any] = int) -> list[tuple[int, float]]:
     """Reciprocal rank fusion: each item scores the sum of 1 / (RRF_K + rank) over the rankings.
+
+    Ties go in ``order`` of the items (``VectorIndex.position`` in ``retrieve``).
 
     Example:
         >>> [row for row, _ in fuse_rrf([(1, 0.9), (2, 0.8)], [(2, 7.0), (3, 1.0)])]
@@ -68,7 +114,7 @@ def fuse_rrf(*rankings: list[tuple[int, float]]) -> list[tuple[int, float]]:
     for ranking in rankings:
         for rank, (row, _) in enumerate(ranking):
             fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank)
-    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+    return sorted(fused.items(), key=lambda item: (-item[1], order(item[0])))
 
 
 def retrieve(
@@ -94,7 +140,7 @@ def retrieve(
     dense = dense_search(index, query_vector, max(k, CANDIDATES)) if mode != "bm25" and query_vector is not None else []
     lexical = lexical_search(index, tokenize(question), max(k, CANDIDATES)) if mode != "dense" else []
     if mode == "hybrid":
-        ranking = fuse_rrf(dense, lexical)
+        ranking = fuse_rrf(dense, lexical, order=index.position)
     else:
         ranking = dense if mode == "dense" else lexical
     lexical_of = dict(lexical)

@@ -28,14 +28,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import CorpusError
-from qa.files import fsync_dir
+from qa.files import fsync_dir, write_durably
 from qa.ingest import parse_document
 from qa.types import Document
 
@@ -84,18 +82,8 @@ def write_source(index_dir: Path, source: StoredSource) -> None:
     }
     if source.deleted:
         header["deleted"] = True
-    final = source_path(index_dir, source.document_id)
-    tmp = folder / f".{final.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        with tmp.open("wb") as handle:
-            handle.write(json.dumps(header, ensure_ascii=True).encode("ascii") + b"\n")
-            handle.write(source.data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(folder)
+    data = json.dumps(header, ensure_ascii=True).encode("ascii") + b"\n" + source.data
+    write_durably(source_path(index_dir, source.document_id), data)
 
 
 def read_source(path: Path) -> StoredSource:

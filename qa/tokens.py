@@ -66,6 +66,8 @@ def tokenize(text: str) -> list[str]:
 
 def strip_accents(token: str) -> str:
     """A token without its combining marks: "maizière" -> "maiziere"."""
+    if token.isascii():  # most tokens: nothing to strip
+        return token
     return "".join(c for c in unicodedata.normalize("NFKD", token) if not unicodedata.combining(c))
 
 

@@ -68,16 +68,27 @@ def faults(t: dict[str, Any]) -> list[str]:
                 f"documents, {kills['passages']} passages, {kills['full_run_s']} s a run), at 10% ... 85% of a run",
                 kills["timed_kills"],
                 f"the previous index loaded with the same answers after {len(timed) - swapped} kills"
-                + (f"; {swapped} came after the swap and found the new build whole" if swapped else ""),
+                + (f"; {swapped} came after the swap and found the new commit whole" if swapped else ""),
             ]
         )
         rows.append(
             [
                 "SIGKILL at named points of the same rebuild: " + ", ".join(f"`{p}`" for p in kills["points"]),
                 kills["point_kills"],
-                "old build, same answers, at every point before `swapped`; new build, whole, from `swapped` on; "
+                "old commit, same answers, at every point before `swapped`; new commit, whole, from `swapped` on; "
                 f"reruns completed and removed the leftovers of the kills ({kills['debris_cleared_by_reruns']}: "
-                "unfinished builds and temporary links)",
+                "segments no commit names and temporary links)",
+            ]
+        )
+    if "segment_points" in kills:
+        rows.append(
+            [
+                "SIGKILL at each step of a segment write, a tombstone and a merge (`qa.writes`): "
+                + ", ".join(f"`{o}`" for o in kills["segment_outcomes"]),
+                kills["segment_points"],
+                "the last commit loaded at every point (the state is the one named); after the restart's recovery "
+                "every stored write and deletion was applied, a merge completed with the answers of a one-shot "
+                "build, and no segment was left that no commit names",
             ]
         )
     if "cli_kills" in kills:
@@ -103,13 +114,14 @@ def faults(t: dict[str, Any]) -> list[str]:
     if "kinds" in damaged:
         rows.append(
             [
-                "Damaged index: truncated, one bit flipped, a file missing, a file or the manifest of another build, "
-                "the manifest of another model, an empty manifest, a manifest naming `../../etc/passwd`, a manifest "
-                "whose `files` is null or a list, a directory for a file",
+                "Damaged index: a segment's file truncated, one bit flipped, missing, from another segment or linked "
+                "to one; a segment's manifest of another segment (plain, or vouched for by an edited commit), empty, "
+                "naming `../../etc/passwd`, with `files` null or a list; a directory for a file; a commit of another "
+                "model, empty, naming a segment outside the index or one that is missing",
                 f"{damaged['kinds']} kinds x {damaged['checks_per_kind']} checks",
-                "refused before numpy, FAISS or bm25s opened a file; `qa show` exits 1 with the reason; the server "
-                "starts, /readyz answers 503 with the reason; a damaged new build is never served, the previous one "
-                "keeps answering",
+                "refused before numpy or FAISS opened a file; `qa show` exits 1 with the reason; the server starts, "
+                "/readyz answers 503 with the reason; a damaged new commit is never served, the previous one keeps "
+                "answering",
             ]
         )
     if not rows:

@@ -272,3 +272,20 @@ def test_run_all_renders_saved_figures(monkeypatch: pytest.MonkeyPatch, tmp_path
     text = results.read_text(encoding="utf-8")
     assert "## Query embedding: model runtime and threads" in text and "| hash |" in text
     assert text.endswith("<!-- notes -->\nKeep this.\n")
+
+
+def test_writes_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Segment writes add a small segment and a commit, each written document is its own first citation,
+    one segment answers as itself, and every sustained write is acknowledged and found."""
+    payload = run_script("writes", monkeypatch, capsys)
+    (row,) = payload["writes"]
+    assert row["answerable"] == "3/3" and row["segments_after"] == 4  # the corpus's segment and three writes
+    assert_summary(row["segment_write_ms"], 3, "segment writes")
+    assert_summary(row["whole_write_ms"], 1, "whole-index writes")
+    # A segment write adds its vectors, its passages and a commit: a few KB beyond the vectors.
+    assert row["new_vectors_kb"] < row["segment_write_kb_p50"] < row["new_vectors_kb"] + 64
+    queries = payload["unmerged"]
+    assert queries["segments"] == 1 and queries["identical_answers"] == f"{queries['questions']}/{queries['questions']}"
+    load = payload["sustained"]
+    assert (load["writes"], load["errors"], load["not_found_at_end"]) == (5, 0, 0)
+    assert_summary(load["write_ms"], 5, "sustained writes")

@@ -298,7 +298,9 @@ def test_index_reports_a_bad_file_and_indexes_the_rest(
         "skipped empty.md: file is empty",
     ]
     assert re.fullmatch(
-        rf"Indexed 1 documents into 16 passages in \d+\.\d s: {re.escape(str(index_dir))}/builds/\S+", lines[-1]
+        rf"Indexed 1 documents into 16 passages in \d+\.\d s \(1 added or changed, 0 removed; 1 segment\(s\)\): "
+        rf"{re.escape(str(index_dir))}/commits/00000001\.json",
+        lines[-1],
     )
     assert len(lines) == 3
     again = invoke("index", str(corpus), "--index-dir", str(index_dir))

@@ -5,17 +5,17 @@ Plumbing runs on ``HashEmbedder``; what depends on meaning runs on the real mode
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from corpus_helpers import span_of
+from index_helpers import RecordingEmbedder
 
 from qa.build import build_index, update_index
 from qa.chunk import chunk_document, retrieval_text, unit_texts
-from qa.embed import HashEmbedder, Vectors
+from qa.embed import HashEmbedder
 from qa.engine import MAX_QUESTION_CHARS, Engine, clean_question, highlight_spans
 from qa.errors import DocumentNotFound, QueryError
 from qa.index import VectorIndex
@@ -26,18 +26,6 @@ from qa.types import Answer, Document
 DEFAULT_DOC_ID = "immigration-data-sharing.txt"
 # The Secure Communities sentence that gives the number of participating agencies.
 AGENCIES_SENTENCE = "Over 3,000 agencies participate, sharing biometric data to identify removable noncitizens."
-
-
-class RecordingEmbedder(HashEmbedder):
-    """A HashEmbedder that remembers every passage text it was asked to embed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded: list[str] = []
-
-    def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        self.embedded.extend(texts)
-        return super().embed_passages(texts)
 
 
 def assert_answer_contract(answer: Answer, index: VectorIndex) -> None:
@@ -231,13 +219,7 @@ def base_index(corpus_document: Document) -> VectorIndex:
 
 def _rows(index: VectorIndex) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Passage vector and unit vectors of every passage, by passage id."""
-    return {
-        p.id: (
-            np.asarray(index.passage_vectors[i]),
-            np.asarray(index.unit_vectors[index.unit_offsets[i] : index.unit_offsets[i + 1]]),
-        )
-        for i, p in enumerate(index.passages)
-    }
+    return {passage_id: (index.passage_vectors[i], index.unit_vectors_of(i)) for passage_id, i in index.by_id.items()}
 
 
 def _assert_reused(before: VectorIndex, after: VectorIndex) -> None:
@@ -256,9 +238,11 @@ def test_update_adds_a_document_embedding_only_its_passages(base_index: VectorIn
         t for p in new_passages for t in unit_texts(p)
     ]
     assert sorted(updated.documents) == ["immigration-data-sharing.txt", "zeppelins.md"]
-    assert len(updated.passages) == 16 + len(new_passages)
+    assert updated.n_passages == 16 + len(new_passages)
     _assert_reused(base_index, updated)
-    assert updated.dense.ntotal == len(updated.passages)
+    # The old segment is shared, not copied; the new one holds the new document alone.
+    assert updated.segments[0] is base_index.segments[0]
+    assert updated.segments[1].dense.ntotal == len(new_passages) == len(updated.segments[1].passages)
     assert sorted(base_index.documents) == ["immigration-data-sharing.txt"]  # the old index is untouched
 
 
@@ -268,10 +252,12 @@ def test_update_replaces_a_document_embedding_only_the_changed_passage(
     embedder = RecordingEmbedder()
     text = corpus_document.text.replace("Over 3,000 agencies", "Over 3,100 agencies")
     updated = update_index(base_index, embedder, add=[parse_document(corpus_document.id, text.encode())])
-    (changed,) = [p for p in updated.passages if p.id not in base_index.by_id]
+    (changed,) = [p for p in updated.live_passages() if p.id not in base_index.by_id]
     assert "Over 3,100 agencies" in changed.text
     assert embedder.embedded == [retrieval_text(changed), *unit_texts(changed)]
-    assert len(updated.passages) == 16
+    assert updated.n_passages == 16
+    # The new version is a segment of its own; the old segment, holding nothing live, leaves the commit.
+    assert len(updated.segments) == 1 and updated.segments[0] is not base_index.segments[0]
     _assert_reused(base_index, updated)
 
 
@@ -280,9 +266,13 @@ def test_update_removes_a_document_without_embedding(base_index: VectorIndex) ->
     embedder = RecordingEmbedder()
     removed = update_index(with_new, embedder, remove=["zeppelins.md"])
     assert embedder.embedded == []
-    assert removed.passages == base_index.passages
-    assert np.array_equal(removed.passage_vectors, base_index.passage_vectors)
-    assert np.array_equal(removed.unit_vectors, base_index.unit_vectors)
+    assert list(removed.live_passages()) == base_index.passages
+    # The new document's segment holds nothing live any more, so it leaves the commit.
+    assert removed.segments == base_index.segments and removed.manifest.segments == base_index.manifest.segments
+    assert removed.n_passages == base_index.n_passages
+    assert {k: [v.tolist() for v in vs] for k, vs in _rows(removed).items()} == {
+        k: [v.tolist() for v in vs] for k, vs in _rows(base_index).items()
+    }
 
 
 def test_update_removing_an_unknown_document(base_index: VectorIndex) -> None:

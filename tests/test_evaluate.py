@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -226,7 +227,9 @@ SCRIPT = {
 
 class FakeCorpus:
     documents = {ALDA.id: ALDA}
-    passages = PASSAGES
+
+    def live_passages(self) -> Iterator[Passage]:
+        return iter(PASSAGES)
 
 
 class FakeEmbedder:

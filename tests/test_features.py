@@ -196,7 +196,7 @@ CARGO = "What cargo did ports handle in 2024?"  # "2024" is nowhere
 
 
 def _features(index: VectorIndex, hits: list[Hit], question: str, **kwargs: int) -> npt.NDArray[np.float32]:
-    query = np.asarray(index.unit_vectors[0], dtype=np.float32)  # the first Salaries unit's own vector
+    query = index.unit_vectors_of(0)[0]  # the first Salaries unit's own vector
     return candidate_features(index, hits, _asked(index, question), query, **kwargs)[1]
 
 
@@ -247,9 +247,9 @@ def test_without_a_query_vector_the_cosines_are_zero(index: VectorIndex, hits: l
 def test_similarity_columns(index: VectorIndex, hits: list[Hit]) -> None:
     """Cosine with each unit, its gap to the best (0 for the best) and 1 / (1 + place) by cosine."""
     matrix = _features(index, hits, SALARY)
-    query = np.asarray(index.unit_vectors[0], dtype=np.float32)
+    query = index.unit_vectors_of(0)[0]
     rows = [0, 1, 5, 6, 2, 3, 4]  # unit rows of Salaries (passage 0), Shipping (2), Mission (1)
-    sims = np.asarray(index.unit_vectors, dtype=np.float32)[rows] @ query
+    sims = np.concatenate([index.unit_vectors_of(r) for r in range(index.n_rows)])[rows] @ query
     similarity = matrix[:, COLUMN["similarity"]]
     assert similarity.tolist() == pytest.approx(sims.tolist(), abs=1e-6)
     assert similarity[0] == pytest.approx(1.0, abs=1e-6)

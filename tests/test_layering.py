@@ -13,7 +13,8 @@ arrow is a decision, not an accident. The rules behind the table (../shared/STYL
   they are handed (``qa.index.VectorIndex`` is their input value, not its storage), and ``abstain``
   scores ``extract``'s candidates.
 * ``build`` composes the building stages (ingest, chunk, embed, index); ``engine`` the answering ones
-  (retrieve, extract, abstain, cite); ``storage`` reads and writes what ``index`` holds in memory.
+  (retrieve, extract, abstain, cite); ``storage`` reads and writes what ``index`` holds in memory;
+  ``writes`` is the one write path (sources, commits, recovery, merges) that ``indexing`` and the API call.
 * ``api/`` routes reach the core through the engine, the build and the other public modules only.
 """
 
@@ -50,8 +51,10 @@ ALLOWED: dict[str, set[str]] = {
     "qa.index": {"qa.tokens", "qa.types"},
     "qa.storage": {"qa.errors", "qa.files", "qa.index", "qa.types"},
     "qa.build": {"qa.chunk", "qa.defaults", "qa.embed", "qa.errors", "qa.index", "qa.ingest", "qa.tokens", "qa.types"},
+    "qa.writes": {"qa.build", "qa.embed", "qa.errors", "qa.files", "qa.index", "qa.sources", "qa.storage", "qa.types"},
     "qa.indexing": {
         "qa.build",
+        "qa.chunk",
         "qa.defaults",
         "qa.embed",
         "qa.embedders",
@@ -60,6 +63,8 @@ ALLOWED: dict[str, set[str]] = {
         "qa.ingest",
         "qa.sources",
         "qa.storage",
+        "qa.types",
+        "qa.writes",
     },
     # answering stages
     "qa.retrieve": {"qa.index", "qa.tokens", "qa.types"},
@@ -115,7 +120,6 @@ ALLOWED: dict[str, set[str]] = {
     "api.middleware": {"api.errors", "api.metrics", "api.ratelimit", "qa.config"},
     "api.schemas": {"qa.engine", "qa.errors", "qa.ingest", "qa.types"},
     "api.state": {
-        "qa.build",
         "qa.config",
         "qa.embed",
         "qa.embedders",
@@ -125,6 +129,7 @@ ALLOWED: dict[str, set[str]] = {
         "qa.sources",
         "qa.storage",
         "qa.types",
+        "qa.writes",
     },
     "api.deps": {"api.state", "qa.config", "qa.engine"},
     "api.render": {"qa.structure", "qa.types"},
@@ -142,7 +147,6 @@ ALLOWED: dict[str, set[str]] = {
         "qa.build",
         "qa.config",
         "qa.engine",
-        "qa.index",
         "qa.ingest",
         "qa.isolate",
         "qa.sources",

@@ -74,8 +74,8 @@ def test_hnsw_index_round_trips_with_its_search_depth(
     monkeypatch.setattr(qa.index, "FLAT_MAX_PASSAGES", 10)
     index_corpus(corpus_dir, tmp_path, embedder=HashEmbedder())
     loaded = load_index(tmp_path)
-    assert loaded.manifest.faiss == "IndexHNSWFlat"
-    assert loaded.dense.hnsw.efSearch == HNSW_EF_SEARCH
+    assert [s.faiss for s in loaded.segments] == ["IndexHNSWFlat"]
+    assert loaded.segments[0].dense.hnsw.efSearch == HNSW_EF_SEARCH
     query = HashEmbedder().embed_queries(["fusion centers"])[0]
     _, expected = brute_force_top_k(np.asarray(loaded.passage_vectors), query[None, :], 5)
     assert [row for row, _ in dense_search(loaded, query, 5)] == expected[0].tolist()
@@ -97,7 +97,7 @@ def test_quantized_flat_index_stores_a_quarter_and_shortlists_the_exact_top_k() 
 def test_quantized_search_returns_exact_cosines_in_exact_order(corpus_dir: Path, tmp_path: Path) -> None:
     index_corpus(corpus_dir, tmp_path, embedder=HashEmbedder(), quantize=True)
     loaded = load_index(tmp_path)
-    assert loaded.quantized and loaded.manifest.faiss == "IndexScalarQuantizer"
+    assert loaded.quantized and [s.faiss for s in loaded.segments] == ["IndexScalarQuantizer"]
     assert loaded.manifest.settings["quantize_vectors"] is True
     query = HashEmbedder().embed_queries(["secure communities agencies"])[0]
     found = dense_search(loaded, query, 8)
@@ -110,8 +110,8 @@ def test_quantized_hnsw_round_trips(monkeypatch: pytest.MonkeyPatch, corpus_dir:
     monkeypatch.setattr(qa.index, "FLAT_MAX_PASSAGES", 10)
     index_corpus(corpus_dir, tmp_path, embedder=HashEmbedder(), quantize=True)
     loaded = load_index(tmp_path)
-    assert loaded.manifest.faiss == "IndexHNSWSQ" and loaded.quantized
-    assert loaded.dense.hnsw.efSearch == HNSW_EF_SEARCH
+    assert [s.faiss for s in loaded.segments] == ["IndexHNSWSQ"] and loaded.quantized
+    assert loaded.segments[0].dense.hnsw.efSearch == HNSW_EF_SEARCH
     query = HashEmbedder().embed_queries(["fusion centers"])[0]
     _, expected = brute_force_top_k(np.asarray(loaded.passage_vectors), query[None, :], 5)
     assert [row for row, _ in dense_search(loaded, query, 5)] == expected[0].tolist()

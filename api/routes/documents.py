@@ -12,7 +12,6 @@ that would make more than ``QA_MAX_DOCUMENT_PASSAGES`` passages, or more than
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -36,7 +35,6 @@ from api.state import Service, add_document, remove_document
 from qa.build import built_max_chars, check_write_cost
 from qa.config import Settings
 from qa.engine import Engine
-from qa.index import VectorIndex
 from qa.ingest import normalize_id, text_sha256
 from qa.isolate import parse_isolated
 from qa.sources import StoredSource
@@ -84,10 +82,6 @@ def _summary(doc: Document, passages: int) -> dict[str, Any]:
     }
 
 
-def _passage_counts(index: VectorIndex) -> Counter[str]:
-    return Counter(p.doc_id for p in index.passages)
-
-
 @router.get("/documents", dependencies=[Depends(require_reader)], responses=problems(401, 403, 422, 429, 503))
 async def list_documents(
     engine: EngineDep,
@@ -96,9 +90,8 @@ async def list_documents(
 ) -> DocumentList:
     """The indexed documents, sorted by id, with their section outlines."""
     index = engine.index
-    counts = _passage_counts(index)
     ids = sorted(index.documents)[offset : offset + limit]
-    documents = [DocumentSummary(**_summary(index.documents[i], counts[i])) for i in ids]
+    documents = [DocumentSummary(**_summary(index.documents[i], index.passage_count(i))) for i in ids]
     return DocumentList(documents=documents, total=len(index.documents), offset=offset, limit=limit)
 
 
@@ -108,7 +101,7 @@ async def list_documents(
 async def get_document(document_id: str, engine: EngineDep) -> DocumentOut:
     """One document with its text exactly as indexed (every offset refers to it)."""
     doc = engine.document(document_id)
-    return DocumentOut(**_summary(doc, _passage_counts(engine.index)[doc.id]), text=doc.text)
+    return DocumentOut(**_summary(doc, engine.index.passage_count(doc.id)), text=doc.text)
 
 
 def _invalid(errors: list[Any]) -> RequestValidationError:

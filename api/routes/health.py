@@ -21,9 +21,7 @@ async def healthz() -> Health:
 async def readyz(engine: EngineDep) -> Ready:
     """An index is loaded and questions can be answered; 503 says why not."""
     index = engine.index
-    return Ready(
-        status="ready", documents=len(index.documents), passages=len(index.passages), model=engine.embedder.name
-    )
+    return Ready(status="ready", documents=len(index.documents), passages=index.n_passages, model=engine.embedder.name)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from api_helpers import API_KEY, assert_problem, live_server
 from fastapi.testclient import TestClient
+from index_helpers import only_segment
 
 from api.main import create_app
 from api.ratelimit import TokenBuckets
@@ -317,7 +318,7 @@ def test_not_ready_without_index(make_client, tmp_path: Path) -> None:
 
 
 def test_not_ready_with_damaged_index(make_client, index_copy: Path) -> None:
-    build = (index_copy / "current").resolve()
+    build = only_segment(index_copy)
     (build / "passages.jsonl").write_text("damaged\n", encoding="utf-8")
     """A damaged index is named as such; which file, and where, goes to the server log only."""
     client = make_client()

@@ -11,7 +11,7 @@ from qa.config import Settings
 from qa.embed import HashEmbedder
 from qa.engine import Engine
 from qa.ingest import parse_document
-from qa.storage import load_index, make_current, stage_build
+from qa.storage import load_index, make_current, stage_commit
 
 
 def test_a_write_starts_from_the_engine_served_now_not_one_read_before_a_reload(index_copy: Path) -> None:
@@ -21,9 +21,9 @@ def test_a_write_starts_from_the_engine_served_now_not_one_read_before_a_reload(
     service = Service(Settings(index_dir=index_copy), SimpleNamespace(engine=None))
     before = Engine(load_index(index_copy, model=embedder.name), embedder)
     service.swap(before)
-    # Another process commits a build with one more document, and a request here reloads it.
+    # Another process commits a commit with one more document, and a request here reloads it.
     note = parse_document("notes/puffins.md", b"# Wildlife\n\nPuffins nest on the cliffs.\n")
-    make_current(index_copy, stage_build(update_index(before.index, embedder, add=[note]), index_copy))
+    make_current(index_copy, stage_commit(update_index(before.index, embedder, add=[note]), index_copy))
     after = Engine(load_index(index_copy, model=embedder.name), embedder)
     service.swap(after)
     # The writer still holds ``before`` (read before the reload): it must start from ``after``.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 from api_helpers import API_KEY, assert_problem
@@ -12,6 +13,7 @@ from qa.embed import HashEmbedder
 from qa.ingest import parse_document
 from qa.sources import StoredSource, read_source, source_path, write_source
 from qa.storage import load_index, save_index, writer_lock
+from qa.writes import MERGE_FACTOR, merge_plan
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 NOTE = "# Field notes\n\nThe zebra census counted 4,213 zebras on the northern plain.\n"
@@ -85,14 +87,14 @@ def test_stored_source_missing_from_index_is_readded_at_startup(make_client, ind
 
 
 def test_writes_from_another_process_are_served_at_once(client, index_copy: Path) -> None:
-    """Another worker (qa serve --workers N) saves a build: this one serves it from the next request on."""
+    """Another worker (qa serve --workers N) commits: this one serves it from the next request on."""
     embedder = HashEmbedder()
     with writer_lock(index_copy):
         index = load_index(index_copy, model=embedder.name)
         doc = parse_document("other.md", NOTE.encode())
         save_index(update_index(index, embedder, add=[doc]), index_copy)
     assert client.get("/v1/documents/other.md").status_code == 200
-    # A write here starts from the newest build, so the other worker's document survives it.
+    # A write here starts from the newest commit, so the other worker's document survives it.
     client.post("/v1/documents", json={"document_id": "mine.md", "text": NOTE}, headers=AUTH)
     ids = [d["document_id"] for d in client.get("/v1/documents").json()["documents"]]
     assert ids == ["immigration-data-sharing.txt", "mine.md", "other.md"]
@@ -103,20 +105,39 @@ def test_index_built_after_startup_makes_the_app_ready(make_client, index_copy: 
     client = make_client(index_dir=empty)
     assert_problem(client.get("/readyz"), 503)
     empty.mkdir()
-    (empty / "builds").symlink_to(index_copy / "builds")
-    (empty / "current").symlink_to(Path("builds") / (index_copy / "current").readlink().name)
+    (empty / "segments").symlink_to(index_copy / "segments")
+    (empty / "commits").symlink_to(index_copy / "commits")
+    (empty / "current").symlink_to(Path("commits") / (index_copy / "current").readlink().name)
     assert client.get("/readyz").status_code == 200
 
 
-def test_a_broken_new_build_leaves_the_served_index_in_place(client, index_copy: Path, caplog) -> None:
-    broken = index_copy / "builds" / "broken"
-    broken.mkdir()
-    (broken / "manifest.json").write_text("{not json", encoding="utf-8")
-    (index_copy / "current.tmp").symlink_to(Path("builds") / "broken")
+def test_a_broken_new_commit_leaves_the_served_index_in_place(client, index_copy: Path, caplog) -> None:
+    broken = index_copy / "commits" / "99999999.json"
+    broken.write_text("{not json", encoding="utf-8")
+    (index_copy / "current.tmp").symlink_to(Path("commits") / broken.name)
     (index_copy / "current.tmp").replace(index_copy / "current")
     for _ in range(3):
         assert client.get("/readyz").json()["documents"] == 1
         assert client.get("/v1/search?q=fusion").status_code == 200
     # Tried once, not on every request.
-    failures = [r.message for r in caplog.records if "cannot load the current build" in r.message]
+    failures = [r.message for r in caplog.records if "cannot load the current commit" in r.message]
     assert len(failures) == 1 and str(broken.resolve()) in failures[0]
+
+
+def test_writes_add_segments_that_merge_in_the_background(client, index_copy: Path) -> None:
+    """Each write is a segment of its own; once MERGE_FACTOR segments share a tier, a background merge
+    rewrites them as one, and every document stays answerable throughout."""
+    ids = [f"herd/{i:02d}.md" for i in range(MERGE_FACTOR + 1)]
+    for i, doc in enumerate(ids):
+        text = f"# Herd {i}\n\nThe herd census counted {100 + i} goats on ridge {i}.\n"
+        assert client.post("/v1/documents", json={"document_id": doc, "text": text}, headers=AUTH).status_code == 201
+        assert client.get(f"/v1/documents/{doc}").status_code == 200
+    deadline = time.monotonic() + 60
+    while merge_plan(index := load_index(index_copy, model="hash-64")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert merge_plan(index) == ()
+    assert len(index.segments) < len(ids)  # the one-passage segments were merged
+    listed = client.get("/v1/documents").json()["documents"]
+    assert [d["document_id"] for d in listed] == [*ids, "immigration-data-sharing.txt"]
+    answer = client.post("/v1/ask", json={"question": "How many goats did the census count on ridge 7?"}).json()
+    assert "107 goats" in answer["answer"] and answer["citations"][0]["document_id"] == "herd/07.md"

@@ -6,8 +6,9 @@ Without points it builds to the end, printing ``done <embedding batches>``. With
 but the last it forks: the child prints ``paused <point> <pid>`` and waits to be killed (SIGKILL by
 the test: on disk, a crash at exactly that point), while the parent waits for the child to die and
 for a line on stdin before going on. At the last point the driver itself prints the line and waits to
-be killed. Every point is a moment of the build: files read, each phase done, each file written, the
-fsync, the rename, the new link, the swap, the pruning.
+be killed. Every point is a moment of the build: files read, each phase done, each file of the first
+segment written, its fsync and rename, the journal of written segments, the commit file, the new
+link, the swap, the pruning.
 """
 
 from __future__ import annotations
@@ -22,22 +23,21 @@ from pathlib import Path
 from typing import Any
 
 POINTS = [
-    "corpus-read", "previous-checked", "embedded:first", "embedded:half", "embedded:last", "lexical-built",
-    "dense-built", "wrote:documents.jsonl", "wrote:passages.jsonl", "wrote:passage_vectors.npy",
-    "wrote:unit_vectors.npy", "wrote:dense.faiss", "wrote:lexical", "manifest-written", "fsynced", "renamed",
-    "link-made", "swapped", "pruning",
+    "corpus-read", "planned", "embedded:first", "embedded:half", "embedded:last", "dense-built",
+    "lexical-built", "wrote:documents.jsonl", "wrote:passages.jsonl", "wrote:passage_vectors.npy",
+    "wrote:unit_vectors.npy", "wrote:postings.npz", "manifest-written", "fsynced", "renamed",
+    "journal-written", "commit-written", "link-made", "swapped", "pruning",
 ]  # fmt: skip
 
 
 def main(corpus: Path, index_dir: Path, wanted: list[str], batches: int) -> None:
-    import bm25s
-    import faiss
     import numpy as np
     from reliability_helpers import CrcEmbedder
 
     import qa.build
     import qa.indexing
     import qa.storage
+    import qa.writes
 
     seen: Counter[str] = Counter()
 
@@ -93,17 +93,18 @@ def main(corpus: Path, index_dir: Path, wanted: list[str], batches: int) -> None
 
     embedder.embed_passages = counted  # type: ignore[method-assign]  # the driver counts batches
     qa.indexing.load_corpus = after("corpus-read", qa.indexing.load_corpus)
-    qa.indexing._previous = after("previous-checked", qa.indexing._previous)
-    qa.build.make_lexical = after("lexical-built", qa.build.make_lexical)
+    qa.indexing._batches = after("planned", qa.indexing._batches)
     qa.build.make_dense = after("dense-built", qa.build.make_dense)
+    qa.build.Postings.of = after("lexical-built", qa.build.Postings.of)  # type: ignore[method-assign]
     qa.storage._write_jsonl = after(lambda args: f"wrote:{Path(args[0]).name}", qa.storage._write_jsonl)
     np.save = after(lambda args: f"wrote:{Path(args[0]).name}", np.save)
-    faiss.write_index = after("wrote:dense.faiss", faiss.write_index)
-    bm25s.BM25.save = after("wrote:lexical", bm25s.BM25.save)
+    np.savez = after(lambda args: f"wrote:{Path(args[0]).name}", np.savez)
     qa.storage.fsync_tree = after("fsynced", before("manifest-written", qa.storage.fsync_tree))
     os.rename = after("renamed", os.rename)
+    qa.indexing.write_pending = after("journal-written", qa.indexing.write_pending)
+    qa.writes.stage_commit = after("commit-written", qa.writes.stage_commit)
     os.symlink = after("link-made", os.symlink)
-    os.replace = after("swapped", os.replace)
+    qa.writes.make_current = after("swapped", qa.writes.make_current)
     shutil.rmtree = after("pruning", shutil.rmtree)
 
     qa.indexing.index_corpus(corpus, index_dir, embedder=embedder, force=True)

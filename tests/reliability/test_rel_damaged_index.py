@@ -1,14 +1,16 @@
-"""Damaged index files are refused before numpy, FAISS or bm25s reads a byte of them.
+"""Damaged index files are refused before numpy or FAISS reads a byte of them.
 
-Each damage (truncated, bytes flipped, a file missing, a manifest from another model or build, a
-file from another build, ...) must be refused by ``load_index`` with a message that names the
-problem and says to rebuild; by the CLI with exit code 1; by the server, whose /readyz answers 503
-with that message. A damaged build swapped in while the server runs is not served: the previous
-good build keeps answering.
+Each damage to a segment (truncated, bytes flipped, a file missing, a manifest from another build, a
+file from another build, ...) or to a commit (another model's, empty, naming a segment outside the
+index or one that is missing) must be refused by ``load_index`` with a message that names the problem
+and says to rebuild; by the CLI with exit code 1; by the server, whose /readyz answers 503 with that
+message. A damaged commit made current while the server runs is not served: the previous good one
+keeps answering. The segment damaged is the newest one the current commit names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -17,11 +19,13 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from index_helpers import only_segment, segment_names
 from reliability_helpers import QUESTIONS, answers, assert_problem, write_corpus
 
 from qa.build import update_index
@@ -31,9 +35,30 @@ from qa.engine import Engine
 from qa.errors import IndexFormatError
 from qa.indexing import index_corpus
 from qa.ingest import parse_document
-from qa.storage import current_build, load_index, save_index, writer_lock
+from qa.storage import load_index, save_index, writer_lock
 
-Damage = Callable[[Path, Path, Path], str]  # (build, other build of the same model, build of another model)
+Damage = Callable[[Path, Path, Path], str]  # (segment, segment of the same model, segment of another model)
+
+
+def _commit_of(segment: Path) -> Path:
+    return (segment.parents[1] / "current").resolve()
+
+
+def _edit_commit(segment: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    commit = _commit_of(segment)
+    record = json.loads(commit.read_text())
+    edit(record)
+    commit.write_text(json.dumps(record))
+
+
+def _edit_manifest(segment: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Edit a segment's manifest and record its new sha256 in the commit: damage that passes the commit's check."""
+    path = segment / "manifest.json"
+    record = json.loads(path.read_text())
+    edit(record)
+    path.write_text(json.dumps(record))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    _edit_commit(segment, lambda c: [s.update(sha256=digest) for s in c["segments"] if s["name"] == segment.name])
 
 
 def _truncate(name: str) -> Damage:
@@ -80,65 +105,87 @@ def _linked_to_other_build(build: Path, other: Path, foreign: Path) -> str:
 
 def _manifest_of_other_build(build: Path, other: Path, foreign: Path) -> str:
     shutil.copyfile(other / "manifest.json", build / "manifest.json")
-    return f"index file dense.faiss in {build} is damaged (checksum mismatch)"
+    return f"index segment {build} does not match its commit (checksum mismatch)"
 
 
-def _manifest_of_other_model(build: Path, other: Path, foreign: Path) -> str:
-    shutil.copyfile(foreign / "manifest.json", build / "manifest.json")
-    return f"index in {build} was built with model 'hash-32', not 'hash-64'"
+def _resigned_manifest_of_other_build(build: Path, other: Path, foreign: Path) -> str:
+    """Another segment's manifest, and a commit that vouches for it: the files still do not match."""
+    _edit_manifest(build, lambda record: record.update(json.loads((other / "manifest.json").read_text())))
+    return f"index file documents.jsonl in {build} is damaged (checksum mismatch)"  # the first file, by name
+
+
+def _commit_of_other_model(build: Path, other: Path, foreign: Path) -> str:
+    shutil.copyfile(_commit_of(foreign), _commit_of(build))
+    return f"index in {build.parents[1]} was built with model 'hash-32', not 'hash-64'"
 
 
 def _empty_manifest(build: Path, other: Path, foreign: Path) -> str:
     (build / "manifest.json").write_bytes(b"")
-    return f"index manifest in {build} is damaged (Expecting value: line 1 column 1 (char 0))"
+    return f"index segment {build} does not match its commit (checksum mismatch)"
+
+
+def _empty_commit(build: Path, other: Path, foreign: Path) -> str:
+    _commit_of(build).write_bytes(b"")
+    return f"index commit {_commit_of(build)} is damaged (Expecting value: line 1 column 1 (char 0))"
+
+
+def _commit_names_a_segment_outside(build: Path, other: Path, foreign: Path) -> str:
+    commit = _commit_of(build)
+    _edit_commit(build, lambda c: c["segments"][-1].update(name="../../../../../../etc"))
+    return f"index commit {commit} is damaged (bad segment name '../../../../../../etc')"
+
+
+def _commit_names_a_missing_segment(build: Path, other: Path, foreign: Path) -> str:
+    shutil.rmtree(build)
+    return f"index segment {build} is missing or unreadable"
 
 
 def _manifest_names_outside_file(build: Path, other: Path, foreign: Path) -> str:
-    record = json.loads((build / "manifest.json").read_text())
-    record["files"]["../../../../../../etc/passwd"] = "0" * 64
-    (build / "manifest.json").write_text(json.dumps(record))
+    _edit_manifest(build, lambda record: record["files"].update({"../../../../../../etc/passwd": "0" * 64}))
     return f"index file ../../../../../../etc/passwd is missing from {build}"
 
 
 def _manifest_files(value: object) -> Damage:
     def damage(build: Path, other: Path, foreign: Path) -> str:
-        record = json.loads((build / "manifest.json").read_text())
-        record["files"] = value
-        (build / "manifest.json").write_text(json.dumps(record))
-        return f"index manifest in {build} is damaged"
+        _edit_manifest(build, lambda record: record.update(files=value))
+        return f"index segment manifest in {build} is damaged"
 
     return damage
 
 
 def _directory_for_file(build: Path, other: Path, foreign: Path) -> str:
-    (build / "dense.faiss").unlink()
-    (build / "dense.faiss").mkdir()
-    return f"index file dense.faiss is missing from {build}"
+    (build / "postings.npz").unlink()
+    (build / "postings.npz").mkdir()
+    return f"index file postings.npz is missing from {build}"
 
 
 DAMAGES: dict[str, Damage] = {
     "truncated-vectors": _truncate("passage_vectors.npy"),
-    "truncated-faiss": _truncate("dense.faiss"),
+    "truncated-postings": _truncate("postings.npz"),
     "truncated-documents": _truncate("documents.jsonl"),
-    "truncated-lexical": _truncate("lexical/data.csc.index.npy"),
-    "bit-flip-faiss-header": _flip("dense.faiss", 0.0),
-    "bit-flip-faiss": _flip("dense.faiss"),
+    "truncated-vocab": _truncate("postings_vocab.json"),
+    "bit-flip-postings-header": _flip("postings.npz", 0.0),
+    "bit-flip-postings": _flip("postings.npz"),
     "bit-flip-units": _flip("unit_vectors.npy", 0.9),
     "bit-flip-passages": _flip("passages.jsonl"),
-    "bit-flip-vocab": _flip("lexical/vocab.index.json"),
-    "missing-faiss": _missing("dense.faiss"),
+    "bit-flip-vocab": _flip("postings_vocab.json"),
+    "missing-postings": _missing("postings.npz"),
     "missing-units": _missing("unit_vectors.npy"),
-    "missing-lexical-params": _missing("lexical/params.index.json"),
-    "faiss-from-other-build": _from_other_build("dense.faiss"),
+    "missing-vocab": _missing("postings_vocab.json"),
+    "postings-from-other-build": _from_other_build("postings.npz"),
     "passages-from-other-build": _from_other_build("passages.jsonl"),
     "vectors-linked-to-other-build": _linked_to_other_build,
     "manifest-of-other-build": _manifest_of_other_build,
-    "manifest-of-other-model": _manifest_of_other_model,
+    "manifest-of-other-build-vouched-for": _resigned_manifest_of_other_build,
+    "commit-of-other-model": _commit_of_other_model,
     "empty-manifest": _empty_manifest,
+    "empty-commit": _empty_commit,
+    "commit-names-a-segment-outside": _commit_names_a_segment_outside,
+    "commit-names-a-missing-segment": _commit_names_a_missing_segment,
     "manifest-names-a-file-outside": _manifest_names_outside_file,
     "directory-for-a-file": _directory_for_file,
     "manifest-files-null": _manifest_files(None),
-    "manifest-files-a-list": _manifest_files(["dense.faiss"]),
+    "manifest-files-a-list": _manifest_files(["postings.npz"]),
 }
 # Valid JSON whose "files" is not a map (null, a list) is refused like any other damage.
 CASES = list(DAMAGES)
@@ -146,18 +193,17 @@ CASES = list(DAMAGES)
 
 @pytest.fixture(scope="module")
 def other_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A build of another corpus with the same model, and one with another model (hash-32)."""
+    """The segment of another corpus's index with the same model, and of one with another model (hash-32)."""
     root = tmp_path_factory.mktemp("other-builds")
     corpus = write_corpus(root / "corpus", files=3, paragraphs=4)
     index_corpus(corpus, root / "same-model", embedder=HashEmbedder())
     index_corpus(corpus, root / "other-model", embedder=HashEmbedder(dim=32))
-    return current_build(root / "same-model"), current_build(root / "other-model")
+    return only_segment(root / "same-model"), only_segment(root / "other-model")
 
 
 @pytest.fixture
 def no_loading_before_verification(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail the test if numpy, FAISS, bm25s or the JSONL reader touch an index file."""
-    import bm25s
+    """Fail the test if numpy, FAISS or the JSONL reader touch an index file."""
     import faiss
     import numpy as np
 
@@ -168,14 +214,12 @@ def no_loading_before_verification(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(np, "load", refuse)
     monkeypatch.setattr(faiss, "read_index", refuse)
-    monkeypatch.setattr(bm25s.BM25, "load", refuse)
     monkeypatch.setattr(qa.storage, "_read_jsonl", refuse)
 
 
 def _damage(index_dir: Path, other_builds: tuple[Path, Path], name: str) -> str:
-    build = current_build(index_dir)
-    fragment = DAMAGES[name](build, *other_builds)
-    return fragment
+    segment = index_dir / "segments" / segment_names(index_dir)[-1]
+    return DAMAGES[name](segment, *other_builds)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -192,15 +236,16 @@ def test_damage_is_refused_before_any_load(
 @pytest.mark.parametrize("name", CASES)
 def test_cli_exits_1_on_damage(name: str, index_copy: Path, other_builds: tuple[Path, Path]) -> None:
     fragment = _damage(index_copy, other_builds, name)
-    if name == "manifest-of-other-model":  # `qa show` reads any model's index: then the files do not match
-        fragment = f"index file dense.faiss in {current_build(index_copy)} is damaged"
+    if name == "commit-of-other-model":  # `qa show` reads any model's index: the other index's segment is not here
+        (foreign,) = segment_names(index_copy)
+        fragment = f"index segment {index_copy / 'segments' / foreign} is missing or unreadable"
     result = CliRunner().invoke(main, ["show", "x.txt", "--index-dir", str(index_copy)])
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {fragment}") and result.stdout == ""
 
 
 def test_cli_subprocess_exits_1_on_a_flipped_bit(index_copy: Path, other_builds: tuple[Path, Path]) -> None:
-    fragment = _damage(index_copy, other_builds, "bit-flip-faiss")
+    fragment = _damage(index_copy, other_builds, "bit-flip-postings")
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     qa = str(Path(sys.executable).with_name("qa"))
     command = [qa, "show", "immigration-data-sharing.txt", "--index-dir", str(index_copy)]
@@ -257,7 +302,7 @@ def test_damaged_new_build_leaves_the_good_one_serving(
     client_over: Callable[[], TestClient],
     figure: Callable[..., None],
 ) -> None:
-    """A build swapped in by another process (`qa index`, a worker) and damaged: never served."""
+    """A commit made current by another process (`qa index`, a worker) and damaged: never served."""
     client = client_over()
     expected = answers(hash_engine)
     embedder = HashEmbedder()
@@ -271,7 +316,7 @@ def test_damaged_new_build_leaves_the_good_one_serving(
         asked = [client.post("/v1/ask", json={"question": q}).json() for q in QUESTIONS]
         assert [{k: v for k, v in a.items() if k != "took_ms"} for a in asked] == expected
     assert client.get("/v1/documents/note.md").status_code == 404
-    # A good build after it is served at once.
+    # A good commit after it is served at once.
     with writer_lock(index_copy):
         save_index(update_index(base, embedder, add=[note]), index_copy)
     assert client.get("/readyz").json()["documents"] == 2

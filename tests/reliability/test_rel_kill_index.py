@@ -6,12 +6,13 @@ when it is there, else a generated one of the same size. The old index was built
 
 * Timed kills: ``kill_driver.py`` runs the rebuild and is killed after 10% ... 85% of a full run's time.
 * Kills at named points: one run stops at each moment of the build (files read, each embedding phase,
-  each file written, fsync, rename, link, swap, pruning); a fork of it is killed there, which leaves the
-  disk exactly as a crash at that point would; the last point kills the run itself.
+  each file of a segment written, fsync, rename, the journal, the commit file, link, swap, pruning); a
+  fork of it is killed there, which leaves the disk exactly as a crash at that point would; the last
+  point kills the run itself.
 * A real ``qa index`` (real model) is killed while it embeds.
 
-After every kill, the current index must load and be whole: the old build, with the old answers, or
-(only once the swap has happened) the new build, with the new answers. Then a rerun completes and
+After every kill, the current index must load and be whole: the old commit, with the old answers, or
+(only once the swap has happened) the new commit, with the new answers. Then a rerun completes and
 clears what the killed runs left behind.
 """
 
@@ -28,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from index_helpers import named_by_commits, segment_names, segments_on_disk
 from kill_driver import POINTS
 from reliability_helpers import CrcEmbedder, answers, write_corpus
 
 from qa.engine import Engine
 from qa.index import VectorIndex
 from qa.indexing import index_corpus
-from qa.storage import current_build, load_index
+from qa.storage import current_commit, load_index
 
 pytestmark = pytest.mark.slow
 
@@ -82,11 +84,11 @@ class Builds:
     """The old and the new index: their answers, and which one a kill left current."""
 
     def __init__(self, old: Path, new: Path) -> None:
-        self.old_build, self.new_build = current_build(old), current_build(new)
+        self.old_commit, self.new_commit = current_commit(old), current_commit(new)
         self.old_answers = self._answers(load_index(old))
         index = load_index(new)
         self.new_answers = self._answers(index)
-        self.new_passages, self.new_documents = len(index.passages), sorted(index.documents)
+        self.new_passages, self.new_documents = index.n_passages, sorted(index.documents)
 
     @staticmethod
     def _answers(index: VectorIndex) -> list[dict[str, Any]]:
@@ -98,7 +100,7 @@ class Builds:
         if index.manifest.model == "crc-24":
             assert self._answers(index) == self.old_answers
             return "old"
-        assert len(index.passages) == self.new_passages
+        assert index.n_passages == self.new_passages
         assert self._answers(index) == self.new_answers
         return "new"
 
@@ -113,13 +115,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
 
 def rerun(root: Path, index_dir: Path, builds: Builds) -> int:
     """Index again to the end: the new build is served and what killed runs left behind is gone."""
-    leftovers = [p for p in (index_dir / "builds").iterdir() if p.name.endswith(".tmp")]
+    leftovers = [p for p in (index_dir / "segments").iterdir() if p.name not in segment_names(index_dir)]
     leftovers += list(index_dir.glob("current.*.tmp"))
     report = index_corpus(root, index_dir, embedder=CrcEmbedder(), force=True)
     assert not report.skipped and report.n_passages == builds.new_passages
     assert builds.check(index_dir) == "new"
-    assert not [p for p in (index_dir / "builds").iterdir() if p.name.endswith(".tmp")]
-    assert not list(index_dir.glob("current.*.tmp"))
+    assert segments_on_disk(index_dir) == named_by_commits(index_dir)  # nothing a killed run left
+    assert not [p for p in (index_dir / "segments").iterdir() if p.name.endswith(".tmp")]
+    assert not list(index_dir.glob("current.*.tmp")) and not (index_dir / "pending.json").exists()
     return len(leftovers)
 
 
@@ -158,9 +161,9 @@ def _kill_and_check(
         process.communicate(timeout=30)
         outcomes.append((f"after {fraction:.0%} of a run", builds.check(timed_dir)))
 
-    # Two more old builds, as after a few rebuilds: the run stopped at each point has one to prune.
-    for name in ("20000101T000000Z-0ld001", "20000101T000000Z-0ld002"):
-        shutil.copytree(current_build(old), points_dir / "builds" / name)
+    # Two segments no commit names, as a crashed write leaves: the run stopped at each point has them to prune.
+    for name in ("20000101T000000Z-01d00001", "20000101T000000Z-01d00002"):
+        shutil.copytree(points_dir / "segments" / segment_names(points_dir)[0], points_dir / "segments" / name)
     process = driver(root, points_dir, batches, *POINTS)
     assert process.stdin is not None and process.stdout is not None
     for point in POINTS:
@@ -228,5 +231,5 @@ def test_real_qa_index_killed_while_embedding(
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Indexed 31 documents" in result.stderr
     assert len(load_index(index_dir, model=embedder.name).documents) == 31
-    assert not [p for p in (index_dir / "builds").iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in (index_dir / "segments").iterdir() if p.name.endswith(".tmp")]
     figure("kills", cli_kills=1, cli_kill_point="while embedding (real model), then a rerun")

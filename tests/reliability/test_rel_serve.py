@@ -21,10 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
+from index_helpers import only_segment
 from reliability_helpers import API_KEY, QaServe, assert_problem
 
 from qa.sources import source_path
-from qa.storage import current_build, load_index
+from qa.storage import load_index
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
@@ -131,7 +132,7 @@ def _kill_during_an_upload(server: QaServe, index_dir: Path) -> dict[str, Any]:
     time.sleep(0.15)  # the request is in flight: parsed, stored, or being indexed
     server.kill()
     thread.join(timeout=30)
-    load_index(index_dir)  # whatever happened, the current build is whole
+    load_index(index_dir)  # whatever happened, the current commit is whole
     return {"client": results[0], "stored": source_path(index_dir, "crash/emus.md").exists(), "answer": answer}
 
 
@@ -139,9 +140,12 @@ def test_a_damaged_index_is_not_served_and_readyz_says_why(
     served: Callable[..., QaServe], model_index_dir: Path, tmp_path: Path
 ) -> None:
     index_dir = tmp_path / "index"
-    good = current_build(index_dir)
-    spare = index_dir / "builds" / "20000101T000000Z-spare0"
+    good = only_segment(index_dir)
+    spare = index_dir / "segments" / "20000101T000000Z-5bare000"
     shutil.copytree(good, spare)
+    commit = json.loads((index_dir / "current").read_text())
+    commit["segments"][0]["name"] = spare.name
+    (index_dir / "commits" / "99999999.json").write_text(json.dumps(commit))
     vectors = good / "passage_vectors.npy"
     vectors.write_bytes(vectors.read_bytes()[:-7])
     server = served()
@@ -153,7 +157,7 @@ def test_a_damaged_index_is_not_served_and_readyz_says_why(
     assert str(tmp_path) not in json.dumps(body)
     assert_problem(httpx.post(f"{server.url}/v1/ask", json={"question": "fusion centers"}), 503, "is damaged")
     assert httpx.get(f"{server.url}/healthz").status_code == 200
-    # A good build swapped in (as `qa index` does) is served at once, without a restart.
-    (index_dir / "current.new").symlink_to(Path("builds") / spare.name)
+    # A good commit made current (as `qa index` does) is served at once, without a restart.
+    (index_dir / "current.new").symlink_to(Path("commits") / "99999999.json")
     (index_dir / "current.new").replace(index_dir / "current")
     assert server.wait(status=200).json()["documents"] == 1
