@@ -23,7 +23,7 @@ from typing import Any
 from benchmarks.common import CACHE, ROOT, log, machine, parser
 
 # Run order: quality first, then the long latency run, then the rest.
-SCRIPTS = ("answers", "abstention", "embed", "peers", "latency", "quantized", "build", "http_load")
+SCRIPTS = ("answers", "abstention", "embed", "peers", "latency", "quantized", "build", "http_load", "writes")
 TITLES = {
     "answers": "Answers: torch against the ONNX models on the gold sets",
     "abstention": "Abstention: near misses refused against right answers lost, by min_score",
@@ -33,6 +33,7 @@ TITLES = {
     "quantized": "8-bit vectors against full vectors",
     "build": "Index build throughput",
     "http_load": "HTTP load",
+    "writes": "Writes into the segmented index",
 }
 NOTES = "<!-- notes -->"
 # The options RESULTS.md's figures were taken with (latency: the int8 model, whose cached 1M vectors it reuses).
