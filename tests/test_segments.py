@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from corpus_helpers import CORPUS_QUESTIONS
 from index_helpers import segment_names, segments_on_disk
 
 import qa.build
@@ -38,15 +39,7 @@ from qa.tokens import tokenize
 from qa.types import Document
 from qa.writes import merge_once, merge_plan, replace_segments
 
-QUESTIONS = [
-    "How many agencies participate in Secure Communities?",
-    "How many fusion centers are there?",
-    "What does 287(g) allow?",
-    "Which data do fusion centers share?",
-    "What is the capital of Australia?",
-    "Department of Motor Vehicles data",
-    "memorandums of agreement signed nationwide",
-]
+QUESTIONS = [*CORPUS_QUESTIONS, "Department of Motor Vehicles data", "memorandums of agreement signed nationwide"]
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from corpus_helpers import CORPUS_QUESTIONS as QUESTIONS
 from http_helpers import assert_problem as assert_problem
 from http_helpers import free_port
 from http_helpers import live_server as live_server
@@ -26,13 +27,6 @@ from qa.engine import Engine
 API_KEY = "reliability-key-9f3c1e"
 _WORD = re.compile(r"\w+")
 # Questions about the default corpus, one per section, plus one it cannot answer.
-QUESTIONS = [
-    "How many agencies participate in Secure Communities?",
-    "How many fusion centers are there?",
-    "What does 287(g) allow?",
-    "Which data do fusion centers share?",
-    "What is the capital of Australia?",
-]
 
 
 def answers(engine: Engine, questions: Sequence[str] = QUESTIONS) -> list[dict[str, Any]]:
