@@ -26,7 +26,6 @@ from qa.engine import Engine
 
 API_KEY = "reliability-key-9f3c1e"
 _WORD = re.compile(r"\w+")
-# Questions about the default corpus, one per section, plus one it cannot answer.
 
 
 def answers(engine: Engine, questions: Sequence[str] = QUESTIONS) -> list[dict[str, Any]]:
