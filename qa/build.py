@@ -178,21 +178,25 @@ def segment_from(index: VectorIndex, document_ids: Iterable[str]) -> Segment:
     Documents are in id order, as a one-shot build orders them.
     """
     documents = sorted((index.documents[d] for d in document_ids), key=lambda d: d.id)
-    rows = [
-        (segment, i)
-        for doc in documents
-        for segment in [index.segments[index.home[doc.id]]]
-        for i in segment.rows_of[doc.id]
+    # A document's passages are consecutive rows of its segment, and their units consecutive unit rows:
+    # each is copied as two slices into arrays made once (a merge holds the merged vectors once).
+    spans = [
+        (index.segments[index.home[doc.id]], index.segments[index.home[doc.id]].rows_of[doc.id]) for doc in documents
     ]
+    n_rows = sum(len(rows) for _, rows in spans)
+    n_units = sum(int(seg.unit_offsets[rows.stop] - seg.unit_offsets[rows.start]) for seg, rows in spans)
     dim = index.manifest.dim
-    passage_vectors = np.zeros((len(rows), dim), dtype=np.float32)
-    units: list[np.ndarray] = []
-    for k, (segment, i) in enumerate(rows):
-        passage_vectors[k] = segment.passage_vectors[i]
-        units.append(np.asarray(segment.unit_vectors[segment.unit_offsets[i] : segment.unit_offsets[i + 1]]))
-    unit_vectors = np.concatenate(units).astype(np.float32) if units else np.zeros((0, dim), dtype=np.float32)
+    passage_vectors = np.empty((n_rows, dim), dtype=np.float32)
+    unit_vectors = np.empty((n_units, dim), dtype=np.float32)
+    passages: list[Passage] = []
+    row = unit = 0
+    for segment, rows in spans:
+        lo, hi = int(segment.unit_offsets[rows.start]), int(segment.unit_offsets[rows.stop])
+        passage_vectors[row : row + len(rows)] = segment.passage_vectors[rows.start : rows.stop]
+        unit_vectors[unit : unit + hi - lo] = segment.unit_vectors[lo:hi]
+        passages.extend(segment.passages[rows.start : rows.stop])
+        row, unit = row + len(rows), unit + hi - lo
     quantize = bool(index.manifest.settings.get("quantize_vectors", False))
-    passages = [segment.passages[i] for segment, i in rows]
     return segment_of(documents, passages, passage_vectors, unit_vectors, quantize=quantize)
 
 
