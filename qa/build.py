@@ -180,9 +180,8 @@ def segment_from(index: VectorIndex, document_ids: Iterable[str]) -> Segment:
     documents = sorted((index.documents[d] for d in document_ids), key=lambda d: d.id)
     # A document's passages are consecutive rows of its segment, and their units consecutive unit rows:
     # each is copied as two slices into arrays made once (a merge holds the merged vectors once).
-    spans = [
-        (index.segments[index.home[doc.id]], index.segments[index.home[doc.id]].rows_of[doc.id]) for doc in documents
-    ]
+    homes = [index.segments[index.home[doc.id]] for doc in documents]
+    spans = [(segment, segment.rows_of[doc.id]) for segment, doc in zip(homes, documents, strict=True)]
     n_rows = sum(len(rows) for _, rows in spans)
     n_units = sum(int(seg.unit_offsets[rows.stop] - seg.unit_offsets[rows.start]) for seg, rows in spans)
     dim = index.manifest.dim
