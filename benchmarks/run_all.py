@@ -23,7 +23,7 @@ from typing import Any
 from benchmarks.common import CACHE, ROOT, log, machine, parser
 
 # Run order: quality first, then the long latency run, then the rest.
-SCRIPTS = ("answers", "abstention", "embed", "peers", "latency", "quantized", "build", "http_load", "writes")
+SCRIPTS = ("answers", "abstention", "embed", "peers", "latency", "quantized", "build", "http_load", "writes", "resume")
 TITLES = {
     "answers": "Answers: torch against the ONNX models on the gold sets",
     "abstention": "Abstention: near misses refused against right answers lost, by min_score",
@@ -34,6 +34,7 @@ TITLES = {
     "build": "Index build throughput",
     "http_load": "HTTP load",
     "writes": "Writes into the segmented index",
+    "resume": "qa index of a large corpus: memory, and a kill halfway",
 }
 NOTES = "<!-- notes -->"
 # The options RESULTS.md's figures were taken with (latency: the int8 model, whose cached 1M vectors it reuses).
