@@ -120,7 +120,7 @@ def _is_served(service: Service, commit: Path) -> bool:
 
 
 def start(service: Service, engine: Engine | None) -> None:
-    """Load the model and the index, and re-add stored sources the index lacks.
+    """Load the model and the index, re-add stored sources the index lacks, and merge what the policy asks for.
 
     A missing or damaged index (or model) is not fatal: the app starts and
     answers 503 with the reason until an index appears.
@@ -147,6 +147,7 @@ def start(service: Service, engine: Engine | None) -> None:
     with service.swap_lock:
         service.swap(engine)
     _recover_logged(service)
+    schedule_merge(service)  # segments a crash or an earlier server left for merging
 
 
 def public_reason(exc: BaseException) -> str:
