@@ -30,7 +30,7 @@ from qa.errors import CorpusError
 from qa.index import Postings, Segment, VectorIndex, make_dense, manifest_of, new_segment_name, unit_offsets_of, view_of
 from qa.storage import load_index
 from qa.tokens import tokenize
-from qa.types import Passage
+from qa.types import Document, Passage
 
 SEED = 20261125
 # Share of a synthetic row's tokens resampled from the corpus's word frequencies.
@@ -105,12 +105,13 @@ def single_segment_index(
     unit_vectors: np.ndarray,
     token_lists: list[list[str]],
     dense: Any,
+    documents: dict[str, Document] | None = None,
 ) -> VectorIndex:
-    """An index of one segment over the given rows, with ``base``'s model, settings and documents."""
-    documents = {p.doc_id: base.documents[p.doc_id] for p in passages}
+    """An index of one segment over the given rows, with ``base``'s model and settings (and documents)."""
+    known = documents if documents is not None else base.documents
     segment = Segment(
-        new_segment_name(), documents, passages, passage_vectors, unit_vectors, unit_offsets_of(passages),
-        dense, Postings.of(token_lists), type(dense).__name__,
+        new_segment_name(), {p.doc_id: known[p.doc_id] for p in passages}, passages, passage_vectors,
+        unit_vectors, unit_offsets_of(passages), dense, Postings.of(token_lists), type(dense).__name__,
     )  # fmt: skip
     m = base.manifest
     return view_of(manifest_of(m.model, m.dim, m.settings, [segment], [frozenset()]), [segment])
@@ -229,14 +230,18 @@ def synthetic_index(base: VectorIndex, n: int) -> VectorIndex:
     offsets = segment.unit_offsets
     unit_rows = np.concatenate([np.arange(offsets[b], offsets[b + 1]) for b in pick]).astype(np.int64)
     unit_vectors = _write_vectors(folder / "unit_vectors.npy", 0, np.asarray(segment.unit_vectors), unit_rows, False)
-    passages = [
-        segment.passages[b] if r < n_base else dataclasses.replace(segment.passages[b], id=f"synthetic-{r}")
-        for r, b in enumerate(pick.tolist())
-    ]
+    # A synthetic row is a document of its own (its real passage's document under another id), so each
+    # document's passages stay consecutive rows, as in any segment.
+    documents = dict(base.documents)
+    passages = segment.passages[: min(n, n_base)]
+    for r, b in enumerate(pick[n_base:].tolist(), start=n_base):
+        real = segment.passages[b]
+        documents[f"synthetic-{r}"] = dataclasses.replace(base.documents[real.doc_id], id=f"synthetic-{r}")
+        passages.append(dataclasses.replace(real, id=f"synthetic-{r}", doc_id=f"synthetic-{r}"))
     log(f"synthetic {n}: tokens for BM25")
     tokens = _token_lists(base, pick, rng)
     dense = cached_dense(passage_vectors, folder)
-    return single_segment_index(base, passages, passage_vectors, unit_vectors, tokens, dense)
+    return single_segment_index(base, passages, passage_vectors, unit_vectors, tokens, dense, documents)
 
 
 def main() -> None:

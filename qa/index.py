@@ -176,8 +176,10 @@ class Segment:
         self.by_id = {p.id: i for i, p in enumerate(self.passages)}
         starts: dict[str, int] = {}
         for i, p in enumerate(self.passages):
-            starts.setdefault(p.doc_id, i)
-            self.rows_of[p.doc_id] = range(starts[p.doc_id], i + 1)
+            start = starts.setdefault(p.doc_id, i)
+            if self.rows_of.get(p.doc_id, range(start, i)).stop != i:
+                raise ValueError(f"segment {self.name}: the passages of {p.doc_id!r} are not consecutive rows")
+            self.rows_of[p.doc_id] = range(start, i + 1)
 
     @property
     def quantized(self) -> bool:

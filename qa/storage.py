@@ -461,10 +461,13 @@ def load_segment(folder: Path, manifest_sha256: str | None = None) -> Segment:
                 dense.hnsw.efSearch = HNSW_EF_SEARCH
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
         raise IndexFormatError(f"index segment {folder} cannot be read ({exc}): {REBUILD}") from exc
-    segment = Segment(
-        folder.name, documents, passages, passage_vectors, unit_vectors, unit_offsets_of(passages),
-        dense, postings, faiss_type, folder,
-    )  # fmt: skip
+    try:
+        segment = Segment(
+            folder.name, documents, passages, passage_vectors, unit_vectors, unit_offsets_of(passages),
+            dense, postings, faiss_type, folder,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise IndexFormatError(f"index segment {folder} cannot be read ({exc}): {REBUILD}") from exc
     _check_counts(record, segment, folder)
     return segment
 
