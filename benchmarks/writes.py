@@ -31,8 +31,13 @@ import numpy as np
 from benchmarks.common import CACHE, emit, log, machine, parser, summary, table, timed
 
 SEGMENTS = 20
-WRITE = "# Field note {i}\n\nThe ridge census of week {i} counted {n} goats near marker zq{i}x.\n"
-QUESTION = "How many goats did the ridge census of week {i} count near marker zq{i}x?"
+WRITE = "# Field note {i}\n\nThe ridge census of week {i} counted {n} goats near marker {marker}.\n"
+QUESTION = "How many goats did the ridge census of week {i} count near marker {marker}?"
+
+
+def marker(i: int) -> str:
+    """A word of letters only, one per document (a number would be a token of its own, common in the corpus)."""
+    return "zq" + "".join("bcdfghjklm"[int(d)] for d in f"{i:05d}") + "x"
 
 
 def _bytes(folder: Path) -> int:
@@ -79,7 +84,7 @@ def one_document_writes(template: Path, embedder: Any, writes: int, baseline_wri
 
     segment_ms, segment_bytes, vector_bytes, cited = [], [], [], 0
     for i in range(writes):
-        data = WRITE.format(i=i, n=100 + i).encode()
+        data = WRITE.format(i=i, n=100 + i, marker=marker(i)).encode()
         doc = parse_document(f"notes/week-{i}.md", data)
         before = _bytes(index_dir)
         _, ms = timed(
@@ -90,13 +95,13 @@ def one_document_writes(template: Path, embedder: Any, writes: int, baseline_wri
         segment_bytes.append(_bytes(index_dir) - before)
         newest = served[0].index.segments[-1]
         vector_bytes.append(np.asarray(newest.passage_vectors).nbytes + np.asarray(newest.unit_vectors).nbytes)
-        answer = served[0].ask(QUESTION.format(i=i))
+        answer = served[0].ask(QUESTION.format(i=i, marker=marker(i)))
         cited += bool(answer.citations) and answer.citations[0].document_id == doc.id
 
     whole_dir = _copy(template, work / "whole")
     whole_ms, whole_bytes = [], []
     for i in range(baseline_writes):
-        doc = parse_document(f"notes/whole-{i}.md", WRITE.format(i=i, n=200 + i).encode())
+        doc = parse_document(f"notes/whole-{i}.md", WRITE.format(i=i, n=200 + i, marker=marker(i)).encode())
 
         def whole_write(doc: Any = doc) -> None:
             with writer_lock(whole_dir):
@@ -138,9 +143,11 @@ def unmerged_queries(base: Any, embedder: Any, questions: list[str]) -> dict[str
     engines = {"merged": default_engine(base, embedder), "segments": default_engine(split, embedder)}
     times: dict[str, list[float]] = {name: [] for name in engines}
     same = 0
+    clear = getattr(embedder, "clear_cache", lambda: None)
     for question in questions:
         records = []
         for name, engine in engines.items():
+            clear()  # each engine embeds the question itself: the second would find it cached
             answer, ms = timed(engine.ask, question)
             times[name].append(ms)
             record = answer_record(answer)
@@ -190,7 +197,10 @@ def sustained(template: Path, embedder: Any, writes: int, work: Path) -> dict[st
         try:
             with httpx.Client(base_url=url, timeout=120, headers=auth) as client:
                 for i in range(writes):
-                    body = {"document_id": f"sustained/{i:05d}.md", "text": WRITE.format(i=i, n=300 + i)}
+                    body = {
+                        "document_id": f"sustained/{i:05d}.md",
+                        "text": WRITE.format(i=i, n=300 + i, marker=marker(i)),
+                    }
                     response, ms = timed(client.post, "/v1/documents", json=body)
                     write_ms.append(ms)
                     if response.status_code != 201:
@@ -202,12 +212,13 @@ def sustained(template: Path, embedder: Any, writes: int, work: Path) -> dict[st
             reader.join()
         seconds = time.perf_counter() - started
         with httpx.Client(base_url=url, timeout=120) as client:
+            absent = [i for i in range(writes) if client.get(f"/v1/documents/sustained/{i:05d}.md").status_code != 200]
             missing = [
                 i
                 for i in range(writes)
                 if not any(
                     hit["document_id"] == f"sustained/{i:05d}.md"
-                    for hit in client.get("/v1/search", params={"q": f"zq{i}x", "k": 3}).json()["results"]
+                    for hit in client.get("/v1/search", params={"q": marker(i), "k": 3}).json()["results"]
                 )
             ]
     index = load_index(index_dir, model=embedder.name)
@@ -220,6 +231,7 @@ def sustained(template: Path, embedder: Any, writes: int, work: Path) -> dict[st
         "first_errors": errors[:3],
         "write_ms": summary(write_ms),
         "questions_asked": asked[0],
+        "absent_at_end": len(absent),
         "not_found_at_end": len(missing),
         "segments_at_end": len(index.segments),
     }
@@ -238,13 +250,16 @@ def run(opts: Any) -> dict[str, Any]:
     base, base_name = base_index(embedder, smoke=opts.smoke)
     sizes = [base.n_passages] if opts.smoke else [int(s) for s in opts.sizes.split(",") if s]
     work = CACHE / "writes-work"
+    parts = set(opts.parts.split(","))
     rows = []
-    for n in sizes:
+    for n in sizes if "writes" in parts else []:
         template = _template(base, n, opts.smoke)
         log(f"writes: {n} passages")
         rows.append(one_document_writes(template, embedder, opts.writes, opts.baseline_writes, work))
-    queries = unmerged_queries(base, embedder, questions(8 if opts.smoke else opts.questions))
-    load = sustained(_template(base, sizes[-1], opts.smoke), embedder, opts.sustained, work) if opts.sustained else None
+    asked = questions(8 if opts.smoke else opts.questions)
+    queries = unmerged_queries(base, embedder, asked) if "queries" in parts else None
+    template = _template(base, sizes[-1], opts.smoke)
+    load = sustained(template, embedder, opts.sustained, work) if opts.sustained and "sustained" in parts else None
     return {
         "machine": machine(), "embedder": embedder.name, "base": base_name, "writes": rows,
         "unmerged": queries, "sustained": load,
@@ -259,35 +274,32 @@ def render(payload: dict[str, Any]) -> str:
         ]
         for r in payload["writes"]
     ]  # fmt: skip
-    out = table(
+    out = "" if not rows else table(
         f"One-document write ({payload['embedder']}): a segment against rewriting the whole index",
         ["passages", "segment p50 ms", "segment p99 ms", "KB written p50", "of which vectors KB", "first citation",
          "whole-index p50 ms", "whole-index MB written"],
         rows,
     )  # fmt: skip
     q = payload["unmerged"]
-    out += "\n" + table(
-        f"Engine.ask over {q['passages']:,} passages ({payload['base']}): {q['segments']} segments against one",
-        ["layout", "p50 ms", "p95 ms", "identical answers"],
-        [
+    if q:
+        out += "\n" + table(
+            f"Engine.ask over {q['passages']:,} passages ({payload['base']}): {q['segments']} segments against one",
+            ["layout", "p50 ms", "p95 ms", "identical answers"],
             [
-                "one segment" if name == "merged" else f"{q['segments']} segments",
-                s["p50"],
-                s["p95"],
-                q["identical_answers"],
-            ]
-            for name, s in q["ask_ms"].items()
-        ],
-    )
-    out += f"\nRatio of p50s (segments / merged): {q['ratio_p50']}\n"
+                ["one segment" if name == "merged" else f"{q['segments']} segments", s["p50"], s["p95"],
+                 q["identical_answers"]]
+                for name, s in q["ask_ms"].items()
+            ],
+        )  # fmt: skip
+        out += f"\nRatio of p50s (segments / one): {q['ratio_p50']}\n"
     load = payload.get("sustained")
     if load:
         out += "\n" + table(
             f"Sustained writes over HTTP into {load['passages']:,} passages, questions asked throughout",
-            ["writes", "seconds", "errors", "write p50 ms", "write p99 ms", "questions asked", "not found at end",
-             "segments at end"],
+            ["writes", "seconds", "errors", "write p50 ms", "write p99 ms", "questions asked", "absent at end",
+             "not found by search at end", "segments at end"],
             [[load["writes"], load["seconds"], load["errors"], load["write_ms"]["p50"], load["write_ms"]["p99"],
-              load["questions_asked"], load["not_found_at_end"], load["segments_at_end"]]],
+              load["questions_asked"], load["absent_at_end"], load["not_found_at_end"], load["segments_at_end"]]],
         )  # fmt: skip
     return out
 
@@ -300,6 +312,7 @@ def main() -> None:
     args.add_argument("--questions", type=int, default=100, help="questions for the unmerged-segments comparison")
     args.add_argument("--sustained", type=int, default=1000, help="documents posted in the sustained run (0: none)")
     args.add_argument("--model", default=None, help="embedding model setting [default: all-MiniLM-L6-v2]")
+    args.add_argument("--parts", default="writes,queries,sustained", help="which measurements to run")
     opts = args.parse_args()
     if opts.smoke:
         opts.writes, opts.baseline_writes, opts.sustained = 3, 1, 5

@@ -287,7 +287,7 @@ def test_writes_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     queries = payload["unmerged"]
     assert queries["segments"] == 1 and queries["identical_answers"] == f"{queries['questions']}/{queries['questions']}"
     load = payload["sustained"]
-    assert (load["writes"], load["errors"], load["not_found_at_end"]) == (5, 0, 0)
+    assert (load["writes"], load["errors"], load["absent_at_end"], load["not_found_at_end"]) == (5, 0, 0, 0)
     assert_summary(load["write_ms"], 5, "sustained writes")
 
 
