@@ -18,6 +18,7 @@ passages in the same order, the same vectors, and the same hits for a set of que
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -65,13 +66,13 @@ def corpus(passages: int) -> Path:
     tmp.mkdir(parents=True)
     rng = random.Random(SEED)
     words = [f"{''.join(rng.choice('bcdfghklmnprstvz') + rng.choice('aeiou') for _ in range(3))}" for _ in range(WORDS)]
-    weights = [1 / (rank + 1) for rank in range(WORDS)]  # Zipf: a few common words, many rare ones
+    cumulative = list(itertools.accumulate(1 / (rank + 1) for rank in range(WORDS)))  # Zipf: few common, many rare
     for number in range(-(-passages // PARAGRAPHS_PER_FILE)):
         count = min(PARAGRAPHS_PER_FILE, passages - number * PARAGRAPHS_PER_FILE)
         body = "\n\n".join(
-            " ".join(rng.choices(words, weights, k=12)).capitalize()
+            " ".join(rng.choices(words, cum_weights=cumulative, k=12)).capitalize()
             + f" in district {number}-{j}. "
-            + " ".join(rng.choices(words, weights, k=10)).capitalize()
+            + " ".join(rng.choices(words, cum_weights=cumulative, k=10)).capitalize()
             + "."
             for j in range(count)
         )
