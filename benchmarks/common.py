@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -31,6 +32,19 @@ GOLD = ROOT / "tests" / "data" / "gold.jsonl"
 CORPUS = ROOT / "corpus"
 # Built indexes and generated vectors are kept here between runs (QA_BENCH_CACHE overrides).
 CACHE = Path(os.environ.get("QA_BENCH_CACHE", Path(tempfile.gettempdir()) / "qa-bench"))
+
+
+def cached_folder(name: str, fill: Callable[[Path], None]) -> Path:
+    """``CACHE/name``, made once: ``fill`` writes into a temporary folder that is renamed when it is complete."""
+    folder = CACHE / name
+    if folder.is_dir():
+        return folder
+    tmp = folder.with_suffix(".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    fill(tmp)
+    tmp.rename(folder)
+    return folder
 
 
 def offline() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import CACHE, CORPUS, USCODE, log
+from benchmarks.common import CACHE, CORPUS, USCODE, cached_folder, log
 from qa.chunk import retrieval_text
 from qa.embed import Embedder
 from qa.errors import CorpusError
@@ -72,24 +72,19 @@ def _uscode_sample(max_passages: int) -> Path:
     from qa.chunk import chunk_document
     from qa.ingest import parse_document
 
-    folder = CACHE / f"uscode-sample-{max_passages}"
-    if folder.is_dir():
-        return folder
-    tmp = folder.with_suffix(".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    total = 0
-    for path in sorted(USCODE.rglob("*.md")):
-        if total >= max_passages:
-            break
-        name = path.relative_to(USCODE).as_posix().replace("/", "-")
-        try:
-            total += len(chunk_document(parse_document(name, path.read_bytes())))
-        except CorpusError:  # an empty file: left out, as `qa index` leaves it out
-            continue
-        shutil.copy(path, tmp / name)
-    tmp.rename(folder)
-    return folder
+    def fill(tmp: Path) -> None:
+        total = 0
+        for path in sorted(USCODE.rglob("*.md")):
+            if total >= max_passages:
+                break
+            name = path.relative_to(USCODE).as_posix().replace("/", "-")
+            try:
+                total += len(chunk_document(parse_document(name, path.read_bytes())))
+            except CorpusError:  # an empty file: left out, as `qa index` leaves it out
+                continue
+            shutil.copy(path, tmp / name)
+
+    return cached_folder(f"uscode-sample-{max_passages}", fill)
 
 
 def only_segment(index: VectorIndex) -> Segment:

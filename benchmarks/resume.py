@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import CACHE, ROOT, emit, log, machine, parser, table
+from benchmarks.common import CACHE, ROOT, cached_folder, emit, log, machine, parser, table
 from qa.indexing import SEGMENT_PASSAGES
 
 PARAGRAPHS_PER_FILE = 50
@@ -58,27 +58,24 @@ print(json.dumps({
 
 def corpus(passages: int) -> Path:
     """``passages`` two-sentence paragraphs in files of PARAGRAPHS_PER_FILE, cached by size."""
-    folder = CACHE / f"resume-corpus-{passages}"
-    if folder.is_dir():
-        return folder
-    tmp = folder.with_suffix(".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    rng = random.Random(SEED)
-    words = [f"{''.join(rng.choice('bcdfghklmnprstvz') + rng.choice('aeiou') for _ in range(3))}" for _ in range(WORDS)]
-    cumulative = list(itertools.accumulate(1 / (rank + 1) for rank in range(WORDS)))  # Zipf: few common, many rare
-    for number in range(-(-passages // PARAGRAPHS_PER_FILE)):
-        count = min(PARAGRAPHS_PER_FILE, passages - number * PARAGRAPHS_PER_FILE)
-        body = "\n\n".join(
-            " ".join(rng.choices(words, cum_weights=cumulative, k=12)).capitalize()
-            + f" in district {number}-{j}. "
-            + " ".join(rng.choices(words, cum_weights=cumulative, k=10)).capitalize()
-            + "."
-            for j in range(count)
-        )
-        (tmp / f"file-{number:06d}.md").write_text(f"# File {number}\n\n{body}\n", encoding="utf-8")
-    tmp.rename(folder)
-    return folder
+
+    def fill(tmp: Path) -> None:
+        rng = random.Random(SEED)
+        letters = [rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(3 * WORDS)]
+        words = ["".join(letters[3 * w : 3 * w + 3]) for w in range(WORDS)]
+        cumulative = list(itertools.accumulate(1 / (rank + 1) for rank in range(WORDS)))  # Zipf: few common words
+        for number in range(-(-passages // PARAGRAPHS_PER_FILE)):
+            count = min(PARAGRAPHS_PER_FILE, passages - number * PARAGRAPHS_PER_FILE)
+            body = "\n\n".join(
+                " ".join(rng.choices(words, cum_weights=cumulative, k=12)).capitalize()
+                + f" in district {number}-{j}. "
+                + " ".join(rng.choices(words, cum_weights=cumulative, k=10)).capitalize()
+                + "."
+                for j in range(count)
+            )
+            (tmp / f"file-{number:06d}.md").write_text(f"# File {number}\n\n{body}\n", encoding="utf-8")
+
+    return cached_folder(f"resume-corpus-{passages}", fill)
 
 
 def child(corpus_dir: Path, index_dir: Path, segment_passages: int) -> subprocess.Popen[str]:
