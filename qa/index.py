@@ -16,7 +16,6 @@ do not depend on how the passages happen to be split into segments.
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from collections import Counter
@@ -142,11 +141,6 @@ class Postings:
             df[np.diff(self.indptr) == 0] = 0
         counts = df.tolist()
         return {token: counts[col] for token, col in self.vocab.items() if counts[col]}
-
-
-def bm25_idf(df: int, n: int) -> float:
-    """BM25 inverse document frequency (Lucene's, bm25s's default)."""
-    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 @dataclass(eq=False)

@@ -155,13 +155,6 @@ def commit_record(manifest: Manifest, index_dir: Path) -> dict[str, Any]:
     return record
 
 
-def manifest_record(manifest: Manifest) -> dict[str, Any]:
-    """The commit as JSON-ready data, without the segments' checksums (for reports)."""
-    record = dataclasses.asdict(manifest)
-    record["segments"] = [{"name": ref.name, "deleted": sorted(ref.deleted)} for ref in manifest.segments]
-    return record
-
-
 @contextlib.contextmanager
 def writer_lock(index_dir: Path) -> Iterator[None]:
     """Hold the index directory's writer lock: one commit at a time, across processes."""
