@@ -27,10 +27,21 @@ from benchmarks.common import CACHE, CORPUS, USCODE, cached_folder, log
 from qa.chunk import retrieval_text
 from qa.embed import Embedder
 from qa.errors import CorpusError
-from qa.index import Postings, Segment, VectorIndex, make_dense, manifest_of, new_segment_name, unit_offsets_of, view_of
+from qa.index import (
+    FLAT_TYPE,
+    Postings,
+    Segment,
+    VectorIndex,
+    flat_dense,
+    make_dense,
+    manifest_of,
+    new_segment_name,
+    unit_offsets_of,
+    view_of,
+)
 from qa.storage import load_index
 from qa.tokens import tokenize
-from qa.types import Document, Passage
+from qa.types import Document, Passage, Span
 
 SEED = 20261125
 # Share of a synthetic row's tokens resampled from the corpus's word frequencies.
@@ -211,8 +222,8 @@ def cached_dense(vectors: np.ndarray, folder: Path) -> Any:
     return dense
 
 
-def synthetic_index(base: VectorIndex, n: int) -> VectorIndex:
-    """``n`` passages: the real ones first, then synthetic rows (see the module docstring)."""
+def _synthetic_rows(base: VectorIndex, n: int) -> tuple[list[int], np.ndarray, np.ndarray, list[list[str]], Path]:
+    """Which real passage each of ``n`` rows copies, their vectors and unit vectors (memory-mapped) and tokens."""
     segment = only_segment(base)
     n_base = len(segment.passages)
     rng = np.random.default_rng(SEED + n)
@@ -225,18 +236,76 @@ def synthetic_index(base: VectorIndex, n: int) -> VectorIndex:
     offsets = segment.unit_offsets
     unit_rows = np.concatenate([np.arange(offsets[b], offsets[b + 1]) for b in pick]).astype(np.int64)
     unit_vectors = _write_vectors(folder / "unit_vectors.npy", 0, np.asarray(segment.unit_vectors), unit_rows, False)
+    log(f"synthetic {n}: tokens for BM25")
+    return pick.tolist(), passage_vectors, unit_vectors, _token_lists(base, pick, rng), folder
+
+
+def synthetic_index(base: VectorIndex, n: int) -> VectorIndex:
+    """``n`` passages in one segment: the real ones first, then synthetic rows (see the module docstring)."""
+    segment = only_segment(base)
+    n_base = len(segment.passages)
+    pick, passage_vectors, unit_vectors, tokens, folder = _synthetic_rows(base, n)
     # A synthetic row is a document of its own (its real passage's document under another id), so each
     # document's passages stay consecutive rows, as in any segment.
     documents = dict(base.documents)
     passages = segment.passages[: min(n, n_base)]
-    for r, b in enumerate(pick[n_base:].tolist(), start=n_base):
+    for r, b in enumerate(pick[n_base:], start=n_base):
         real = segment.passages[b]
         documents[f"synthetic-{r}"] = dataclasses.replace(base.documents[real.doc_id], id=f"synthetic-{r}")
         passages.append(dataclasses.replace(real, id=f"synthetic-{r}", doc_id=f"synthetic-{r}"))
-    log(f"synthetic {n}: tokens for BM25")
-    tokens = _token_lists(base, pick, rng)
     dense = cached_dense(passage_vectors, folder)
     return single_segment_index(base, passages, passage_vectors, unit_vectors, tokens, dense, documents)
+
+
+def excerpt(doc: Document, passage: Passage, new_id: str) -> tuple[Document, Passage]:
+    """A document holding only ``passage``'s text (its blocks cut to it), and the passage moved into it."""
+    lo, hi = passage.start, passage.end
+    blocks = tuple(
+        dataclasses.replace(b, start=max(b.start, lo) - lo, end=min(b.end, hi) - lo)
+        for b in doc.blocks
+        if b.start < hi and b.end > lo
+    )
+    document = dataclasses.replace(doc, id=new_id, text=doc.text[lo:hi], blocks=blocks)
+    units = tuple(Span(u.start - lo, u.end - lo) for u in passage.units)
+    return document, dataclasses.replace(passage, id=new_id, doc_id=new_id, start=0, end=hi - lo, units=units)
+
+
+def synthetic_segments(base: VectorIndex, n: int, per_segment: int) -> VectorIndex:
+    """The rows of ``synthetic_index`` in flat segments of at most ``per_segment`` rows (the real ones in the
+    first), as ``qa index`` leaves a large corpus; each synthetic row is an excerpt document, so the index
+    stores each text once (1M copies of whole US Code sections would not fit on disk)."""
+    real = only_segment(base)
+    n_base = len(real.passages)
+    assert per_segment >= n_base, "the real rows share documents: they must stay in one segment"
+    pick, passage_vectors, unit_vectors, tokens, _ = _synthetic_rows(base, n)
+    passages = real.passages[: min(n, n_base)]
+    documents = {p.doc_id: base.documents[p.doc_id] for p in passages}
+    for r, b in enumerate(pick[n_base:], start=n_base):
+        document, passage = excerpt(base.documents[real.passages[b].doc_id], real.passages[b], f"synthetic-{r}")
+        documents[document.id] = document
+        passages.append(passage)
+    segments, unit_start = [], 0
+    for lo in range(0, n, per_segment):
+        rows = passages[lo : lo + per_segment]
+        offsets = unit_offsets_of(rows)
+        vectors = np.ascontiguousarray(passage_vectors[lo : lo + len(rows)])
+        units = np.ascontiguousarray(unit_vectors[unit_start : unit_start + int(offsets[-1])])
+        unit_start += int(offsets[-1])
+        segments.append(
+            Segment(
+                new_segment_name(),
+                {p.doc_id: documents[p.doc_id] for p in rows},
+                rows,
+                vectors,
+                units,
+                offsets,
+                flat_dense(vectors),
+                Postings.of(tokens[lo : lo + len(rows)]),
+                FLAT_TYPE,
+            )  # fmt: skip
+        )
+    m = base.manifest
+    return view_of(manifest_of(m.model, m.dim, m.settings, segments, [frozenset()] * len(segments)), segments)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -31,6 +32,8 @@ import numpy as np
 from benchmarks.common import CACHE, emit, log, machine, parser, summary, table, timed
 
 SEGMENTS = 20
+# The largest segment of a synthetic template: qa index's tiered merges leave segments of this order.
+TEMPLATE_SEGMENT = 200_000
 WRITE = "# Field note {i}\n\nThe ridge census of week {i} counted {n} goats near marker {marker}.\n"
 QUESTION = "How many goats did the ridge census of week {i} count near marker {marker}?"
 
@@ -45,22 +48,26 @@ def _bytes(folder: Path) -> int:
 
 
 def _template(base: Any, n: int, smoke: bool) -> Path:
-    """An index of ``n`` passages on disk (one segment), cached; each run works on a copy."""
-    from benchmarks.corpora import sub_index, synthetic_index
+    """An index of ``n`` passages on disk, cached; each run works on a copy. Real passages up to the
+    base's size; past it, synthetic rows in flat segments of at most TEMPLATE_SEGMENT passages, as
+    ``qa index`` leaves a large corpus after its merges."""
+    from benchmarks.corpora import sub_index, synthetic_segments
     from qa.storage import save_index, writer_lock
 
-    folder = CACHE / f"writes-{'smoke-' if smoke else ''}{base.manifest.model}-{n}"
+    folder = CACHE / f"writes-{'smoke-' if smoke else ''}{base.manifest.model}-{n}-excerpts"
     if not (folder / "current").exists():
         shutil.rmtree(folder, ignore_errors=True)
-        index = sub_index(base, n) if n <= base.n_passages else synthetic_index(base, n)
+        index = sub_index(base, n) if n <= base.n_passages else synthetic_segments(base, n, TEMPLATE_SEGMENT)
         with writer_lock(folder):
             save_index(index, folder)
     return folder
 
 
 def _copy(template: Path, target: Path) -> Path:
+    """A copy of an index to write into: files hard-linked (segments never change, and every other file
+    is replaced by a rename, never rewritten in place), so a 1M-passage copy costs no disk."""
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(template, target, symlinks=True)
+    shutil.copytree(template, target, symlinks=True, copy_function=os.link)
     return target
 
 
@@ -69,6 +76,7 @@ def one_document_writes(template: Path, embedder: Any, writes: int, baseline_wri
     from benchmarks.common import default_engine
     from qa import writes as qa_writes
     from qa.build import merge_segments, update_index
+    from qa.index import FLAT_MAX_PASSAGES
     from qa.ingest import parse_document
     from qa.sources import StoredSource
     from qa.storage import load_index, make_current, save_index, writer_lock
@@ -100,7 +108,8 @@ def one_document_writes(template: Path, embedder: Any, writes: int, baseline_wri
 
     whole_dir = _copy(template, work / "whole")
     whole_ms, whole_bytes = [], []
-    for i in range(baseline_writes):
+    # Past FLAT_MAX_PASSAGES the rewrite would also build an HNSW graph over every vector (an hour here).
+    for i in range(baseline_writes if served[0].index.n_passages <= FLAT_MAX_PASSAGES else 0):
         doc = parse_document(f"notes/whole-{i}.md", WRITE.format(i=i, n=200 + i, marker=marker(i)).encode())
 
         def whole_write(doc: Any = doc) -> None:
@@ -108,6 +117,7 @@ def one_document_writes(template: Path, embedder: Any, writes: int, baseline_wri
                 added = update_index(load_index(whole_dir, model=embedder.name), embedder, add=[doc])
                 names = [s.name for s in added.segments]
                 whole = replace_segments(added, names, merge_segments(added, names), added)
+                assert whole is not None  # nothing else writes here
                 save_index(whole, whole_dir)
 
         before = _bytes(whole_dir)
@@ -258,7 +268,7 @@ def run(opts: Any) -> dict[str, Any]:
         rows.append(one_document_writes(template, embedder, opts.writes, opts.baseline_writes, work))
     asked = questions(8 if opts.smoke else opts.questions)
     queries = unmerged_queries(base, embedder, asked) if "queries" in parts else None
-    template = _template(base, sizes[-1], opts.smoke)
+    template = _template(base, sizes[-1] if opts.smoke else opts.sustained_size, opts.smoke)
     load = sustained(template, embedder, opts.sustained, work) if opts.sustained and "sustained" in parts else None
     return {
         "machine": machine(), "embedder": embedder.name, "base": base_name, "writes": rows,
@@ -270,7 +280,8 @@ def render(payload: dict[str, Any]) -> str:
     rows = [
         [
             r["passages"], r["segment_write_ms"]["p50"], r["segment_write_ms"]["p99"], r["segment_write_kb_p50"],
-            r["new_vectors_kb"], r["answerable"], r["whole_write_ms"]["p50"], r["whole_write_mb_p50"],
+            r["new_vectors_kb"], r["answerable"],
+            *([r["whole_write_ms"]["p50"], r["whole_write_mb_p50"]] if r["whole_write_ms"]["n"] else ["not run", ""]),
         ]
         for r in payload["writes"]
     ]  # fmt: skip
@@ -311,6 +322,7 @@ def main() -> None:
     args.add_argument("--baseline-writes", type=int, default=3, help="whole-index writes timed per size")
     args.add_argument("--questions", type=int, default=100, help="questions for the unmerged-segments comparison")
     args.add_argument("--sustained", type=int, default=1000, help="documents posted in the sustained run (0: none)")
+    args.add_argument("--sustained-size", type=int, default=100_000, help="passages in the sustained run's index")
     args.add_argument("--model", default=None, help="embedding model setting [default: all-MiniLM-L6-v2]")
     args.add_argument("--parts", default="writes,queries,sustained", help="which measurements to run")
     opts = args.parse_args()

@@ -16,18 +16,20 @@ do not depend on how the passages happen to be split into segments.
 
 from __future__ import annotations
 
+import bisect
+import math
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from qa.tokens import Vocabulary
+from qa.tokens import Vocabulary, strip_accents
 from qa.types import Document, Passage
 
 FORMAT_VERSION = 2
@@ -53,7 +55,12 @@ FLAT_TYPE = "IndexFlatIP"
 BM25_K1 = 1.5
 BM25_B = 0.75
 
+# Below this many changed entries a Layered mapping never folds its changes into its base.
+LAYER_MIN = 256
+
 FloatArray = npt.NDArray[np.float32]
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +197,123 @@ class Segment:
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
+class Layered(Mapping[K, V]):
+    """An immutable mapping kept as a shared base plus what changed since: a view updated from the
+    previous one costs what the write changed, not what the corpus holds.
+
+    Lookups read the changes, then the base. ``changed`` returns a new mapping and leaves this one as
+    it was (a served view never sees a later write). Once the changes reach about the square root of
+    the base they are folded into a new base, so an update copies O(sqrt n) entries and the fold's
+    O(n) is spread over as many updates.
+
+    Example:
+        >>> a = Layered({"x": 1, "y": 2})
+        >>> b = a.changed({"z": 3}, ["x"])
+        >>> dict(a), dict(b), len(b), "x" in b
+        ({'x': 1, 'y': 2}, {'y': 2, 'z': 3}, 2, False)
+    """
+
+    __slots__ = ("_base", "_set", "_gone", "_len")
+
+    def __init__(self, base: dict[K, V], set_: dict[K, V] | None = None, gone: frozenset[K] = frozenset()) -> None:
+        self._base = base
+        self._set = set_ or {}
+        self._gone = gone  # keys of the base removed since (never keys of ``_set``)
+        self._len = len(base) - len(gone) + sum(1 for k in self._set if k not in base)
+
+    def __getitem__(self, key: K) -> V:
+        if key in self._set:
+            return self._set[key]
+        if key in self._gone:
+            raise KeyError(key)
+        return self._base[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._set or (key in self._base and key not in self._gone)
+
+    def __iter__(self) -> Iterator[K]:
+        skip = self._set.keys() | self._gone if self._set or self._gone else ()
+        yield from (k for k in self._base if k not in skip)
+        yield from self._set
+
+    def __len__(self) -> int:
+        return self._len
+
+    def changed(self, updates: Mapping[K, V], removed: Iterable[K] = ()) -> Layered[K, V]:
+        """This mapping with ``removed`` taken out, then ``updates`` set."""
+        set_, gone = dict(self._set), set(self._gone)
+        for key in removed:
+            set_.pop(key, None)
+            if key in self._base:
+                gone.add(key)
+        set_.update(updates)
+        gone.difference_update(updates)
+        if len(set_) + len(gone) <= max(LAYER_MIN, int(len(self._base) ** 0.5) * 4):
+            return Layered(self._base, set_, frozenset(gone))
+        base = {k: v for k, v in self._base.items() if k not in gone}
+        base.update(set_)
+        return Layered(base)
+
+
+class Rows(Sequence[Passage]):
+    """Every row's passage across the segments, read from the segments (no list of them all)."""
+
+    def __init__(self, segments: Sequence[Segment], bases: npt.NDArray[np.int64]) -> None:
+        self._segments = segments
+        self._bases: list[int] = bases.tolist()
+
+    def __len__(self) -> int:
+        return int(self._bases[-1])
+
+    @overload
+    def __getitem__(self, row: int) -> Passage: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[Passage]: ...
+    def __getitem__(self, row: int | slice) -> Passage | list[Passage]:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        seg = bisect.bisect_right(self._bases, row) - 1
+        return self._segments[seg].passages[row - self._bases[seg]]
+
+    def __iter__(self) -> Iterator[Passage]:
+        for segment in self._segments:
+            yield from segment.passages
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to another view's rows, or a list, holding the same passages in the same order."""
+        if not isinstance(other, (Rows, list)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # equal by contents, like a list
+
+
+class Idf(Mapping[str, float]):
+    """BM25 IDF of each token, computed when asked from the live document frequencies."""
+
+    def __init__(self, document_frequency: Mapping[str, int], n: int) -> None:
+        self._df, self._n = document_frequency, n
+
+    def of(self, df: int) -> float:
+        return math.log(1.0 + (self._n - df + 0.5) / (df + 0.5))
+
+    def __getitem__(self, token: str) -> float:
+        return self.of(self._df[token])
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._df
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._df)
+
+    def __len__(self) -> int:
+        return len(self._df)
+
+
 class SegmentVectors:
     """Passage vectors by view row, read from the segments that hold them (no copy of the whole)."""
 
@@ -220,6 +344,16 @@ class SegmentVectors:
         return out
 
 
+@dataclass(frozen=True)
+class Added:
+    """What one segment adds to a view."""
+
+    documents: dict[str, Document]
+    home: dict[str, int]
+    by_id: dict[str, int]
+    frequencies: dict[str, int]
+
+
 class VectorIndex:
     """One commit's view over its segments: what the engine reads.
 
@@ -233,6 +367,7 @@ class VectorIndex:
         documents: The live documents by id.
         home: The segment holding each live document.
         by_id: The live passages' rows by passage id.
+        document_frequency: How many live passages hold each token.
         idf: BM25 IDF of every token of a live passage, over the live passages.
     """
 
@@ -250,6 +385,7 @@ class VectorIndex:
         self.deleted = tuple(refs.get(s.name, frozenset()) for s in self.segments)
         self.path = path
         self.bases = np.concatenate([[0], np.cumsum([len(s.passages) for s in self.segments])]).astype(np.int64)
+        self.passages: Sequence[Passage] = Rows(self.segments, self.bases)
         # A write appends segments and adds tombstones: the rows of the previous view keep their meaning, and
         # what it derived is updated by the difference instead of derived again over the whole corpus.
         grows = previous is not None and _grows(previous, self)
@@ -260,35 +396,47 @@ class VectorIndex:
             self._derive()
         self.n_passages = int(self.live.sum())
         self.mean_length = self.length / self.n_passages if self.n_passages else 1.0
-        self.idf: dict[str, float] = _idf(self.document_frequency, self.n_passages)
-        self.idf_ceiling = max(self.idf.values(), default=1.0)
-        self.vocabulary = Vocabulary(self.idf)
+        self.idf = Idf(self.document_frequency, self.n_passages)
+        # The highest IDF is the rarest token's: the least document frequency any token has.
+        self.idf_ceiling = self.idf.of(min(self.df_histogram)) if self.df_histogram else 1.0
+        self.vocabulary = Vocabulary.over(self.document_frequency, self.folded)
         self.passage_vectors = SegmentVectors(self)
         # The tokens read for the previous view serve this one while rows keep their meaning.
         self.token_cache: dict[int, Any] = previous.token_cache if grows and previous is not None else {}
 
     def _derive(self) -> None:
         """Live rows, documents, passage rows and lexical statistics, over every segment."""
-        self.passages: list[Passage] = [p for s in self.segments for p in s.passages]
-        self.live = np.ones(len(self.passages), dtype=np.bool_)
-        self.documents: dict[str, Document] = {}
-        self.home: dict[str, int] = {}
-        self.by_id: dict[str, int] = {}
-        self.document_frequency: dict[str, int] = {}
+        self.live = np.ones(self.n_rows, dtype=np.bool_)
+        documents: dict[str, Document] = {}
+        home: dict[str, int] = {}
+        by_id: dict[str, int] = {}
+        frequency: dict[str, int] = {}
         self.length = 0.0
         for seg in range(len(self.segments)):
-            self._add_segment(seg)
+            added = self._add_segment(seg)
+            documents.update(added.documents)
+            home.update(added.home)
+            by_id.update(added.by_id)
+            if not frequency:
+                frequency = added.frequencies
+            else:
+                for token, n in added.frequencies.items():
+                    frequency[token] = frequency.get(token, 0) + n
+        self.documents = Layered(documents)
+        self.home = Layered(home)
+        self.by_id = Layered(by_id)
+        self.document_frequency = Layered(frequency)
+        self.df_histogram: dict[int, int] = dict(Counter(frequency.values()))
+        self.folded = Layered(dict(Counter(strip_accents(token) for token in frequency)))
 
     def _update(self, previous: VectorIndex) -> None:
         """What ``_derive`` gives, from ``previous``: its new tombstones taken out, its new segments added."""
         kept = len(previous.segments)
-        self.passages = previous.passages + [p for s in self.segments[kept:] for p in s.passages]
         self.live = np.concatenate([previous.live, np.ones(self.n_rows - previous.n_rows, dtype=np.bool_)])
-        self.documents = dict(previous.documents)
-        self.home = dict(previous.home)
-        self.by_id = dict(previous.by_id)
-        self.document_frequency = dict(previous.document_frequency)
         self.length = previous.length
+        gone_documents: list[str] = []
+        gone_ids: list[str] = []
+        change: Counter[str] = Counter()
         for seg in range(kept):
             segment, base = self.segments[seg], int(self.bases[seg])
             newly = self.deleted[seg] - previous.deleted[seg]
@@ -298,37 +446,68 @@ class VectorIndex:
             self.live[base + rows] = False
             for i in rows.tolist():
                 passage_id = segment.passages[i].id
-                if self.by_id.get(passage_id) == base + i:
-                    del self.by_id[passage_id]
-            for doc_id in newly:
-                if self.home.get(doc_id) == seg:
-                    del self.documents[doc_id], self.home[doc_id]
-            for token, n in segment.postings.frequencies_in(rows).items():
-                if (left := self.document_frequency[token] - n) > 0:
-                    self.document_frequency[token] = left
-                else:
-                    del self.document_frequency[token]
+                if previous.by_id.get(passage_id) == base + i:
+                    gone_ids.append(passage_id)
+            gone_documents.extend(doc_id for doc_id in newly if previous.home.get(doc_id) == seg)
+            change.subtract(segment.postings.frequencies_in(rows))
             self.length -= float(segment.postings.lengths[rows].sum())
+        documents: dict[str, Document] = {}
+        home: dict[str, int] = {}
+        by_id: dict[str, int] = {}
         for seg in range(kept, len(self.segments)):
-            self._add_segment(seg)
+            added = self._add_segment(seg)
+            documents.update(added.documents)
+            home.update(added.home)
+            by_id.update(added.by_id)
+            change.update(added.frequencies)
+        self.documents = previous.documents.changed(documents, gone_documents)
+        self.home = previous.home.changed(home, gone_documents)
+        self.by_id = previous.by_id.changed(by_id, gone_ids)
+        self._count(previous, change)
 
-    def _add_segment(self, seg: int) -> None:
+    def _count(self, previous: VectorIndex, change: Counter[str]) -> None:
+        """The document frequencies, their histogram and the folded vocabulary, ``previous``'s changed by ``change``."""
+        frequency: dict[str, int] = {}
+        vanished: list[str] = []
+        histogram = dict(previous.df_histogram)
+        folded: Counter[str] = Counter()
+        for token, n in change.items():
+            if not n:
+                continue
+            old = previous.document_frequency.get(token, 0)
+            new = old + n
+            if old:
+                histogram[old] -= 1
+                if not histogram[old]:
+                    del histogram[old]
+            if new > 0:
+                frequency[token] = new
+                histogram[new] = histogram.get(new, 0) + 1
+            else:
+                vanished.append(token)
+            if not old or new <= 0:
+                folded[strip_accents(token)] += 1 if new > 0 else -1
+        self.document_frequency = previous.document_frequency.changed(frequency, vanished)
+        self.df_histogram = histogram
+        counts = {f: previous.folded.get(f, 0) + n for f, n in folded.items() if n}
+        self.folded = previous.folded.changed(
+            {f: n for f, n in counts.items() if n > 0}, [f for f, n in counts.items() if n <= 0]
+        )
+
+    def _add_segment(self, seg: int) -> Added:
+        """Segment ``seg``'s live documents, rows and token frequencies; its tombstoned rows marked in ``live``."""
         segment, deleted, base = self.segments[seg], self.deleted[seg], int(self.bases[seg])
         gone = segment.deleted_rows(deleted)
         self.live[base + gone] = False
         live = None if not len(gone) else self.live[base : base + len(segment.passages)]
         held = [i for i in segment.documents if i not in deleted]
-        self.documents.update((i, segment.documents[i]) for i in held)
-        self.home.update(dict.fromkeys(held, seg))
-        self.by_id.update((p.id, base + i) for i, p in enumerate(segment.passages) if live is None or live[i])
-        frequencies = segment.postings.document_frequencies(live)
-        if not self.document_frequency:
-            self.document_frequency = frequencies
-        else:
-            df = self.document_frequency
-            for token, n in frequencies.items():
-                df[token] = df.get(token, 0) + n
         self.length += float(segment.postings.lengths.sum() - segment.postings.lengths[gone].sum())
+        return Added(
+            documents={i: segment.documents[i] for i in held},
+            home=dict.fromkeys(held, seg),
+            by_id={p.id: base + i for i, p in enumerate(segment.passages) if live is None or live[i]},
+            frequencies=segment.postings.document_frequencies(live),
+        )
 
     @property
     def n_rows(self) -> int:
@@ -385,15 +564,6 @@ def _grows(previous: VectorIndex, view: VectorIndex) -> bool:
         and all(a is b for a, b in zip(previous.segments, view.segments, strict=False))
         and all(old <= new for old, new in zip(previous.deleted, view.deleted, strict=False))
     )
-
-
-def _idf(frequencies: Mapping[str, int], n: int) -> dict[str, float]:
-    if not frequencies:
-        return {}
-    tokens = list(frequencies)
-    df = np.fromiter(frequencies.values(), dtype=np.float64, count=len(tokens))
-    values = np.log(1.0 + (n - df + 0.5) / (df + 0.5)).tolist()
-    return dict(zip(tokens, values, strict=True))
 
 
 def new_segment_name() -> str:

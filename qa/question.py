@@ -12,6 +12,7 @@ names and numbers the corpus never mentions. The candidate features
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -236,7 +237,7 @@ def unknown_names(question: str, vocabulary: Vocabulary) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def profile(question: str, idf: dict[str, float], idf_ceiling: float, vocabulary: Vocabulary) -> Profile:
+def profile(question: str, idf: Mapping[str, float], idf_ceiling: float, vocabulary: Vocabulary) -> Profile:
     """The profile of ``question`` against a corpus (its IDF table and vocabulary)."""
     kind = answer_type(question)
     acronym = _ACRONYM_QUESTION.search(question)

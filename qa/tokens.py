@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from functools import lru_cache
 
 import snowballstemmer
@@ -100,8 +100,16 @@ class Vocabulary:
     """
 
     def __init__(self, tokens: Iterable[str]) -> None:
-        self._tokens = frozenset(tokens)
-        self._folded = frozenset(strip_accents(t) for t in self._tokens)
+        known = frozenset(tokens)
+        self._tokens: Container[str] = known
+        self._folded: Container[str] = frozenset(strip_accents(t) for t in known)
+
+    @classmethod
+    def over(cls, tokens: Container[str], folded: Container[str]) -> Vocabulary:
+        """A vocabulary over sets kept elsewhere: ``folded`` must hold ``strip_accents`` of every token."""
+        vocabulary = cls(())
+        vocabulary._tokens, vocabulary._folded = tokens, folded
+        return vocabulary
 
     def __contains__(self, token: object) -> bool:
         return token in self._tokens
@@ -115,6 +123,6 @@ class Vocabulary:
             return True
         if not folded.isalpha() or not 4 <= len(folded) <= 30:
             return False
-        if not one_edit(folded).isdisjoint(self._folded):
+        if any(near in self._folded for near in one_edit(folded)):
             return True
         return any(folded[:i] in self._folded and folded[i:] in self._folded for i in range(3, len(folded) - 2))

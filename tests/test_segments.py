@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from qa.build import build_index, empty_index, merge_segments, update_index, wit
 from qa.chunk import retrieval_text
 from qa.embed import HashEmbedder
 from qa.engine import Engine
-from qa.index import VectorIndex
+from qa.index import Layered, VectorIndex
 from qa.indexing import index_corpus
 from qa.ingest import parse_document
 from qa.records import answer_record
@@ -439,8 +440,69 @@ def test_a_view_updated_from_the_previous_one_equals_one_derived_afresh(document
         before, index = index, update_index(index, HashEmbedder(), **step)  # type: ignore[arg-type]  # lists
         updated.append(index.token_cache is before.token_cache)  # rows kept their meaning: updated, not derived
         fresh = VectorIndex(index.manifest, index.segments)
-        for name in ("documents", "home", "by_id", "document_frequency", "idf", "passages"):
+        for name in ("documents", "home", "by_id", "document_frequency", "idf", "folded", "df_histogram"):
             assert getattr(index, name) == getattr(fresh, name), name
+        assert list(index.passages) == list(fresh.passages) == [index.passages[r] for r in range(index.n_rows)]
         assert np.array_equal(index.live, fresh.live) and index.length == pytest.approx(fresh.length)
         assert (index.n_passages, index.idf_ceiling) == (fresh.n_passages, fresh.idf_ceiling)
     assert updated == [True, False, False]  # a segment leaving the commit renumbers rows: derived afresh
+
+
+def test_views_updated_write_after_write_equal_views_derived_afresh(
+    documents: list[Document], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many writes in a row, each view updated from the one before (never derived): with the layers folded
+    into their base at every other change (LAYER_MIN 1), every view still equals one derived afresh, and
+    a view already served keeps what it held."""
+    monkeypatch.setattr("qa.index.LAYER_MIN", 1)
+    index = build_index(documents[:4], HashEmbedder())
+    served = [(index, dict(index.documents), dict(index.document_frequency), index.idf_ceiling)]
+    steps: list[dict[str, list[Any]]] = [
+        {"add": [documents[4]]},
+        {"remove": [documents[1].id]},
+        {"add": [edited(documents[0], "Overview", "Summary")]},  # a replace: a tombstone and a segment
+        {"add": documents[5:7]},
+        {"remove": [documents[2].id, documents[5].id]},
+    ]
+    for step in steps:
+        before, index = index, update_index(index, HashEmbedder(), **step)
+        assert index.token_cache is before.token_cache  # updated, not derived
+        fresh = VectorIndex(index.manifest, index.segments)
+        for name in ("documents", "home", "by_id", "document_frequency", "folded", "df_histogram"):
+            assert getattr(index, name) == getattr(fresh, name), name
+        assert (index.idf_ceiling, index.n_passages, list(index.passages)) == (
+            fresh.idf_ceiling,
+            fresh.n_passages,
+            list(fresh.passages),
+        )
+        served.append((index, dict(index.documents), dict(index.document_frequency), index.idf_ceiling))
+    for view, documents_then, frequency_then, ceiling_then in served:
+        assert (dict(view.documents), dict(view.document_frequency), view.idf_ceiling) == (
+            documents_then,
+            frequency_then,
+            ceiling_then,
+        )
+
+
+@pytest.mark.parametrize("layer_min", [1, 3, 256])
+def test_a_layered_mapping_behaves_as_a_dict_and_never_changes_once_made(
+    layer_min: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random sets and removals against a plain dict: same keys, values, order-free contents and length,
+    whether the changes stay layered or are folded into a new base; every earlier mapping is unchanged."""
+    monkeypatch.setattr("qa.index.LAYER_MIN", layer_min)
+    rng = random.Random(layer_min)
+    plain: dict[int, int] = {k: k for k in range(50)}
+    layered = Layered(dict(plain))
+    history = [(layered, dict(plain))]
+    for step in range(300):
+        updates = {rng.randrange(80): step for _ in range(rng.randrange(4))}
+        removed = [rng.randrange(80) for _ in range(rng.randrange(4))]
+        for key in removed:
+            plain.pop(key, None)
+        plain.update(updates)
+        layered = layered.changed(updates, removed)
+        assert dict(layered) == plain and len(layered) == len(plain) and len(list(layered)) == len(plain)
+        assert all((k in layered) == (k in plain) and layered.get(k) == plain.get(k) for k in range(80))
+        history.append((layered, dict(plain)))
+    assert all(dict(m) == then and len(m) == len(then) for m, then in history)
