@@ -16,9 +16,11 @@ from qa.defaults import DEFAULT_MAX_CHARS
 from qa.embed import Embedder
 from qa.errors import NO_DOCUMENT, DocumentNotFound, WorkLimitError
 from qa.index import (
+    FLAT_TYPE,
     Postings,
     Segment,
     VectorIndex,
+    dense_type,
     make_dense,
     manifest_of,
     new_segment_name,
@@ -30,6 +32,9 @@ from qa.tokens import TOKENIZER_VERSION, tokenize
 from qa.types import Document, Passage
 
 Progress = Callable[[int, int], None]
+# Rows ``lo:hi`` of a matrix; a Gather makes one matrix of such ranges, the named file of a segment.
+RowRange = tuple[np.ndarray, int, int]
+Gather = Callable[[Sequence[RowRange], int, str], np.ndarray]
 
 
 def settings_fingerprint(embedder_name: str, max_chars: int, quantize: bool = False) -> dict[str, object]:
@@ -111,13 +116,16 @@ def segment_of(
     unit_vectors: np.ndarray,
     *,
     quantize: bool,
+    name: str | None = None,
 ) -> Segment:
-    """A new segment from passages and their vectors: its FAISS and lexical indexes made here."""
-    dense = make_dense(passage_vectors, quantize=quantize)
+    """A new segment from passages and their vectors: its lexical index made here, its FAISS index too
+    unless it is flat (made when first searched: see ``Segment.dense``)."""
+    faiss_type = dense_type(len(passages), quantize=quantize)
+    dense = None if faiss_type == FLAT_TYPE else make_dense(passage_vectors, quantize=quantize)
     postings = Postings.of([tokenize(retrieval_text(p)) for p in passages])
     return Segment(
-        new_segment_name(), {d.id: d for d in documents}, passages, passage_vectors, unit_vectors,
-        unit_offsets_of(passages), dense, postings, type(dense).__name__,
+        name or new_segment_name(), {d.id: d for d in documents}, passages, passage_vectors, unit_vectors,
+        unit_offsets_of(passages), dense, postings, faiss_type,
     )  # fmt: skip
 
 
@@ -163,40 +171,54 @@ def _assemble(
     return pv, uv
 
 
-def merge_segments(index: VectorIndex, names: Sequence[str]) -> Segment:
+def gather_in_memory(parts: Sequence[RowRange], dim: int, file_name: str) -> np.ndarray:
+    """Row ranges of several matrices copied into one matrix in memory (``Gather`` for small merges)."""
+    out = np.empty((sum(hi - lo for _, lo, hi in parts), dim), dtype=np.float32)
+    row = 0
+    for array, lo, hi in parts:
+        out[row : row + hi - lo] = array[lo:hi]
+        row += hi - lo
+    return out
+
+
+def merge_segments(
+    index: VectorIndex, names: Sequence[str], *, name: str | None = None, gather: Gather = gather_in_memory
+) -> Segment:
     """One segment holding the live documents of the named segments of ``index``, nothing embedded again.
 
     Documents are in id order, as a one-shot build orders them; tombstoned passages are dropped.
     """
     chosen = set(names)
-    return segment_from(index, [d for d, seg in index.home.items() if index.segments[seg].name in chosen])
+    ids = [d for d, seg in index.home.items() if index.segments[seg].name in chosen]
+    return segment_from(index, ids, name=name, gather=gather)
 
 
-def segment_from(index: VectorIndex, document_ids: Iterable[str]) -> Segment:
+def segment_from(
+    index: VectorIndex, document_ids: Iterable[str], *, name: str | None = None, gather: Gather = gather_in_memory
+) -> Segment:
     """A new segment holding these live documents of ``index`` with their vectors: nothing embedded.
 
-    Documents are in id order, as a one-shot build orders them.
+    Documents are in id order, as a one-shot build orders them. A document's passages are consecutive
+    rows of its segment, and their units consecutive unit rows: each is one row range, and ``gather``
+    makes each matrix from the ranges (in memory, or written straight to the new segment's files).
     """
     documents = sorted((index.documents[d] for d in document_ids), key=lambda d: d.id)
-    # A document's passages are consecutive rows of its segment, and their units consecutive unit rows:
-    # each is copied as two slices into arrays made once (a merge holds the merged vectors once).
     homes = [index.segments[index.home[doc.id]] for doc in documents]
-    spans = [(segment, segment.rows_of[doc.id]) for segment, doc in zip(homes, documents, strict=True)]
-    n_rows = sum(len(rows) for _, rows in spans)
-    n_units = sum(int(seg.unit_offsets[rows.stop] - seg.unit_offsets[rows.start]) for seg, rows in spans)
-    dim = index.manifest.dim
-    passage_vectors = np.empty((n_rows, dim), dtype=np.float32)
-    unit_vectors = np.empty((n_units, dim), dtype=np.float32)
+    passage_parts: list[RowRange] = []
+    unit_parts: list[RowRange] = []
     passages: list[Passage] = []
-    row = unit = 0
-    for segment, rows in spans:
-        lo, hi = int(segment.unit_offsets[rows.start]), int(segment.unit_offsets[rows.stop])
-        passage_vectors[row : row + len(rows)] = segment.passage_vectors[rows.start : rows.stop]
-        unit_vectors[unit : unit + hi - lo] = segment.unit_vectors[lo:hi]
+    for segment, doc in zip(homes, documents, strict=True):
+        rows = segment.rows_of[doc.id]
+        passage_parts.append((segment.passage_vectors, rows.start, rows.stop))
+        unit_parts.append(
+            (segment.unit_vectors, int(segment.unit_offsets[rows.start]), int(segment.unit_offsets[rows.stop]))
+        )
         passages.extend(segment.passages[rows.start : rows.stop])
-        row, unit = row + len(rows), unit + hi - lo
+    dim = index.manifest.dim
+    passage_vectors = gather(passage_parts, dim, "passage_vectors.npy")
+    unit_vectors = gather(unit_parts, dim, "unit_vectors.npy")
     quantize = bool(index.manifest.settings.get("quantize_vectors", False))
-    return segment_of(documents, passages, passage_vectors, unit_vectors, quantize=quantize)
+    return segment_of(documents, passages, passage_vectors, unit_vectors, quantize=quantize, name=name)
 
 
 def check_write_cost(doc: Document, *, max_chars: int, max_passages: int, max_texts: int) -> int:

@@ -157,7 +157,7 @@ class Segment:
     Attributes:
         name: Its directory name under ``segments/``; unique, never reused.
         unit_offsets: Units of passage ``i`` are rows ``unit_offsets[i]:unit_offsets[i+1]`` of ``unit_vectors``.
-        faiss: The FAISS index type (``IndexFlatIP`` is rebuilt from the vectors at load).
+        faiss: The FAISS index type (``IndexFlatIP`` is made from the vectors when first searched).
     """
 
     name: str
@@ -166,7 +166,9 @@ class Segment:
     passage_vectors: FloatArray
     unit_vectors: FloatArray
     unit_offsets: npt.NDArray[np.int64]
-    dense: Any  # faiss.Index
+    # The FAISS index; None for a flat one not made yet: a flat index is a copy of the vectors, which a
+    # build or a merge never searches, so it is made on first use (or by ``searchable`` when served).
+    _dense: Any
     postings: Postings
     faiss: str
     path: Path | None = None
@@ -181,6 +183,18 @@ class Segment:
             if self.rows_of.get(p.doc_id, range(start, i)).stop != i:
                 raise ValueError(f"segment {self.name}: the passages of {p.doc_id!r} are not consecutive rows")
             self.rows_of[p.doc_id] = range(start, i + 1)
+
+    @property
+    def dense(self) -> Any:
+        """The FAISS index (a flat one is made from the vectors now if it was not yet)."""
+        if self._dense is None:
+            self._dense = flat_dense(np.asarray(self.passage_vectors, dtype=np.float32))
+        return self._dense
+
+    def searchable(self) -> Segment:
+        """This segment with its FAISS index made: what a server does before serving it."""
+        _ = self.dense
+        return self
 
     @property
     def quantized(self) -> bool:
@@ -589,6 +603,13 @@ def manifest_of(
 def unit_offsets_of(passages: Sequence[Passage]) -> npt.NDArray[np.int64]:
     """Row offsets of each passage's units in the unit matrix."""
     return np.concatenate([[0], np.cumsum([len(p.units) for p in passages])]).astype(np.int64)
+
+
+def dense_type(n: int, *, quantize: bool = False) -> str:
+    """The FAISS index type ``make_dense`` makes over ``n`` vectors."""
+    if n <= FLAT_MAX_PASSAGES:
+        return "IndexScalarQuantizer" if quantize else FLAT_TYPE
+    return "IndexHNSWSQ" if quantize else "IndexHNSWFlat"
 
 
 def make_dense(vectors: FloatArray, *, quantize: bool = False) -> Any:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.build import build_segment, empty_index, merge_segments, settings_fingerprint, with_changes
+from qa.build import build_segment, empty_index, settings_fingerprint, with_changes
 from qa.chunk import chunk_document, unit_texts
 from qa.defaults import DEFAULT_MAX_CHARS, DEFAULT_MODEL
 from qa.embed import Embedder
@@ -30,7 +30,7 @@ from qa.storage import (
     writer_lock,
 )
 from qa.types import Document
-from qa.writes import commit, merge_plan, migrate_format_1, replace_segments
+from qa.writes import commit, merge_plan, migrate_format_1, replace_segments, write_merge
 
 # Passages per segment a `qa index` run writes: its memory is bounded by one segment's vectors,
 # and a crash loses at most one segment's work.
@@ -64,7 +64,7 @@ class IndexReport:
 def _current(index_dir: Path, model: str, fingerprint: dict[str, object]) -> VectorIndex | None:
     """The current index if it loads and was built with these settings (changed settings mean a rebuild)."""
     try:
-        index = load_index(index_dir, model=model)
+        index = load_index(index_dir, model=model, search=False)
     except (IndexMissingError, IndexFormatError):
         return None
     return index if index.manifest.settings == fingerprint else None
@@ -192,8 +192,7 @@ def index_corpus(
         index = with_changes(start, zip(segments, stale + [frozenset()] * len(batches), strict=True), remove)
         merges = 0
         while names := merge_plan(index):
-            merged = merge_segments(index, names)
-            write_segment(merged, index_dir)
+            merged = write_merge(index_dir, index, names)
             replaced = replace_segments(index, names, merged, index)
             assert replaced is not None, "the merged segments come from this index"
             index, merges = replaced, merges + 1

@@ -36,7 +36,7 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ from qa.index import (
     Segment,
     SegmentRef,
     VectorIndex,
-    flat_dense,
     unit_offsets_of,
     view_of,
 )
@@ -85,15 +84,68 @@ def _write_jsonl(path: Path, records: Iterator[dict[str, Any]]) -> None:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+# Rows read and written at a time when a merge streams vectors into its segment's files (24 MB at 384 dimensions).
+STREAM_ROWS = 16_384
+
+
+def _written_at(array: Any, path: Path) -> bool:
+    """Whether ``array`` is already the file ``path`` (vectors a merge streamed there)."""
+    return isinstance(array, np.memmap) and array.filename is not None and Path(array.filename) == path.resolve()
+
+
+def _read_rows(array: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Rows ``lo:hi``; from a whole memory-mapped ``.npy`` by a plain read, so the pages are not mapped
+    into this process (a merge of a million rows would otherwise hold every page it read)."""
+    if isinstance(array, np.memmap) and array.filename is not None and array.flags.c_contiguous:
+        row_bytes = array.dtype.itemsize * int(np.prod(array.shape[1:]))
+        if array.offset + array.shape[0] * row_bytes == os.path.getsize(array.filename):
+            return np.fromfile(
+                array.filename, dtype=array.dtype, count=(hi - lo) * row_bytes // array.dtype.itemsize,
+                offset=array.offset + lo * row_bytes,
+            ).reshape(hi - lo, *array.shape[1:])  # fmt: skip
+    return np.asarray(array[lo:hi])
+
+
+def gather_into(folder: Path) -> Callable[[Sequence[tuple[np.ndarray, int, int]], int, str], np.ndarray]:
+    """A ``qa.build.Gather`` that writes the rows straight into ``folder``'s ``.npy`` file of that name,
+    STREAM_ROWS at a time, and returns the file memory-mapped: a merge holds one chunk of vectors, not
+    the merged matrices. ``write_segment`` keeps the files when it writes the segment there."""
+
+    def gather(parts: Sequence[tuple[np.ndarray, int, int]], dim: int, file_name: str) -> np.ndarray:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / file_name
+        n = sum(hi - lo for _, lo, hi in parts)
+        header = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
+        offset = header.offset
+        del header
+        with path.open("r+b") as handle:
+            handle.seek(offset)
+            for array, lo, hi in parts:
+                for start in range(lo, hi, STREAM_ROWS):
+                    rows = _read_rows(array, start, min(hi, start + STREAM_ROWS))
+                    handle.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
+        gathered: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+        return gathered
+
+    return gather
+
+
+def staging_folder(index_dir: Path, name: str) -> Path:
+    """Where segment ``name`` is written before it is renamed into place (``write_segment``)."""
+    return index_dir / "segments" / f"{name}.tmp"
+
+
 def write_segment_files(segment: Segment, folder: Path) -> dict[str, Any]:
-    """Write every file of a segment into an empty directory; returns its manifest record."""
+    """Write every file of a segment into its directory (empty, or holding the vectors ``gather_into``
+    streamed there); returns its manifest record."""
     import faiss
 
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     _write_jsonl(folder / "documents.jsonl", (document_record(d) for d in segment.documents.values()))
     _write_jsonl(folder / "passages.jsonl", (_passage_record(p) for p in segment.passages))
-    np.save(folder / "passage_vectors.npy", np.asarray(segment.passage_vectors), allow_pickle=False)
-    np.save(folder / "unit_vectors.npy", np.asarray(segment.unit_vectors), allow_pickle=False)
+    for name, array in (("passage_vectors.npy", segment.passage_vectors), ("unit_vectors.npy", segment.unit_vectors)):
+        if not _written_at(array, folder / name):
+            np.save(folder / name, np.asarray(array), allow_pickle=False)
     postings = segment.postings
     np.savez(
         folder / "postings.npz",
@@ -127,8 +179,9 @@ def write_segment(segment: Segment, index_dir: Path) -> Path:
     if segment.path == final and final.is_dir():
         return final
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"{segment.name}.tmp"
-    if tmp.exists():  # left by a crash while writing the same segment
+    tmp = staging_folder(index_dir, segment.name)
+    streamed = _written_at(segment.passage_vectors, tmp / "passage_vectors.npy")
+    if tmp.exists() and not streamed:  # left by a crash while writing the same segment
         shutil.rmtree(tmp)
     write_segment_files(segment, tmp)
     fsync_tree(tmp)
@@ -446,9 +499,8 @@ def load_segment(folder: Path, manifest_sha256: str | None = None) -> Segment:
                 arrays["indptr"], arrays["rows"], arrays["tfs"], arrays["lengths"],
             )  # fmt: skip
         faiss_type = record["faiss"]
-        if faiss_type == FLAT_TYPE:
-            dense = flat_dense(np.asarray(passage_vectors, dtype=np.float32))
-        else:
+        dense = None  # a flat index is made from the vectors when first searched
+        if faiss_type != FLAT_TYPE:
             dense = faiss.read_index(str(folder / "dense.faiss"))
             if hasattr(dense, "hnsw"):
                 dense.hnsw.efSearch = HNSW_EF_SEARCH
@@ -469,9 +521,10 @@ def _check_counts(record: dict[str, Any], segment: Segment, folder: Path) -> Non
     n = len(segment.passages)
     postings = segment.postings
     expected = (record["n_documents"], record["n_passages"], n, record["n_units"], n, n, len(postings.vocab) + 1)
+    searched = n if segment.faiss == FLAT_TYPE else segment.dense.ntotal  # a flat index is the vectors
     found = (
         len(segment.documents), len(segment.passages), segment.passage_vectors.shape[0],
-        segment.unit_vectors.shape[0], segment.dense.ntotal, len(postings.lengths), len(postings.indptr),
+        segment.unit_vectors.shape[0], searched, len(postings.lengths), len(postings.indptr),
     )  # fmt: skip
     consistent = (
         expected == found
@@ -484,13 +537,17 @@ def _check_counts(record: dict[str, Any], segment: Segment, folder: Path) -> Non
         raise IndexFormatError(f"index segment {folder} is inconsistent with its manifest: {REBUILD}")
 
 
-def load_index(index_dir: Path, *, model: str | None = None, previous: VectorIndex | None = None) -> VectorIndex:
+def load_index(
+    index_dir: Path, *, model: str | None = None, previous: VectorIndex | None = None, search: bool = True
+) -> VectorIndex:
     """Load the current commit, reusing the segments ``previous`` already holds.
 
     Args:
         index_dir: The index directory.
         model: Refuse an index built with another model.
         previous: A loaded view of this directory: its segments are not read again.
+        search: Make every segment's FAISS index now, as a server needs before its first question
+            (False for a build, which never searches: a flat index is a copy of the vectors).
 
     Raises:
         IndexMissingError: If there is no index.
@@ -511,4 +568,6 @@ def load_index(index_dir: Path, *, model: str | None = None, previous: VectorInd
     for segment in segments:
         if segment.passage_vectors.shape[1:] != (manifest.dim,):
             raise IndexFormatError(f"index segment {segment.name} has another dimension than its commit: {REBUILD}")
+        if search:
+            segment.searchable()
     return view_of(manifest, segments, commit, previous)

@@ -30,7 +30,7 @@ from qa.build import merge_segments, segment_of, update_index, with_segments
 from qa.embed import Embedder
 from qa.errors import NO_DOCUMENT, DocumentNotFound
 from qa.files import sha256_file
-from qa.index import Segment, VectorIndex, manifest_of, view_of
+from qa.index import Segment, VectorIndex, manifest_of, new_segment_name, view_of
 from qa.sources import (
     StoredSource,
     delete_source,
@@ -41,12 +41,14 @@ from qa.sources import (
     write_source,
 )
 from qa.storage import (
+    gather_into,
     legacy_build,
     make_current,
     merge_lock,
     prune_index,
     read_texts,
     stage_commit,
+    staging_folder,
     write_segment,
     writer_lock,
 )
@@ -241,6 +243,15 @@ def replace_segments(
     return with_segments(base, segments, deleted)
 
 
+def write_merge(index_dir: Path, index: VectorIndex, names: Sequence[str]) -> Segment:
+    """Merge the named segments of ``index`` into a new segment, written (not yet committed). Its vectors
+    are streamed into its files as they are read, so a merge's memory does not grow with its size."""
+    name = new_segment_name()
+    merged = merge_segments(index, names, name=name, gather=gather_into(staging_folder(index_dir, name)))
+    write_segment(merged, index_dir)
+    return merged
+
+
 def merge_once(index_dir: Path, latest: Latest, publish: Publish | None = None) -> bool:
     """Run the next merge the policy asks for, if any, and if no other process is merging.
 
@@ -255,8 +266,8 @@ def merge_once(index_dir: Path, latest: Latest, publish: Publish | None = None) 
         names = merge_plan(since)
         if not names:
             return False
-        merged = merge_segments(since, names)
-        write_segment(merged, index_dir)
+        merged = write_merge(index_dir, since, names)
+        merged.searchable()  # before it is served, not on the first question after
         with writer_lock(index_dir):
             replaced = replace_segments(latest(), names, merged, since)
             if replaced is None:

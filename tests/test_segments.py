@@ -25,6 +25,7 @@ from index_helpers import segment_names, segments_on_disk
 
 import qa.build
 import qa.indexing
+import qa.storage
 import qa.writes
 from qa.build import build_index, empty_index, merge_segments, update_index, with_changes
 from qa.chunk import retrieval_text
@@ -255,6 +256,48 @@ def test_a_merge_carries_deletes_made_while_it_ran_and_drops_itself_when_stale(d
     # A merged segment that writes emptied meanwhile (it left the commit): the merge is dropped.
     emptied = update_index(since, HashEmbedder(), remove=[documents[0].id, documents[1].id])
     assert replace_segments(emptied, names, merged, since) is None
+
+
+def test_a_merge_streamed_into_its_files_equals_one_made_in_memory(
+    documents: list[Document], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """write_merge reads the merged rows from the segments' files with plain reads, a few rows at a
+    time (STREAM_ROWS 2 here), and writes them into the new segment's files: the segment on disk, once
+    loaded, has the vectors, passages and postings of the same merge made in memory, and its files were
+    written once (the manifest's checksums match what the gather wrote)."""
+    monkeypatch.setattr(qa.storage, "STREAM_ROWS", 2)
+    index = update_index(one_by_one(documents), HashEmbedder(), remove=[documents[4].id])
+    with writer_lock(tmp_path):
+        save_index(index, tmp_path)
+    on_disk = load_index(tmp_path, model="hash-64", search=False)
+    assert all(isinstance(s.unit_vectors, np.memmap) for s in on_disk.segments)  # read by plain reads below
+    names = [s.name for s in on_disk.segments]
+    streamed = qa.writes.write_merge(tmp_path, on_disk, names)
+    in_memory = merge_segments(on_disk, names)
+    loaded = qa.storage.load_segment(tmp_path / "segments" / streamed.name)
+    assert loaded.passages == in_memory.passages and loaded.documents == in_memory.documents
+    for name in ("passage_vectors", "unit_vectors"):
+        assert np.array_equal(np.asarray(getattr(loaded, name)), getattr(in_memory, name)), name
+    assert np.array_equal(loaded.unit_offsets, in_memory.unit_offsets)
+    assert (loaded.postings.vocab, loaded.postings.rows.tolist()) == (
+        in_memory.postings.vocab,
+        in_memory.postings.rows.tolist(),
+    )
+    assert not (tmp_path / "segments" / f"{streamed.name}.tmp").exists()
+
+
+def test_rows_of_a_memory_mapped_file_are_read_not_mapped(tmp_path: Path) -> None:
+    """A merge reads a whole memory-mapped .npy by plain reads (a copy, not a view of the mapping); a
+    slice of one, or an array in memory, is sliced."""
+    matrix = np.arange(40, dtype=np.float32).reshape(10, 4)
+    np.save(tmp_path / "m.npy", matrix)
+    mapped = np.load(tmp_path / "m.npy", mmap_mode="r")
+    read = qa.storage._read_rows(mapped, 3, 7)
+    # A read-only mapping's rows are read-only views; rows read from the file are an array of their own.
+    assert not isinstance(read, np.memmap) and read.flags.writeable and np.array_equal(read, matrix[3:7])
+    assert not mapped[3:7].flags.writeable
+    assert np.array_equal(qa.storage._read_rows(mapped[2:], 1, 3), matrix[3:5])
+    assert np.array_equal(qa.storage._read_rows(matrix, 0, 2), matrix[:2])
 
 
 def test_merge_once_on_disk(documents: list[Document], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
