@@ -189,7 +189,7 @@ def merge_segments(
     Documents are in id order, as a one-shot build orders them; tombstoned passages are dropped.
     """
     chosen = set(names)
-    ids = [d for d, seg in index.home.items() if index.segments[seg].name in chosen]
+    ids = [d for s in index.segments if s.name in chosen for d in s.documents if index.home.get(d) is s]
     return segment_from(index, ids, name=name, gather=gather)
 
 
@@ -203,7 +203,7 @@ def segment_from(
     makes each matrix from the ranges (in memory, or written straight to the new segment's files).
     """
     documents = sorted((index.documents[d] for d in document_ids), key=lambda d: d.id)
-    homes = [index.segments[index.home[doc.id]] for doc in documents]
+    homes = [index.home[doc.id] for doc in documents]
     passage_parts: list[RowRange] = []
     unit_parts: list[RowRange] = []
     passages: list[Passage] = []

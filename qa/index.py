@@ -358,14 +358,26 @@ class SegmentVectors:
         return out
 
 
-@dataclass(frozen=True)
-class Added:
-    """What one segment adds to a view."""
+class RowsById(Mapping[str, int]):
+    """The live passages' rows by passage id, kept as (segment, row in the segment): a merge, which moves
+    rows, changes only the entries of the passages it moved, and a view computes the row from its bases."""
 
-    documents: dict[str, Document]
-    home: dict[str, int]
-    by_id: dict[str, int]
-    frequencies: dict[str, int]
+    def __init__(self, places: Layered[str, tuple[Segment, int]], base_of: Mapping[str, int]) -> None:
+        self.places = places
+        self._base_of = base_of
+
+    def __getitem__(self, passage_id: str) -> int:
+        segment, local = self.places[passage_id]
+        return self._base_of[segment.name] + local
+
+    def __contains__(self, passage_id: object) -> bool:
+        return passage_id in self.places
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.places)
+
+    def __len__(self) -> int:
+        return len(self.places)
 
 
 class VectorIndex:
@@ -385,6 +397,15 @@ class VectorIndex:
         idf: BM25 IDF of every token of a live passage, over the live passages.
     """
 
+    live: npt.NDArray[np.bool_]
+    length: float
+    documents: Layered[str, Document]
+    home: Layered[str, Segment]
+    by_id: RowsById
+    document_frequency: Layered[str, int]
+    df_histogram: dict[int, int]  # how many tokens have each document frequency
+    folded: Layered[str, int]  # how many tokens fold to each accent-free spelling
+
     def __init__(
         self,
         manifest: Manifest,
@@ -400,14 +421,11 @@ class VectorIndex:
         self.path = path
         self.bases = np.concatenate([[0], np.cumsum([len(s.passages) for s in self.segments])]).astype(np.int64)
         self.passages: Sequence[Passage] = Rows(self.segments, self.bases)
-        # A write appends segments and adds tombstones: the rows of the previous view keep their meaning, and
-        # what it derived is updated by the difference instead of derived again over the whole corpus.
-        grows = previous is not None and _grows(previous, self)
-        if grows:
-            assert previous is not None
-            self._update(previous)
-        else:
-            self._derive()
+        self._base_of: dict[str, int] = dict(zip((s.name for s in self.segments), self.bases.tolist(), strict=False))
+        # A write adds segments and tombstones, a merge replaces segments with one: what the previous view
+        # derived is updated by the difference instead of derived again over the whole corpus.
+        follows = previous is not None and _follows(previous, self)
+        self._update(previous if follows else None)
         self.n_passages = int(self.live.sum())
         self.mean_length = self.length / self.n_passages if self.n_passages else 1.0
         self.idf = Idf(self.document_frequency, self.n_passages)
@@ -416,67 +434,71 @@ class VectorIndex:
         self.vocabulary = Vocabulary.over(self.document_frequency, self.folded)
         self.passage_vectors = SegmentVectors(self)
         # The tokens read for the previous view serve this one while rows keep their meaning.
+        grows = follows and previous is not None and _grows(previous, self)
         self.token_cache: dict[int, Any] = previous.token_cache if grows and previous is not None else {}
 
-    def _derive(self) -> None:
-        """Live rows, documents, passage rows and lexical statistics, over every segment."""
-        self.live = np.ones(self.n_rows, dtype=np.bool_)
+    def _update(self, previous: VectorIndex | None) -> None:
+        """Live rows, documents, passage rows and lexical statistics: ``previous``'s, changed by the segments
+        that left the commit, those that joined it and the new tombstones of those that stayed; with no
+        previous view, over every segment. The work is that of the segments and rows that changed."""
+        before = {} if previous is None else {s.name: i for i, s in enumerate(previous.segments)}
+        change: Counter[str] = Counter()
         documents: dict[str, Document] = {}
-        home: dict[str, int] = {}
-        by_id: dict[str, int] = {}
-        frequency: dict[str, int] = {}
-        self.length = 0.0
-        for seg in range(len(self.segments)):
-            added = self._add_segment(seg)
-            documents.update(added.documents)
-            home.update(added.home)
-            by_id.update(added.by_id)
-            if not frequency:
-                frequency = added.frequencies
-            else:
-                for token, n in added.frequencies.items():
-                    frequency[token] = frequency.get(token, 0) + n
-        self.documents = Layered(documents)
-        self.home = Layered(home)
-        self.by_id = Layered(by_id)
-        self.document_frequency = Layered(frequency)
-        self.df_histogram: dict[int, int] = dict(Counter(frequency.values()))
-        self.folded = Layered(dict(Counter(strip_accents(token) for token in frequency)))
-
-    def _update(self, previous: VectorIndex) -> None:
-        """What ``_derive`` gives, from ``previous``: its new tombstones taken out, its new segments added."""
-        kept = len(previous.segments)
-        self.live = np.concatenate([previous.live, np.ones(self.n_rows - previous.n_rows, dtype=np.bool_)])
-        self.length = previous.length
+        home: dict[str, Segment] = {}
+        places: dict[str, tuple[Segment, int]] = {}
         gone_documents: list[str] = []
         gone_ids: list[str] = []
-        change: Counter[str] = Counter()
-        for seg in range(kept):
-            segment, base = self.segments[seg], int(self.bases[seg])
-            newly = self.deleted[seg] - previous.deleted[seg]
-            rows = segment.deleted_rows(frozenset(newly))
-            if not len(rows):
-                continue
-            self.live[base + rows] = False
-            for i in rows.tolist():
-                passage_id = segment.passages[i].id
-                if previous.by_id.get(passage_id) == base + i:
-                    gone_ids.append(passage_id)
-            gone_documents.extend(doc_id for doc_id in newly if previous.home.get(doc_id) == seg)
+        self.length = 0.0 if previous is None else previous.length
+
+        def take_out(segment: Segment, rows: npt.NDArray[np.int64], ids: Iterable[str]) -> None:
+            assert previous is not None
+            held = previous.by_id.places
+            gone_ids.extend(p for i in rows.tolist() if held.get(p := segment.passages[i].id) == (segment, i))
+            gone_documents.extend(d for d in ids if previous.home.get(d) is segment)
             change.subtract(segment.postings.frequencies_in(rows))
             self.length -= float(segment.postings.lengths[rows].sum())
-        documents: dict[str, Document] = {}
-        home: dict[str, int] = {}
-        by_id: dict[str, int] = {}
-        for seg in range(kept, len(self.segments)):
-            added = self._add_segment(seg)
-            documents.update(added.documents)
-            home.update(added.home)
-            by_id.update(added.by_id)
-            change.update(added.frequencies)
+
+        if previous is not None:
+            now = {s.name for s in self.segments}
+            for segment, base in zip(previous.segments, previous.bases.tolist(), strict=False):
+                if segment.name not in now:
+                    live = previous.live[base : base + len(segment.passages)]
+                    take_out(segment, np.flatnonzero(live), segment.documents)
+        lives: list[npt.NDArray[np.bool_]] = []
+        for segment, deleted in zip(self.segments, self.deleted, strict=True):
+            if previous is not None and (seg := before.get(segment.name)) is not None:
+                base = int(previous.bases[seg])
+                live = previous.live[base : base + len(segment.passages)]
+                if newly := deleted - previous.deleted[seg]:
+                    rows = segment.deleted_rows(frozenset(newly))
+                    take_out(segment, rows, newly)
+                    live = live.copy()
+                    live[rows] = False
+                lives.append(live)
+                continue
+            gone = segment.deleted_rows(deleted)
+            live = np.ones(len(segment.passages), dtype=np.bool_)
+            live[gone] = False
+            lives.append(live)
+            held = [d for d in segment.documents if d not in deleted]
+            documents.update((d, segment.documents[d]) for d in held)
+            home.update(dict.fromkeys(held, segment))
+            places.update((p.id, (segment, i)) for i, p in enumerate(segment.passages) if live[i])
+            change.update(segment.postings.document_frequencies(live if len(gone) else None))
+            self.length += float(segment.postings.lengths.sum() - segment.postings.lengths[gone].sum())
+        self.live = np.concatenate(lives) if lives else np.zeros(0, dtype=np.bool_)
+        if previous is None:
+            frequency = {token: n for token, n in change.items() if n > 0}
+            self.documents = Layered(documents)
+            self.home = Layered(home)
+            self.by_id = RowsById(Layered(places), self._base_of)
+            self.document_frequency = Layered(frequency)
+            self.df_histogram = dict(Counter(frequency.values()))
+            self.folded = Layered(dict(Counter(strip_accents(token) for token in frequency)))
+            return
         self.documents = previous.documents.changed(documents, gone_documents)
         self.home = previous.home.changed(home, gone_documents)
-        self.by_id = previous.by_id.changed(by_id, gone_ids)
+        self.by_id = RowsById(previous.by_id.places.changed(places, gone_ids), self._base_of)
         self._count(previous, change)
 
     def _count(self, previous: VectorIndex, change: Counter[str]) -> None:
@@ -508,21 +530,6 @@ class VectorIndex:
             {f: n for f, n in counts.items() if n > 0}, [f for f, n in counts.items() if n <= 0]
         )
 
-    def _add_segment(self, seg: int) -> Added:
-        """Segment ``seg``'s live documents, rows and token frequencies; its tombstoned rows marked in ``live``."""
-        segment, deleted, base = self.segments[seg], self.deleted[seg], int(self.bases[seg])
-        gone = segment.deleted_rows(deleted)
-        self.live[base + gone] = False
-        live = None if not len(gone) else self.live[base : base + len(segment.passages)]
-        held = [i for i in segment.documents if i not in deleted]
-        self.length += float(segment.postings.lengths.sum() - segment.postings.lengths[gone].sum())
-        return Added(
-            documents={i: segment.documents[i] for i in held},
-            home=dict.fromkeys(held, seg),
-            by_id={p.id: base + i for i, p in enumerate(segment.passages) if live is None or live[i]},
-            frequencies=segment.postings.document_frequencies(live),
-        )
-
     @property
     def n_rows(self) -> int:
         return int(self.bases[-1])
@@ -543,8 +550,8 @@ class VectorIndex:
 
     def passage_count(self, document_id: str) -> int:
         """How many passages a live document has (0 for an unknown id)."""
-        seg = self.home.get(document_id)
-        return 0 if seg is None else len(self.segments[seg].rows_of[document_id])
+        segment = self.home.get(document_id)
+        return 0 if segment is None else len(segment.rows_of[document_id])
 
     def live_passages(self) -> Iterator[Passage]:
         """The live passages in row order."""
@@ -566,8 +573,17 @@ class VectorIndex:
 def view_of(
     manifest: Manifest, segments: Sequence[Segment], path: Path | None = None, previous: VectorIndex | None = None
 ) -> VectorIndex:
-    """The view of a commit, updated from ``previous`` when it only adds segments and tombstones to it."""
+    """The view of a commit, updated from ``previous`` (by what changed) when it follows from it."""
     return VectorIndex(manifest, segments, path, previous=previous)
+
+
+def _follows(previous: VectorIndex, view: VectorIndex) -> bool:
+    """Whether every segment ``view`` shares by name with ``previous`` is the same one, with at least its tombstones."""
+    held = {s.name: (s, gone) for s, gone in zip(previous.segments, previous.deleted, strict=True)}
+    return all(
+        (old := held.get(s.name)) is None or (old[0] is s and old[1] <= gone)
+        for s, gone in zip(view.segments, view.deleted, strict=True)
+    )
 
 
 def _grows(previous: VectorIndex, view: VectorIndex) -> bool:
