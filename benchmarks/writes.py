@@ -240,6 +240,8 @@ def sustained(template: Path, embedder: Any, writes: int, work: Path) -> dict[st
         "errors": len(errors),
         "first_errors": errors[:3],
         "write_ms": summary(write_ms),
+        # The median of each run of 100 writes: flat if a write costs the same late in the run as early.
+        "write_p50_by_hundred": [round(float(np.median(write_ms[i : i + 100])), 1) for i in range(0, writes, 100)],
         "questions_asked": asked[0],
         "absent_at_end": len(absent),
         "not_found_at_end": len(missing),
