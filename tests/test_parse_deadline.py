@@ -9,6 +9,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -222,3 +224,68 @@ def test_a_deadline_must_be_positive(seconds: float) -> None:
     """seconds <= 0 is a programming error, refused before any process starts."""
     with pytest.raises(ValueError, match=r"^seconds \(.*\) must be positive$"):
         parse_isolated("notes.md", NOTES_MD, seconds=seconds)
+
+
+SCRIPT = """\
+import sys
+from qa.cli import main
+import module_nobody_imported_xyz
+
+if __name__ == "__main__":
+    pass
+"""
+
+
+def test_the_fork_server_preloads_a_scripts_imports_that_this_process_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a script (the `qa` console script) the fork server imports the script's top-level imports
+    that this process has already imported, so children running the script again find them loaded;
+    one this process never imported is left out (its import could fail and stop the fork server)."""
+    import types
+
+    import qa.cli  # noqa: F401  # as the console script has imported it
+    from qa.isolate import main_preload
+
+    script = tmp_path / "qa"
+    script.write_text(SCRIPT, encoding="utf-8")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)
+    fake.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    assert main_preload() == ["sys", "qa.cli"]
+
+
+@pytest.mark.parametrize(("name", "preload"), [("benchmarks.writes", ["benchmarks.writes"]), ("qa.__main__", [])])
+def test_the_fork_server_preloads_a_python_m_module_unless_children_skip_it(
+    name: str, preload: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m NAME``: children run NAME again, so the fork server imports it; a ``X.__main__``
+    module, which children do not run again, is not imported."""
+    import importlib.machinery
+    import types
+
+    from qa.isolate import main_preload
+
+    fake = types.ModuleType("__main__")
+    fake.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    assert main_preload() == preload
+
+
+def test_children_under_a_script_do_not_import_its_modules_again(tmp_path: Path) -> None:
+    """A program run as a script that imports qa.cli parses five files: qa.cli is imported twice in all
+    (by the program, and once by the fork server), not once more by every child, as before."""
+    script = tmp_path / "serve_like.py"
+    script.write_text(
+        "from qa.cli import main\n"
+        "from qa.isolate import parse_isolated\n"
+        "if __name__ == '__main__':\n"
+        "    for i in range(5):\n"
+        "        parse_isolated(f'n{i}.md', b'# Note\\n\\nGoats graze.\\n', seconds=30)\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [line.split("|")[-1].strip() for line in done.stderr.splitlines()].count("qa.cli") == 2
