@@ -14,6 +14,7 @@ The rerun must end with the same index as the uninterrupted run: the same docume
 passages in the same order, the same vectors, and the same hits for a set of queries.
 
     python -m benchmarks.resume --passages 200000
+    python -m benchmarks.resume --passages 1000000 --whole-only   # memory and time only
 """
 
 from __future__ import annotations
@@ -152,6 +153,9 @@ def run(opts: Any) -> dict[str, Any]:
     segments = max(1, -(-passages // per_segment))
     log(f"resume: uninterrupted run over {passages} passages")
     whole = finish(child(source, work / "uninterrupted", per_segment))
+    if opts.whole_only:
+        shutil.rmtree(work, ignore_errors=True)
+        return {"machine": machine(), "passages": passages, "uninterrupted": whole}
     log("resume: a run killed halfway")
     killed = kill_halfway(source, work / "resumed", per_segment, segments)
     log(f"resume: killed after {killed['segments_written']} segment(s); the rerun")
@@ -169,7 +173,14 @@ def run(opts: Any) -> dict[str, Any]:
 
 
 def render(payload: dict[str, Any]) -> str:
-    whole, rerun, killed, same = payload["uninterrupted"], payload["rerun"], payload["killed"], payload["same"]
+    whole = payload["uninterrupted"]
+    if "rerun" not in payload:
+        return table(
+            f"qa index over {payload['passages']:,} synthetic passages (hashing embedder), uninterrupted",
+            ["run", "seconds", "peak RSS MB", "segments", "merges"],
+            [["uninterrupted", whole["seconds"], whole["peak_rss_mb"], whole["segments"], whole["merges"]]],
+        )
+    rerun, killed, same = payload["rerun"], payload["killed"], payload["same"]
     out = table(
         f"qa index over {payload['passages']:,} synthetic passages (hashing embedder): whole, killed halfway, rerun",
         ["run", "seconds", "peak RSS MB", "documents taken up", "segments", "merges"],
@@ -200,6 +211,7 @@ def main() -> None:
     args.add_argument(
         "--segment-passages", type=int, default=SEGMENT_PASSAGES, help="passages per segment qa index writes"
     )
+    args.add_argument("--whole-only", action="store_true", help="only the uninterrupted run (memory and time)")
     opts = args.parse_args()
     emit(run(opts), opts.json, render)
 

@@ -303,3 +303,15 @@ def test_resume_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     assert same == {
         "documents": True, "passages": True, "vectors_sampled": True, "hits": "all of 10 queries", "segments": [3, 3]
     }  # fmt: skip
+
+
+def test_resume_whole_only_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """--whole-only runs only the uninterrupted build, for its time and memory at sizes where a kill and a
+    rerun would take too long: its figures, no killed run, and a table that renders."""
+    payload = run_script("resume", monkeypatch, capsys, "--whole-only")
+    assert set(payload) == {"machine", "passages", "uninterrupted"}
+    whole = payload["uninterrupted"]
+    assert (whole["passages"], whole["segments"]) == (300, 3) and whole["peak_rss_mb"] > 0
+    from benchmarks.resume import render
+
+    assert "uninterrupted" in render(payload) and "killed" not in render(payload)
