@@ -17,6 +17,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -195,6 +196,15 @@ def _cached_queries(
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
+@lru_cache(maxsize=4096)
+def _token_vector(token: str, dim: int) -> npt.NDArray[np.float64]:
+    """A token's random vector, seeded by its hash (cached: making the generator is most of the cost)."""
+    seed = int.from_bytes(hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()[:8], "little")
+    vector = np.random.default_rng(seed).standard_normal(dim)
+    vector.flags.writeable = False
+    return vector
+
+
 class HashEmbedder:
     """Deterministic bag-of-words vectors from hashed tokens: shared words give similar vectors.
 
@@ -215,8 +225,7 @@ class HashEmbedder:
     def _vector(self, text: str) -> npt.NDArray[np.float64]:
         vector = np.zeros(self._dim)
         for token in _TOKEN.findall(text.lower()) or [text]:
-            seed = int.from_bytes(hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()[:8], "little")
-            vector += np.random.default_rng(seed).standard_normal(self._dim)
+            vector += _token_vector(token, self._dim)
         return vector
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
