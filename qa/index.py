@@ -172,11 +172,9 @@ class Segment:
     postings: Postings
     faiss: str
     path: Path | None = None
-    by_id: dict[str, int] = field(default_factory=dict, repr=False)
     rows_of: dict[str, range] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self.by_id = {p.id: i for i, p in enumerate(self.passages)}
         starts: dict[str, int] = {}
         for i, p in enumerate(self.passages):
             start = starts.setdefault(p.doc_id, i)

@@ -190,6 +190,7 @@ def index_corpus(
         # A resumed segment may hold a document the corpus has changed or dropped since: tombstoned.
         stale = [frozenset(d for d, doc in s.documents.items() if wanted.get(d) != doc) for s in resumed]
         index = with_changes(start, zip(segments, stale + [frozenset()] * len(batches), strict=True), remove)
+        del segments, resumed  # the view holds them now: each merge below frees the segments it replaces
         merges = 0
         while names := merge_plan(index):
             merged = write_merge(index_dir, index, names)
