@@ -314,6 +314,8 @@ def render(payload: dict[str, Any]) -> str:
             [[load["writes"], load["seconds"], load["errors"], load["write_ms"]["p50"], load["write_ms"]["p99"],
               load["questions_asked"], load["absent_at_end"], load["not_found_at_end"], load["segments_at_end"]]],
         )  # fmt: skip
+        if load.get("write_p50_by_hundred"):
+            out += f"\nWrite p50 ms of each 100 writes, in order: {', '.join(map(str, load['write_p50_by_hundred']))}\n"
     return out
 
 
