@@ -22,8 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# A flat FAISS index is made when a segment is first searched, never by a build: no point after it.
 POINTS = [
-    "corpus-read", "planned", "embedded:first", "embedded:half", "embedded:last", "dense-built",
+    "corpus-read", "planned", "embedded:first", "embedded:half", "embedded:last",
     "lexical-built", "wrote:documents.jsonl", "wrote:passages.jsonl", "wrote:passage_vectors.npy",
     "wrote:unit_vectors.npy", "wrote:postings.npz", "manifest-written", "fsynced", "renamed",
     "journal-written", "commit-written", "link-made", "swapped", "pruning",
@@ -94,7 +95,6 @@ def main(corpus: Path, index_dir: Path, wanted: list[str], batches: int) -> None
     embedder.embed_passages = counted  # type: ignore[method-assign]  # the driver counts batches
     qa.indexing.load_corpus = after("corpus-read", qa.indexing.load_corpus)
     qa.indexing._batches = after("planned", qa.indexing._batches)
-    qa.build.make_dense = after("dense-built", qa.build.make_dense)
     qa.build.Postings.of = after("lexical-built", qa.build.Postings.of)  # type: ignore[method-assign]
     qa.storage._write_jsonl = after(lambda args: f"wrote:{Path(args[0]).name}", qa.storage._write_jsonl)
     np.save = after(lambda args: f"wrote:{Path(args[0]).name}", np.save)
