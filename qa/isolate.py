@@ -71,7 +71,7 @@ def main_preload() -> list[str]:
     """What the fork server imports so that a child's run of the program's main module is cheap.
 
     Each child first runs the program's main module again as ``__mp_main__``. Its imports are what cost:
-    under ``qa serve`` each parse imported ``qa.cli`` again (33 ms a parse against 8 ms). So the fork
+    under ``qa serve`` each parse imported ``qa.cli`` again (about 47 ms a parse, 16 ms with this). So the fork
     server imports them once, and each child finds them loaded:
 
     * a ``python -m NAME`` module: NAME itself (a ``X.__main__`` module is left out, as children skip it);
