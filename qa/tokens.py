@@ -8,9 +8,11 @@ finds "agency" and "authorizes" finds "authorized".
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Container, Iterable
 from functools import lru_cache
+from typing import Any
 
 import snowballstemmer
 
@@ -30,7 +32,16 @@ STOPWORDS = frozenset(
 )
 
 
-_STEMMER = snowballstemmer.stemmer("english")
+# A Snowball stemmer keeps the word it works on in itself: two threads stemming at once corrupt each
+# other's words (or raise IndexError), and a server answers in several threads. One stemmer per thread.
+_STEMMERS = threading.local()
+
+
+def _stemmer() -> Any:
+    stemmer = getattr(_STEMMERS, "stemmer", None)
+    if stemmer is None:
+        stemmer = _STEMMERS.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
 
 
 # Month names and their abbreviations meet at the abbreviation ("January" finds "Jan-Mar").
@@ -49,7 +60,7 @@ def _bare(word: str) -> str:
 def stem(word: str) -> str:
     """The Snowball English stem of a lower-cased word, possessive removed; months abbreviated."""
     word = _bare(word)
-    return _MONTHS.get(word) or str(_STEMMER.stemWord(word))
+    return _MONTHS.get(word) or str(_stemmer().stemWord(word))
 
 
 def tokenize(text: str) -> list[str]:

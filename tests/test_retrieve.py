@@ -204,3 +204,32 @@ def test_bm25_mode_needs_no_query_vector(hash_index: VectorIndex) -> None:
 def test_k_larger_than_the_index(hash_index: VectorIndex) -> None:
     query = HashEmbedder().embed_queries(["data"])[0]
     assert len(retrieve(hash_index, query, "data", k=100, mode="dense")) == 16
+
+
+def test_tokens_are_the_same_when_threads_stem_at_once() -> None:
+    """A Snowball stemmer keeps its word in itself: shared by threads, it mixed their words up (a server
+    answering two questions at once got wrong tokens, or an IndexError). Words never stemmed before, so the
+    cache does not hide the stemmer."""
+    import threading
+
+    import qa.tokens
+
+    words = [f"{stem}{suffix}" for stem in ("internationaliz", "organiz", "categoriz", "nationaliz") for suffix in
+             ("ation", "ations", "ing", "ed", "es")]  # fmt: skip
+    expected = {w: "".join(qa.tokens.tokenize(w)) for w in words}
+    failures: list[str] = []
+
+    def stem_all(seed: int) -> None:
+        for round_ in range(200):
+            qa.tokens.stem.cache_clear()
+            for word in words[seed % len(words) :] + words[: seed % len(words)]:
+                got = "".join(qa.tokens.tokenize(word))
+                if got != expected[word]:
+                    failures.append(f"{word!r} -> {got!r}, not {expected[word]!r} (round {round_})")
+
+    threads = [threading.Thread(target=stem_all, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
