@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -77,6 +78,57 @@ def _embed_in_batches(
     return vectors
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentPlan:
+    """A new segment before its vectors: documents and passages in id order, and the passages to embed.
+
+    Attributes:
+        fresh: The passages with no vector to reuse: their retrieval texts, then their units' texts,
+            are what ``texts`` returns for embedding.
+        reuse: The index the other passages' vectors come from.
+    """
+
+    documents: list[Document]
+    passages: list[Passage]
+    fresh: list[Passage]
+    reuse: VectorIndex | None
+
+    def texts(self) -> list[str]:
+        """The texts to embed, in the order ``segment_from_vectors`` takes their vectors."""
+        return [retrieval_text(p) for p in self.fresh] + [t for p in self.fresh for t in unit_texts(p)]
+
+
+def plan_segment(
+    documents: Sequence[Document],
+    model: str,
+    *,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    previous: VectorIndex | None = None,
+    chunks: Mapping[str, list[Passage]] | None = None,
+) -> SegmentPlan:
+    """Chunk documents (or take their ``chunks``, made elsewhere) and find the passages to embed.
+
+    ``previous``'s vectors are reused for its live passages of the same id when it was built with
+    ``model``, so a replaced document embeds only the passages that changed.
+    """
+    documents = sorted(documents, key=lambda d: d.id)
+    passages = [
+        p
+        for doc in documents
+        for p in (chunks[doc.id] if chunks is not None else chunk_document(doc, max_chars=max_chars))
+    ]
+    reuse = previous if previous is not None and previous.manifest.model == model else None
+    fresh = [p for p in passages if reuse is None or p.id not in reuse.by_id]
+    return SegmentPlan(documents, passages, fresh, reuse)
+
+
+def segment_from_vectors(plan: SegmentPlan, vectors: np.ndarray, dim: int, *, quantize: bool) -> Segment:
+    """The planned segment, given the vectors of ``plan.texts()`` in order."""
+    k = len(plan.fresh)
+    passage_vectors, unit_vectors = _assemble(plan.passages, plan.fresh, vectors[:k], vectors[k:], plan.reuse, dim)
+    return segment_of(plan.documents, plan.passages, passage_vectors, unit_vectors, quantize=quantize)
+
+
 def build_segment(
     documents: Sequence[Document],
     embedder: Embedder,
@@ -97,16 +149,13 @@ def build_segment(
             replaced document embeds only the passages that changed.
         progress: Called with (texts embedded, texts to embed).
     """
-    documents = sorted(documents, key=lambda d: d.id)
-    passages = [p for doc in documents for p in chunk_document(doc, max_chars=max_chars)]
-    reuse = previous if previous is not None and previous.manifest.model == embedder.name else None
-    fresh = [p for p in passages if reuse is None or p.id not in reuse.by_id]
-    fresh_units = [t for p in fresh for t in unit_texts(p)]
-    total = len(fresh) + len(fresh_units)
-    fresh_pv = _embed_in_batches(embedder, [retrieval_text(p) for p in fresh], progress, 0, total)
-    fresh_uv = _embed_in_batches(embedder, fresh_units, progress, len(fresh), total)
-    passage_vectors, unit_vectors = _assemble(passages, fresh, fresh_pv, fresh_uv, reuse, embedder.dim)
-    return segment_of(documents, passages, passage_vectors, unit_vectors, quantize=quantize)
+    plan = plan_segment(documents, embedder.name, max_chars=max_chars, previous=previous)
+    texts = plan.texts()
+    k = len(plan.fresh)
+    # Passages, then units: each call sorts its texts by length (``_embed_in_batches``).
+    fresh_pv = _embed_in_batches(embedder, texts[:k], progress, 0, len(texts))
+    fresh_uv = _embed_in_batches(embedder, texts[k:], progress, k, len(texts))
+    return segment_from_vectors(plan, np.concatenate([fresh_pv, fresh_uv]), embedder.dim, quantize=quantize)
 
 
 def segment_of(

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from qa.build import build_segment, empty_index, settings_fingerprint, with_changes
+import numpy as np
+
+from qa.build import (
+    Progress,
+    SegmentPlan,
+    build_segment,
+    empty_index,
+    plan_segment,
+    segment_from_vectors,
+    settings_fingerprint,
+    with_changes,
+)
 from qa.chunk import chunk_document, unit_texts
 from qa.defaults import DEFAULT_MAX_CHARS, DEFAULT_MODEL
 from qa.embed import Embedder
@@ -29,7 +40,7 @@ from qa.storage import (
     write_segment,
     writer_lock,
 )
-from qa.types import Document
+from qa.types import Document, Passage
 from qa.writes import commit, merge_plan, migrate_format_1, replace_segments, write_merge
 
 # Passages per segment a `qa index` run writes: its memory is bounded by one segment's vectors,
@@ -61,6 +72,26 @@ class IndexReport:
     merges: int = 0
 
 
+class Runner(Protocol):
+    """Where a build parses, chunks and embeds: ``qa.cluster.RayRunner`` runs them on a Ray cluster.
+
+    Everything else (what to index, the segments' order and contents, writing and committing them)
+    stays in ``index_corpus``, so a build on a runner makes the index a local build makes.
+    """
+
+    def parse(self, files: list[tuple[str, bytes]]) -> list[Document | Problem]:
+        """Each file's document, or why it was refused, in the order given."""
+        ...
+
+    def chunk(self, documents: list[Document], max_chars: int) -> dict[str, list[Passage]]:
+        """Each document's passages (``qa.chunk.chunk_document``), by document id."""
+        ...
+
+    def embed(self, plans: list[SegmentPlan], progress: Progress | None) -> Iterator[np.ndarray]:
+        """The vectors of each plan's texts (``SegmentPlan.texts``), a matrix per plan, in plan order."""
+        ...
+
+
 def _current(index_dir: Path, model: str, fingerprint: dict[str, object]) -> VectorIndex | None:
     """The current index if it loads and was built with these settings (changed settings mean a rebuild)."""
     try:
@@ -81,12 +112,14 @@ def _resumed(index_dir: Path, model: str, fingerprint: dict[str, object]) -> lis
         return []
 
 
-def _batches(documents: list[Document], max_chars: int) -> tuple[list[list[Document]], int]:
+def _batches(
+    documents: list[Document], max_chars: int, chunked: Mapping[str, list[Passage]] | None = None
+) -> tuple[list[list[Document]], int]:
     """Documents in id order, cut into runs of about SEGMENT_PASSAGES passages; and the texts to embed."""
     batches: list[list[Document]] = [[]]
     passages = texts = 0
     for doc in sorted(documents, key=lambda d: d.id):
-        chunks = chunk_document(doc, max_chars=max_chars)
+        chunks = chunked[doc.id] if chunked is not None else chunk_document(doc, max_chars=max_chars)
         if passages and passages + len(chunks) > SEGMENT_PASSAGES:
             batches.append([])
             passages = 0
@@ -124,6 +157,7 @@ def index_corpus(
     embedder: Embedder | None = None,
     log: Callable[[str], None] = lambda message: None,
     progress: Callable[[int, int], None] | None = None,
+    runner: Runner | None = None,
 ) -> IndexReport:
     """Bring the index of ``corpus_dir`` up to date: index what is new or changed, take out what is gone.
 
@@ -133,6 +167,9 @@ def index_corpus(
     the written segments up. At the end one commit makes everything current, then segments are
     merged under the tiered policy (``qa.writes``). Changed settings (model, passage length, 8-bit
     vectors) or ``force`` index everything again.
+
+    With a ``runner`` (``qa index --ray``), parsing, chunking and embedding run there; the index
+    is the one a local build makes (its vectors equal within float rounding).
 
     Files that cannot be read are logged and left out; the rest is indexed. Documents written
     through the API (``index_dir/sources``) are part of the index: an upload replaces the corpus
@@ -144,7 +181,7 @@ def index_corpus(
         ModelError: If the model cannot be loaded.
     """
     started = time.perf_counter()
-    documents, problems = load_corpus(corpus_dir)
+    documents, problems = load_corpus(corpus_dir, parse=runner.parse if runner is not None else None)
     for problem in problems:
         log(f"skipped {problem.message}")
     if not documents:
@@ -175,15 +212,21 @@ def index_corpus(
         n_resumed = len(add) - len(todo)
         if n_resumed:
             log(f"taking up {n_resumed} document(s) an interrupted run indexed ({len(resumed)} segment(s))")
-        batches, texts = _batches(todo, max_chars)
+        chunked = runner.chunk(todo, max_chars) if runner is not None else None
+        batches, texts = _batches(todo, max_chars, chunked)
         segments = list(resumed)
-        embedded = 0
-        for batch in batches:
-            report = None if progress is None else _offset(progress, embedded, texts)
-            segment = build_segment(
-                batch, embedder, max_chars=max_chars, quantize=quantize, previous=base, progress=report
+        if runner is None:
+            built = _built_here(batches, embedder, max_chars, quantize, base, progress, texts)
+        else:
+            plans = [
+                plan_segment(b, embedder.name, max_chars=max_chars, previous=base, chunks=chunked) for b in batches
+            ]
+            vectors = runner.embed(plans, progress)
+            built = (
+                segment_from_vectors(plan, v, embedder.dim, quantize=quantize)
+                for plan, v in zip(plans, vectors, strict=True)
             )
-            embedded += len(segment.passages) + segment.n_units
+        for segment in built:
             write_segment(segment, index_dir)
             segments.append(segment)
             write_pending(index_dir, fingerprint, embedder.name, segments)
@@ -204,6 +247,24 @@ def index_corpus(
         False, len(documents), index.n_passages, time.perf_counter() - started, index.path, problems,
         added=len(add), removed=len(remove), resumed=n_resumed, segments=len(index.segments), merges=merges,
     )  # fmt: skip
+
+
+def _built_here(
+    batches: list[list[Document]],
+    embedder: Embedder,
+    max_chars: int,
+    quantize: bool,
+    base: VectorIndex | None,
+    progress: Progress | None,
+    texts: int,
+) -> Iterator[Segment]:
+    """Each batch's segment, chunked and embedded in this process."""
+    embedded = 0
+    for batch in batches:
+        report = None if progress is None else _offset(progress, embedded, texts)
+        segment = build_segment(batch, embedder, max_chars=max_chars, quantize=quantize, previous=base, progress=report)
+        embedded += len(segment.passages) + segment.n_units
+        yield segment
 
 
 def _offset(progress: Callable[[int, int], None], before: int, total: int) -> Callable[[int, int], None]:

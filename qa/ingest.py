@@ -13,6 +13,7 @@ import logging
 import re
 import struct
 import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -200,7 +201,9 @@ def _refuse_path(path: Path, root: Path, doc_id: str) -> str | None:
     return None
 
 
-def load_corpus(root: Path) -> tuple[list[Document], list[Problem]]:
+def load_corpus(
+    root: Path, *, parse: Callable[[list[tuple[str, bytes]]], list[Document | Problem]] | None = None
+) -> tuple[list[Document], list[Problem]]:
     """Read every supported file under ``root``.
 
     Files that cannot be read are reported, not raised, so one bad file does
@@ -209,6 +212,8 @@ def load_corpus(root: Path) -> tuple[list[Document], list[Problem]]:
 
     Args:
         root: The corpus directory.
+        parse: Parses all files' (id, bytes) at once, in order (``qa.cluster`` parses them as Ray
+            tasks); by default each file is parsed here as it is read.
 
     Returns:
         The documents, sorted by id, and the problems found.
@@ -218,21 +223,32 @@ def load_corpus(root: Path) -> tuple[list[Document], list[Problem]]:
     """
     if not root.is_dir():
         raise CorpusError(f"corpus directory {root} does not exist or is not a directory")
-    documents: list[Document] = []
-    problems: list[Problem] = []
+    if parse is None:
+        read = [item if isinstance(item, Problem) else parse_or_problem(*item) for item in corpus_bytes(root)]
+    else:
+        items = list(corpus_bytes(root))
+        parsed = iter(parse([item for item in items if not isinstance(item, Problem)]))
+        read = [item if isinstance(item, Problem) else next(parsed) for item in items]
+    return [d for d in read if isinstance(d, Document)], [p for p in read if isinstance(p, Problem)]
+
+
+def corpus_bytes(root: Path) -> Iterator[tuple[str, bytes] | Problem]:
+    """Each supported file under ``root`` as its document id and bytes, or why it is not read, in id order."""
     for path in corpus_files(root):
         doc_id = normalize_id(path.relative_to(root).as_posix())
         try:
             refusal = _refuse_path(path, root, doc_id)
-            if refusal is not None:
-                problems.append(Problem(doc_id, refusal))
-                continue
-            documents.append(parse_document(doc_id, path.read_bytes()))
-        except CorpusError as exc:
-            problems.append(Problem(doc_id, str(exc)))
+            yield Problem(doc_id, refusal) if refusal is not None else (doc_id, path.read_bytes())
         except OSError as exc:
-            problems.append(Problem(doc_id, f"{doc_id}: cannot read the file ({exc.strerror or exc})"))
-    return documents, problems
+            yield Problem(doc_id, f"{doc_id}: cannot read the file ({exc.strerror or exc})")
+
+
+def parse_or_problem(doc_id: str, data: bytes) -> Document | Problem:
+    """``parse_document``, with a file it refuses reported as a Problem."""
+    try:
+        return parse_document(doc_id, data)
+    except CorpusError as exc:
+        return Problem(doc_id, str(exc))
 
 
 def text_sha256(text: str) -> str:
