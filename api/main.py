@@ -28,6 +28,7 @@ from api.state import Service, start
 from qa.config import Settings, get_settings
 from qa.embed import Embedder
 from qa.engine import Engine
+from qa.retrieve import LOCAL, Searcher
 
 DESCRIPTION = (
     "Citation-backed extractive question answering: every answer is a verbatim quote "
@@ -79,6 +80,7 @@ def create_app(
     *,
     engine: Engine | None = None,
     embedder: Embedder | None = None,
+    searcher: Searcher = LOCAL,
 ) -> FastAPI:
     """Build the app.
 
@@ -86,6 +88,7 @@ def create_app(
         settings: Defaults to the ``QA_*`` environment (``qa.config.get_settings``).
         engine: An engine to serve instead of loading one (tests share one model this way).
         embedder: A model to load the index of ``settings.index_dir`` with, instead of loading one.
+        searcher: Where retrieval's first stage runs (``api.cluster``: on the shards of a Ray Serve app).
 
     Returns:
         The app; the model and index load when its lifespan starts.
@@ -101,7 +104,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = None
-    app.state.service = Service(settings, app.state, embedder=embedder)
+    app.state.service = Service(settings, app.state, embedder=embedder, searcher=searcher)
     app.state.metrics = metrics = Metrics(lambda: _index_size(app))
     errors.install(app)
     routers = [module.router for module in (health, ask, search, documents, docs, pages)]

@@ -51,6 +51,7 @@ from qa.errors import (
     QAError,
 )
 from qa.index import VectorIndex
+from qa.retrieve import LOCAL, Searcher
 from qa.sources import StoredSource
 from qa.storage import current_commit, load_index, make_current
 from qa.types import Document
@@ -73,6 +74,8 @@ class Service:
         served_commit: The commit file the engine was loaded from (resolved).
         failed_commit: The last commit that could not be loaded (not retried until ``current`` moves).
         merging: Held while this process runs merges in the background.
+        searcher: Where retrieval's first stage runs (``qa serve --ray``: on the shards, so this process
+            never makes a segment's FAISS index).
     """
 
     settings: Settings
@@ -86,10 +89,16 @@ class Service:
     served_commit: Path | None = None
     failed_commit: Path | None = None
     merging: threading.Lock = field(default_factory=threading.Lock)
+    searcher: Searcher = LOCAL
 
     @property
     def index_dir(self) -> Path:
         return self.settings.index_dir
+
+    @property
+    def searches_here(self) -> bool:
+        """Whether this process searches the segments itself (and so makes their FAISS indexes)."""
+        return self.searcher is LOCAL
 
     @property
     def engine(self) -> Engine | None:
@@ -137,8 +146,9 @@ def start(service: Service, engine: Engine | None) -> None:
     if engine is None:
         assert service.embedder is not None
         try:
-            index = load_index(service.index_dir, model=service.embedder.name)
-            engine = engine_of(index, service.embedder, service.settings)  # loads the cross-encoder too
+            index = load_index(service.index_dir, model=service.embedder.name, search=service.searches_here)
+            # loads the cross-encoder too
+            engine = engine_of(index, service.embedder, service.settings, service.searcher)
         except (QAError, OSError) as exc:  # OSError: an unreadable file (permissions, I/O error)
             service.unavailable = public_reason(exc)
             logger.error("not ready: %s", exc)
@@ -184,7 +194,12 @@ def _latest_index(service: Service, engine: Engine) -> VectorIndex:
         served = service.engine
         if served is not None and (commit is None or _is_served(service, commit)):
             return served.index
-    return load_index(service.index_dir, model=engine.embedder.name, previous=served.index if served else None)
+    return load_index(
+        service.index_dir,
+        model=engine.embedder.name,
+        previous=served.index if served else None,
+        search=service.searches_here,
+    )
 
 
 def _publisher(service: Service, engine: Engine) -> Publish:
@@ -285,9 +300,16 @@ def _reload(service: Service) -> None:
             return
         previous = service.engine
         try:
-            index = load_index(service.index_dir, model=embedder.name, previous=previous.index if previous else None)
+            index = load_index(
+                service.index_dir,
+                model=embedder.name,
+                previous=previous.index if previous else None,
+                search=service.searches_here,
+            )
             engine = (
-                previous.with_index(index) if previous is not None else engine_of(index, embedder, service.settings)
+                previous.with_index(index)
+                if previous is not None
+                else engine_of(index, embedder, service.settings, service.searcher)
             )
         except (QAError, OSError) as exc:
             service.failed_commit = commit  # do not verify a broken commit again on every request

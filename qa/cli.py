@@ -68,13 +68,36 @@ def main() -> None:
 @click.argument("corpus_dir", required=False, type=click.Path(path_type=Path))
 @INDEX_DIR
 @click.option("--force", is_flag=True, help="Rebuild even if corpus and settings are unchanged.")
-def index_command(corpus_dir: Path | None, index_dir: Path | None, force: bool) -> None:
+@click.option(
+    "--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+    help="Parse, chunk and embed on the Ray cluster at ADDRESS ('auto': the one this machine joined; "
+    "no address: start one here). Needs the ray extra.",
+)  # fmt: skip
+@click.option(
+    "--actors", type=click.IntRange(1, 4096), default=2, show_default=True, help="With --ray: embedding actors."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 65536),
+    default=256,
+    show_default=True,
+    help="With --ray: texts per embedding call.",
+)
+def index_command(
+    corpus_dir: Path | None, index_dir: Path | None, force: bool, ray_address: str | None, actors: int, batch_size: int
+) -> None:
     """Build the index from CORPUS_DIR [default: QA_CORPUS_DIR or corpus/]."""
     from qa.errors import QAError
-    from qa.indexing import index_corpus, tqdm_progress
+    from qa.indexing import Runner, index_corpus, tqdm_progress
 
     settings = _settings()
     try:
+        runner: Runner | None = None
+        if ray_address is not None:
+            from qa.cluster import RayRunner
+
+            address = None if ray_address == "local" else ray_address
+            runner = RayRunner(settings.model, address=address, actors=actors, batch_size=batch_size)
         report = index_corpus(
             corpus_dir or settings.corpus_dir,
             index_dir or settings.index_dir,
@@ -85,6 +108,7 @@ def index_command(corpus_dir: Path | None, index_dir: Path | None, force: bool) 
             force=force,
             log=lambda message: click.echo(message, err=True),
             progress=tqdm_progress(),
+            runner=runner,
         )
     except QAError as exc:
         _fail(str(exc))
@@ -344,7 +368,33 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to bind.")
 @INDEX_DIR
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
-def serve_command(host: str, port: int, index_dir: Path | None, workers: int) -> None:
+@click.option(
+    "--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+    help="Serve as a Ray Serve application on the cluster at ADDRESS ('auto': the one this machine joined; "
+    "no address: start one here), the index split over shards. Needs the ray extra.",
+)  # fmt: skip
+@click.option("--shards", type=click.IntRange(1, 1024), default=2, show_default=True, help="With --ray: shards.")
+@click.option(
+    "--shard-replicas",
+    type=click.IntRange(1, 1024),
+    default=1,
+    show_default=True,
+    help="With --ray: replicas per shard.",
+)
+@click.option(
+    "--answer-replicas", type=click.IntRange(1, 1024), default=2, show_default=True,
+    help="With --ray: replicas that embed, merge, extract and cite.",
+)  # fmt: skip
+def serve_command(
+    host: str,
+    port: int,
+    index_dir: Path | None,
+    workers: int,
+    ray_address: str | None,
+    shards: int,
+    shard_replicas: int,
+    answer_replicas: int,
+) -> None:
     """Serve the HTTP API, building the index of QA_CORPUS_DIR first if there is none."""
     import signal
     from functools import partial
@@ -355,12 +405,13 @@ def serve_command(host: str, port: int, index_dir: Path | None, workers: int) ->
     from api.main import create_app
     from qa.embedders import load_embedder
     from qa.errors import IndexMissingError, QAError
-    from qa.indexing import index_corpus, tqdm_progress
+    from qa.indexing import Runner, index_corpus, tqdm_progress
     from qa.storage import current_commit
 
     settings = _settings()
     if index_dir is not None:
         settings = settings.model_copy(update={"index_dir": index_dir})
+    address = None if ray_address in (None, "local") else ray_address
     embedder = None
     try:
         current_commit(settings.index_dir)
@@ -368,11 +419,27 @@ def serve_command(host: str, port: int, index_dir: Path | None, workers: int) ->
         click.echo(f"No index in {settings.index_dir}: building it from {settings.corpus_dir}", err=True)
         try:
             embedder = load_embedder(settings.model, threads=settings.threads)
+            runner: Runner | None = None
+            if ray_address is not None:
+                from qa.cluster import RayRunner
+
+                runner = RayRunner(settings.model, address=address)
             index_corpus(settings.corpus_dir, settings.index_dir, embedder=embedder, max_chars=settings.max_chars,
                          quantize=settings.quantize_vectors, log=lambda message: click.echo(message, err=True),
-                         progress=tqdm_progress())  # fmt: skip
+                         progress=tqdm_progress(), runner=runner)  # fmt: skip
         except QAError as exc:
             _fail(str(exc))
+    if ray_address is not None:
+        from qa.cluster import ray_module
+
+        try:
+            ray_module()
+        except QAError as exc:
+            _fail(str(exc))
+        from api.cluster import ClusterOptions, serve_on_ray
+
+        serve_on_ray(settings, address, host, port, ClusterOptions(shards, shard_replicas, answer_replicas))
+        return
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit 0 then, not -15.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     # Every worker builds its app from these settings (the factory and its arguments travel to each worker

@@ -21,7 +21,7 @@ from qa.index import VectorIndex
 from qa.ingest import normalize_id
 from qa.question import Profile, profile
 from qa.reader import Reader, reader_for
-from qa.retrieve import Mode, retrieve
+from qa.retrieve import LOCAL, Mode, Searcher, retrieve
 from qa.scorer import READER_COLUMN, AnswerModel, hard_rule, load_model, refusal_reason
 from qa.selection import Scored, answer_span, citable, rank, rerank, reread
 from qa.tokens import tokenize
@@ -106,8 +106,11 @@ class Engine:
         model: AnswerModel | None = None,
         reader: Reader | None = None,
         reread: int = DEFAULT_READER_CANDIDATES,
+        searcher: Searcher = LOCAL,
     ) -> None:
         self.index = index
+        # Where retrieval's first stage runs: this process, or the shards of ``qa serve --ray``.
+        self.searcher = searcher
         self.embedder = embedder
         self.min_score = min_score
         self.model = model or load_model(embedder.name)
@@ -118,9 +121,9 @@ class Engine:
         self.reranker = load_model(embedder.name, reranker=True) if self.reader is not None else None
 
     def with_index(self, index: VectorIndex) -> Engine:
-        """The same engine (model, threshold, scorer, cross-encoder) over another index."""
+        """The same engine (model, threshold, scorer, cross-encoder, searcher) over another index."""
         return Engine(index, self.embedder, min_score=self.min_score, model=self.model, reader=self.reader,
-                      reread=self.reread)  # fmt: skip
+                      reread=self.reread, searcher=self.searcher)  # fmt: skip
 
     def _query_vector(self, text: str, mode: Mode) -> np.ndarray | None:
         return None if mode == "bm25" else self.embedder.embed_queries([text])[0]
@@ -133,7 +136,7 @@ class Engine:
     def _ranked(self, question: str, mode: Mode) -> tuple[list[Hit], list[Scored], Profile, AnswerModel]:
         """Hits, scored candidates and profile, and the model whose confidence the best candidate carries."""
         vector = self._query_vector(question, mode)
-        hits = retrieve(self.index, vector, question, k=RETRIEVE_PASSAGES, mode=mode)
+        hits = retrieve(self.index, vector, question, k=RETRIEVE_PASSAGES, mode=mode, searcher=self.searcher)
         asked = profile(question, self.index.idf, self.index.idf_ceiling, self.index.vocabulary)
         found, matrix = candidate_features(self.index, hits, asked, vector)
         ranked = rank(found, matrix, self.model)
@@ -213,7 +216,7 @@ class Engine:
         text = clean_question(query)
         if not 1 <= k <= 50:
             raise QueryError(f"k ({k}) must be between 1 and 50")
-        hits = retrieve(self.index, self._query_vector(text, mode), text, k=k, mode=mode)
+        hits = retrieve(self.index, self._query_vector(text, mode), text, k=k, mode=mode, searcher=self.searcher)
         words = set(tokenize(text))
         return [
             SearchResult(hit, self.index.documents[hit.passage.doc_id], tuple(highlight_spans(hit.passage.text, words)))
@@ -238,14 +241,15 @@ class Engine:
         return self.index.passages[row]
 
 
-def engine_of(index: VectorIndex, embedder: Embedder, settings: Settings) -> Engine:
+def engine_of(index: VectorIndex, embedder: Embedder, settings: Settings, searcher: Searcher = LOCAL) -> Engine:
     """The engine the settings describe over ``index``: threshold and cross-encoder (``QA_READER_*``).
 
     Raises:
         ModelError: If the cross-encoder is wanted and cannot be loaded.
     """
     reader = reader_for(settings.reader_candidates, settings.reader_tokens, settings.reader_quantized, settings.threads)
-    return Engine(index, embedder, min_score=settings.min_score, reader=reader, reread=settings.reader_candidates)
+    return Engine(index, embedder, min_score=settings.min_score, reader=reader, reread=settings.reader_candidates,
+                  searcher=searcher)  # fmt: skip
 
 
 def highlight_spans(text: str, words: set[str]) -> list[tuple[int, int]]:

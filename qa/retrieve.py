@@ -7,8 +7,8 @@ the two rankings with reciprocal rank fusion, which needs no score scaling.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Collection
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -25,17 +25,62 @@ RRF_K = 61
 CANDIDATES = 50
 
 
-def dense_search(index: VectorIndex, query: npt.NDArray[np.float32], n: int) -> list[tuple[int, float]]:
+Ranking = list[tuple[int, float]]
+
+
+class Searcher(Protocol):
+    """Where the first-stage searches run: here (``LOCAL``), or on shards (``qa.shards.ShardedSearch``).
+
+    ``search`` returns what ``dense_search`` and ``lexical_search`` return over the whole ``index``
+    (an empty ranking for a search not asked: no vector, or no tokens), both at once, so that
+    shards are asked once per question.
+    """
+
+    def search(
+        self, index: VectorIndex, query: npt.NDArray[np.float32] | None, tokens: list[str] | None, n: int
+    ) -> tuple[Ranking, Ranking]: ...
+
+
+class LocalSearch:
+    """Every segment searched in this process."""
+
+    def search(
+        self, index: VectorIndex, query: npt.NDArray[np.float32] | None, tokens: list[str] | None, n: int
+    ) -> tuple[Ranking, Ranking]:
+        return search_both(index, query, tokens, n)
+
+
+def search_both(
+    index: VectorIndex,
+    query: npt.NDArray[np.float32] | None,
+    tokens: list[str] | None,
+    n: int,
+    *,
+    only: Collection[str] | None = None,
+) -> tuple[Ranking, Ranking]:
+    """The dense ranking (none without ``query``) and the lexical one (none without ``tokens``)."""
+    dense = dense_search(index, query, n, only=only) if query is not None else []
+    lexical = lexical_search(index, tokens, n, only=only) if tokens is not None else []
+    return dense, lexical
+
+
+LOCAL: Searcher = LocalSearch()
+
+
+def dense_search(
+    index: VectorIndex, query: npt.NDArray[np.float32], n: int, *, only: Collection[str] | None = None
+) -> list[tuple[int, float]]:
     """Rows and cosine scores of the ``n`` nearest live passages across the segments, best first.
 
     Each segment is searched for its ``n`` best live passages (asking past its tombstoned ones);
     the lists are merged by score, ties in corpus order (``VectorIndex.position``), so the result
     does not depend on how the passages are split into segments. An 8-bit segment shortlists
     ``RESCORE_FACTOR * n`` passages, which are then scored with their full vectors: the scores
-    returned are exact cosines.
+    returned are exact cosines. ``only`` restricts the search to the segments of those names (a
+    shard's): the lists of all shards, merged by ``best``, are the list of the whole index.
     """
     found: list[tuple[int, float]] = []
-    for base, segment, live in _parts(index):
+    for base, segment, live in _parts(index, only):
         size = len(segment.passages)
         want = min(n + size - int(live.sum()), size)
         if want <= 0 or n <= 0:
@@ -50,21 +95,24 @@ def dense_search(index: VectorIndex, query: npt.NDArray[np.float32], n: int) -> 
             exact = np.asarray(segment.passage_vectors[rows] @ query, dtype=np.float32)
             pairs = [(int(rows[i]), float(exact[i])) for i in np.argsort(-exact, kind="stable")]
         found.extend((base + r, s) for r, s in pairs[:n])
-    return _best(index, found, n)
+    return best(index, found, n)
 
 
-def lexical_search(index: VectorIndex, tokens: list[str], n: int) -> list[tuple[int, float]]:
+def lexical_search(
+    index: VectorIndex, tokens: list[str], n: int, *, only: Collection[str] | None = None
+) -> list[tuple[int, float]]:
     """Rows and BM25 scores of the ``n`` best live passages with any query token, best first.
 
     BM25 as bm25s scores it ("lucene"), with the corpus's statistics: document frequencies, passage
-    count and mean length over every segment's live passages. Ties are broken in corpus order.
+    count and mean length over every segment's live passages, also when ``only`` restricts the
+    search to some segments. Ties are broken in corpus order.
     """
     known = [t for t in tokens if t in index.idf]
     if not known or not index.n_passages or n <= 0:
         return []
     idf = np.asarray([index.idf[t] for t in known], dtype=np.float32)
     found: list[tuple[int, float]] = []
-    for base, segment, live in _parts(index):
+    for base, segment, live in _parts(index, only):
         scores = bm25_scores(segment.postings, known, idf, np.float32(index.mean_length))
         scores[~live] = 0.0
         hits = np.flatnonzero(scores)
@@ -72,7 +120,7 @@ def lexical_search(index: VectorIndex, tokens: list[str], n: int) -> list[tuple[
             floor = np.partition(scores[hits], len(hits) - n)[len(hits) - n]
             hits = hits[scores[hits] >= floor]
         found.extend((int(base + r), float(scores[r])) for r in hits)
-    return _best(index, found, n)
+    return best(index, found, n)
 
 
 def bm25_scores(
@@ -89,15 +137,17 @@ def bm25_scores(
     return scores
 
 
-def _parts(index: VectorIndex) -> list[tuple[int, Segment, npt.NDArray[np.bool_]]]:
-    """Each segment with its first row and its rows' live flags."""
+def _parts(index: VectorIndex, only: Collection[str] | None) -> list[tuple[int, Segment, npt.NDArray[np.bool_]]]:
+    """Each segment (of those named ``only``) with its first row and its rows' live flags."""
     return [
         (int(base), segment, index.live[base : base + len(segment.passages)])
         for base, segment in zip(index.bases, index.segments, strict=False)
+        if only is None or segment.name in only
     ]
 
 
-def _best(index: VectorIndex, found: list[tuple[int, float]], n: int) -> list[tuple[int, float]]:
+def best(index: VectorIndex, found: list[tuple[int, float]], n: int) -> list[tuple[int, float]]:
+    """The ``n`` best (row, score) pairs: highest score first, ties in corpus order."""
     return sorted(found, key=lambda item: (-item[1], index.position(item[0])))[:n]
 
 
@@ -124,6 +174,7 @@ def retrieve(
     *,
     k: int = 10,
     mode: Mode = "hybrid",
+    searcher: Searcher = LOCAL,
 ) -> list[Hit]:
     """The ``k`` best passages for a question.
 
@@ -133,12 +184,13 @@ def retrieve(
         question: The question text, for lexical search.
         k: How many passages to return.
         mode: ``hybrid`` (RRF of both), ``dense`` or ``bm25``.
+        searcher: Where the dense and lexical searches run.
 
     Returns:
         Hits best first, each with its fused score and both component scores.
     """
-    dense = dense_search(index, query_vector, max(k, CANDIDATES)) if mode != "bm25" and query_vector is not None else []
-    lexical = lexical_search(index, tokenize(question), max(k, CANDIDATES)) if mode != "dense" else []
+    query = query_vector if mode != "bm25" else None
+    dense, lexical = searcher.search(index, query, tokenize(question) if mode != "dense" else None, max(k, CANDIDATES))
     if mode == "hybrid":
         ranking = fuse_rrf(dense, lexical, order=index.position)
     else:

@@ -4,7 +4,7 @@ A new import between project modules fails this test until it is added to ``ALLO
 arrow is a decision, not an accident. The rules behind the table (../shared/STYLE.md, "Layout"):
 
 * ``qa/`` never imports ``api/``; the one exception is the CLI's ``serve`` command (``qa.cli`` ->
-  ``api.main``), which starts the web app.
+  ``api.main``, and ``api.cluster`` for ``--ray``), which starts the web app.
 * Leaves import nothing of the project: ``types``, ``errors``, ``tokens``, ``metrics``, ``defaults``
   (the settings' default values) and ``files`` (durable file writes).
 * Stages import values (``types``), errors and the few helpers the layout gives them; they never
@@ -66,8 +66,12 @@ ALLOWED: dict[str, set[str]] = {
         "qa.types",
         "qa.writes",
     },
+    # the same build's parsing, chunking and embedding on a Ray cluster (a Runner for indexing)
+    "qa.cluster": {"qa.build", "qa.chunk", "qa.embedders", "qa.errors", "qa.ingest", "qa.types"},
     # answering stages
     "qa.retrieve": {"qa.index", "qa.tokens", "qa.types"},
+    # retrieval's first stage split over shards (one shard's state, and the searcher that merges them)
+    "qa.shards": {"qa.errors", "qa.index", "qa.retrieve"},
     "qa.question": {"qa.sentences", "qa.tokens"},
     "qa.features": {"qa.index", "qa.question", "qa.sentences", "qa.tokens", "qa.types"},
     "qa.scorer": {"qa.features", "qa.question", "qa.tokens"},
@@ -97,7 +101,9 @@ ALLOWED: dict[str, set[str]] = {
     "qa.evaluate": {"qa.cite", "qa.engine", "qa.gold", "qa.metrics", "qa.records", "qa.retrieve", "qa.types"},
     "qa.report": {"qa.evaluate", "qa.metrics"},
     "qa.cli": {
+        "api.cluster",
         "api.main",
+        "qa.cluster",
         "qa.build",
         "qa.config",
         "qa.embedders",
@@ -126,11 +132,14 @@ ALLOWED: dict[str, set[str]] = {
         "qa.engine",
         "qa.errors",
         "qa.index",
+        "qa.retrieve",
         "qa.sources",
         "qa.storage",
         "qa.types",
         "qa.writes",
     },
+    # the app as a Ray Serve application: shard deployments and the answer deployment in front
+    "api.cluster": {"api.main", "qa.cluster", "qa.config", "qa.index", "qa.retrieve", "qa.shards", "qa.storage"},
     "api.deps": {"api.state", "qa.config", "qa.engine"},
     "api.render": {"qa.structure", "qa.types"},
     "api.pages": {"api.deps", "api.render", "api.state", "qa.engine", "qa.errors"},
@@ -168,10 +177,11 @@ ALLOWED: dict[str, set[str]] = {
         "qa.config",
         "qa.embed",
         "qa.engine",
+        "qa.retrieve",
     },
 }
 # The one arrow from the core to the web app: `qa serve` starts it.
-CORE_TO_API = {("qa.cli", "api.main")}
+CORE_TO_API = {("qa.cli", "api.main"), ("qa.cli", "api.cluster")}
 
 
 def module_name(path: Path) -> str:
