@@ -192,7 +192,7 @@ class RayRunner:
             fn_constructor_kwargs={"model": self.model, "threads": self.cpus_per_actor},
             batch_size=self.batch_size,
             batch_format="numpy",
-            concurrency=min(self.actors, len(tables)),  # no idle actors (Ray Data warns of them)
+            compute=self.ray.data.ActorPoolStrategy(size=min(self.actors, len(tables))),  # no idle actors
             num_cpus=self.cpus_per_actor,
         )
         yield from dataset.iter_batches(batch_size=None, batch_format="numpy")
