@@ -21,7 +21,7 @@ import math
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -173,6 +173,9 @@ class Segment:
     faiss: str
     path: Path | None = None
     rows_of: dict[str, range] = field(default_factory=dict, repr=False)
+    # Reads a stored FAISS index (HNSW) from disk when the segment is first searched: a shard of
+    # ``qa serve --ray`` loads every segment of a commit but searches only its own.
+    open_dense: Callable[[], Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         starts: dict[str, int] = {}
@@ -184,9 +187,12 @@ class Segment:
 
     @property
     def dense(self) -> Any:
-        """The FAISS index (a flat one is made from the vectors now if it was not yet)."""
+        """The FAISS index (a flat one is made from the vectors, a stored one read, now if it was not yet)."""
         if self._dense is None:
-            self._dense = flat_dense(np.asarray(self.passage_vectors, dtype=np.float32))
+            if self.open_dense is not None:
+                self._dense = self.open_dense()
+            else:
+                self._dense = flat_dense(np.asarray(self.passage_vectors, dtype=np.float32))
         return self._dense
 
     def searchable(self) -> Segment:

@@ -37,6 +37,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -485,8 +486,6 @@ def load_segment(folder: Path, manifest_sha256: str | None = None) -> Segment:
     Raises:
         IndexFormatError: If it is damaged or does not match its commit.
     """
-    import faiss
-
     record = verify_segment(folder, manifest_sha256)
     try:
         documents, passages = read_texts(folder)
@@ -499,17 +498,14 @@ def load_segment(folder: Path, manifest_sha256: str | None = None) -> Segment:
                 arrays["indptr"], arrays["rows"], arrays["tfs"], arrays["lengths"],
             )  # fmt: skip
         faiss_type = record["faiss"]
-        dense = None  # a flat index is made from the vectors when first searched
-        if faiss_type != FLAT_TYPE:
-            dense = faiss.read_index(str(folder / "dense.faiss"))
-            if hasattr(dense, "hnsw"):
-                dense.hnsw.efSearch = HNSW_EF_SEARCH
+        # Made from the vectors (flat) or read from dense.faiss (checksummed above) when first searched.
+        open_dense = None if faiss_type == FLAT_TYPE else partial(_read_dense, folder, int(record["n_passages"]))
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
         raise IndexFormatError(f"index segment {folder} cannot be read ({exc}): {REBUILD}") from exc
     try:
         segment = Segment(
             folder.name, documents, passages, passage_vectors, unit_vectors, unit_offsets_of(passages),
-            dense, postings, faiss_type, folder,
+            None, postings, faiss_type, folder, open_dense=open_dense,
         )  # fmt: skip
     except ValueError as exc:
         raise IndexFormatError(f"index segment {folder} cannot be read ({exc}): {REBUILD}") from exc
@@ -517,14 +513,33 @@ def load_segment(folder: Path, manifest_sha256: str | None = None) -> Segment:
     return segment
 
 
+def _read_dense(folder: Path, n_passages: int) -> Any:
+    """A segment's stored FAISS index, which must hold one vector per passage.
+
+    Raises:
+        IndexFormatError: If it cannot be read or holds another count.
+    """
+    import faiss
+
+    try:
+        dense = faiss.read_index(str(folder / "dense.faiss"))
+    except (OSError, RuntimeError) as exc:
+        raise IndexFormatError(f"index segment {folder} cannot be read ({exc}): {REBUILD}") from exc
+    if dense.ntotal != n_passages:
+        raise IndexFormatError(f"index segment {folder} is inconsistent with its manifest: {REBUILD}")
+    if hasattr(dense, "hnsw"):
+        dense.hnsw.efSearch = HNSW_EF_SEARCH
+    return dense
+
+
 def _check_counts(record: dict[str, Any], segment: Segment, folder: Path) -> None:
     n = len(segment.passages)
     postings = segment.postings
-    expected = (record["n_documents"], record["n_passages"], n, record["n_units"], n, n, len(postings.vocab) + 1)
-    searched = n if segment.faiss == FLAT_TYPE else segment.dense.ntotal  # a flat index is the vectors
+    # The FAISS index's count is checked when it is read (``_read_dense``); a flat one is the vectors.
+    expected = (record["n_documents"], record["n_passages"], n, record["n_units"], n, len(postings.vocab) + 1)
     found = (
         len(segment.documents), len(segment.passages), segment.passage_vectors.shape[0],
-        segment.unit_vectors.shape[0], searched, len(postings.lengths), len(postings.indptr),
+        segment.unit_vectors.shape[0], len(postings.lengths), len(postings.indptr),
     )  # fmt: skip
     consistent = (
         expected == found

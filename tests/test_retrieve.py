@@ -233,3 +233,23 @@ def test_tokens_are_the_same_when_threads_stem_at_once() -> None:
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_a_stored_hnsw_index_is_read_when_first_searched(
+    monkeypatch: pytest.MonkeyPatch, corpus_dir: Path, tmp_path: Path
+) -> None:
+    """A view loaded without searching (a build, or a shard of ``qa serve --ray`` for the segments it does not
+    search) leaves dense.faiss unread; the first search reads it; one that holds another count than the
+    segment's passages is refused when read."""
+    import qa.storage
+    from qa.errors import IndexFormatError
+
+    monkeypatch.setattr(qa.index, "FLAT_MAX_PASSAGES", 10)
+    index_corpus(corpus_dir, tmp_path, embedder=HashEmbedder())
+    (segment,) = load_index(tmp_path, search=False).segments
+    assert segment._dense is None and segment.faiss == "IndexHNSWFlat"
+    assert segment.dense.ntotal == len(segment.passages) == 16 and segment._dense is not None
+    assert load_index(tmp_path).segments[0]._dense is not None  # a server's load reads it at once
+    assert segment.path is not None
+    with pytest.raises(IndexFormatError, match="inconsistent with its manifest"):
+        qa.storage._read_dense(segment.path, 17)
