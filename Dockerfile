@@ -3,6 +3,8 @@
 #   docker run -p 8000:8000 -e QA_API_KEYS=change-me qa-cite
 # The same on onnxruntime, about three times faster per question (README, "Speed"):
 #   docker build -t qa-cite --build-arg EXTRAS="[onnx]" --build-arg QA_MODEL=all-MiniLM-L6-v2-qint8 .
+# With Ray, one image for every node of a cluster (README, "Scaling out"; `ray start` then `qa index --ray auto`):
+#   docker build -t qa-cite-ray --build-arg EXTRAS="[ray]" .
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

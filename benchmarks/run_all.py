@@ -23,7 +23,19 @@ from typing import Any
 from benchmarks.common import CACHE, ROOT, log, machine, parser
 
 # Run order: quality first, then the long latency run, then the rest.
-SCRIPTS = ("answers", "abstention", "embed", "peers", "latency", "quantized", "build", "http_load", "writes", "resume")
+SCRIPTS = (
+    "answers",
+    "abstention",
+    "embed",
+    "peers",
+    "latency",
+    "quantized",
+    "build",
+    "http_load",
+    "writes",
+    "resume",
+    "cluster",
+)
 TITLES = {
     "answers": "Answers: torch against the ONNX models on the gold sets",
     "abstention": "Abstention: near misses refused against right answers lost, by min_score",
@@ -35,6 +47,7 @@ TITLES = {
     "http_load": "HTTP load",
     "writes": "Writes into the segmented index",
     "resume": "qa index of a large corpus: memory, and a kill halfway",
+    "cluster": "On a two-node Ray cluster: build, serving, a shard killed",
 }
 NOTES = "<!-- notes -->"
 # The options RESULTS.md's figures were taken with (latency: the int8 model, whose cached 1M vectors it reuses).

@@ -315,3 +315,22 @@ def test_resume_whole_only_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest
     from benchmarks.resume import render
 
     assert "uninterrupted" in render(payload) and "killed" not in render(payload)
+
+
+@pytest.mark.slow
+def test_cluster_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The default corpus built in this process and on a two-node Ray cluster (the same texts), two questions
+    to qa serve and qa serve --ray (the same answers, one timing each per question), and a fault run in
+    which every answer is right or a 503."""
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+    monkeypatch.setenv("QA_READER_CANDIDATES", "0")
+    payload = run_script("cluster", monkeypatch, capsys)
+    build, serving, faults = payload["build"], payload["serving"], payload["faults"]
+    assert build["passages"] == 16 and build["texts"] == 43, "the default corpus: 16 passages, 43 texts"
+    assert build["texts_per_passage"] == round(43 / 16, 2)
+    assert [p["passages"] for p in build["projection"]] == [10_000_000] * 3 + [100_000_000] * 3
+    assert serving["questions"] == 2 and serving["different_answers"] == 0
+    for name in ("qa serve", "qa serve --ray"):
+        assert_summary(serving["latency_ms"][name], 2, name)
+    assert set(faults["outcomes"]) <= {"right", "503"} and faults["outcomes"].get("right", 0) > 0
+    assert sum(faults["outcomes"].values()) == faults["requests"]

@@ -9,7 +9,8 @@ What these tests pin:
   as one process answers them over the same multi-segment index (quote, offsets, confidence), and
   nothing of the cluster listens beyond 127.0.0.1;
 * a killed shard replica costs 503s while Serve replaces it, never a wrong or partial answer, and
-  the service is whole again within 30 s.
+  the service is whole again within 30 s;
+* a document written through one answer replica is quoted by every replica, and gone once deleted.
 
 The cluster is two nodes of one CPU each (``ray.cluster_utils.Cluster``), started once for the
 module and shut down at its end, also when a test fails. Everything listens on 127.0.0.1.
@@ -46,6 +47,7 @@ from qa.storage import load_index, save_index
 
 XQUAD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "xquad-en-dev" / "xquad-en-dev.json"
 ROOT = Path(__file__).resolve().parents[1]
+WRITE_KEY = "cluster-test-key"
 
 
 # Ray binds to the machine's address unless it runs as on a laptop: then every node, the GCS and the
@@ -163,7 +165,7 @@ def ray_server(cluster: Any, served_index: Path, tmp_path_factory: pytest.TempPa
     """``qa serve --ray`` on the cluster: 2 shards, 2 answer replicas; stopped at the end of the module."""
     port = free_port()
     log = tmp_path_factory.mktemp("ray-serve") / "serve.log"
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", QA_API_KEYS=WRITE_KEY)
     command = [str(Path(sys.executable).with_name("qa")), "serve", "--ray", cluster.address, "--port", str(port),
                "--index-dir", str(served_index), "--shards", "2", "--answer-replicas", "2"]  # fmt: skip
     with log.open("w") as out:
@@ -265,3 +267,22 @@ def test_a_killed_shard_replica_costs_503s_then_the_service_is_whole(
     replaced = subprocess.run(["pgrep", "-f", "ServeReplica:qa:shard-0"], capture_output=True, text=True).stdout
     assert replaced.split() and replaced.split() != pids  # Serve started another replica
     print(json.dumps({"statuses": statuses, "whole_after_s": round(whole_at - killed_at, 1)}))
+
+
+def test_a_write_through_one_replica_is_answered_by_every_replica_and_shard(ray_server: str) -> None:
+    """An upload is committed by the answer replica that receives it; every later question, whichever replica
+    answers it, quotes the new document (the shards load the commit the question names). Then a delete."""
+    auth = {"Authorization": f"Bearer {WRITE_KEY}"}
+    text = "# Harbour pilots\n\nThe harbour pilots of Port Quillon number exactly forty-two.\n"
+    created = httpx.post(f"{ray_server}/v1/documents", json={"document_id": "pilots.md", "text": text},
+                         headers=auth, timeout=60)  # fmt: skip
+    assert created.status_code == 201, created.text
+    question = "How many harbour pilots does Port Quillon have?"
+    for _ in range(6):  # two answer replicas: each is asked several times
+        answer = httpx.post(f"{ray_server}/v1/ask", json={"question": question}, timeout=60).json()
+        assert answer["citations"][0]["document_id"] == "pilots.md", answer
+        assert answer["answer"] == "The harbour pilots of Port Quillon number exactly forty-two."
+    assert httpx.delete(f"{ray_server}/v1/documents/pilots.md", headers=auth, timeout=60).status_code == 204
+    for _ in range(6):
+        answer = httpx.post(f"{ray_server}/v1/ask", json={"question": question}, timeout=60).json()
+        assert all(c["document_id"] != "pilots.md" for c in answer["citations"]), answer
