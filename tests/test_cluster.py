@@ -44,6 +44,7 @@ from qa.indexing import index_corpus
 from qa.ingest import parse_document
 from qa.records import answer_record
 from qa.storage import load_index, save_index
+from reliability.common import Server, stop_server, wait_ready
 
 XQUAD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "xquad-en-dev" / "xquad-en-dev.json"
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,26 +171,12 @@ def ray_server(cluster: Any, served_index: Path, tmp_path_factory: pytest.TempPa
                "--index-dir", str(served_index), "--shards", "2", "--answer-replicas", "2"]  # fmt: skip
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
+    server = Server(process, f"http://127.0.0.1:{port}", log)
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "qa serve --ray was not ready in 240 s\n" + log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        yield url
+        wait_ready(server, within=240)
+        yield server.url
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(server, signal.SIGINT)  # Ctrl-C: qa serve --ray shuts the Serve application down
 
 
 def _listening_beyond_loopback() -> list[str]:
