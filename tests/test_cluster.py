@@ -18,6 +18,7 @@ module and shut down at its end, also when a test fails. Everything listens on 1
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -181,12 +182,28 @@ def ray_server(cluster: Any, served_index: Path, tmp_path_factory: pytest.TempPa
 
 def _listening_beyond_loopback() -> list[str]:
     """Sockets of the cluster's processes (raylets, GCS, workers, Serve's proxy and replicas) that listen on
-    another address than 127.0.0.1."""
+    another address than the loopback one (127.0.0.1, also as an IPv6-mapped address, or ::1)."""
     if shutil.which("ss") is None:
         pytest.skip("ss (iproute2) is absent: cannot list listening sockets")
     lines = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout.splitlines()
     ours = [line for line in lines if any(name in line for name in ("ray", "gcs_server", "raylet", "plasma"))]
-    return [line for line in ours if not line.split()[3].startswith("127.0.0.1:")]
+    return [line for line in ours if not _loopback(line.split()[3].rsplit(":", 1)[0])]
+
+
+def _loopback(host: str) -> bool:
+    """Whether a listening address as ss prints it (``127.0.0.1``, ``[::ffff:127.0.0.1]``, ``*``) is loopback.
+
+    Example:
+        >>> [_loopback(h) for h in ("127.0.0.1", "[::ffff:127.0.0.1]", "[::1]", "*", "0.0.0.0", "[::]")]
+        [True, True, True, False, False, False]
+    """
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # "*": every address
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 def _expected(engine: Engine, questions: list[str]) -> list[dict[str, Any]]:
