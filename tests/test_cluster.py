@@ -63,17 +63,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.model]
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     """Two Ray nodes on this machine, one CPU each; shut down at the end of the module, whatever happens."""
-    from ray.cluster_utils import Cluster
+    from benchmarks.cluster import local_cluster
 
-    node = {"num_cpus": 1, "object_store_memory": 300 * 2**20, "include_dashboard": False}
-    started = Cluster(initialize_head=True, head_node_args=node)
-    try:
-        started.add_node(**node)
-        started.wait_for_nodes()
+    with local_cluster(nodes=2) as started:
         yield started
-    finally:
-        ray.shutdown()
-        started.shutdown()
 
 
 def _corpus(corpus_dir: Path, target: Path) -> Path:
