@@ -96,8 +96,7 @@ def index_command(
         if ray_address is not None:
             from qa.cluster import RayRunner
 
-            address = None if ray_address == "local" else ray_address
-            runner = RayRunner(settings.model, address=address, actors=actors, batch_size=batch_size)
+            runner = RayRunner(settings.model, address=ray_address, actors=actors, batch_size=batch_size)
         report = index_corpus(
             corpus_dir or settings.corpus_dir,
             index_dir or settings.index_dir,
@@ -411,7 +410,6 @@ def serve_command(
     settings = _settings()
     if index_dir is not None:
         settings = settings.model_copy(update={"index_dir": index_dir})
-    address = None if ray_address in (None, "local") else ray_address
     embedder = None
     try:
         current_commit(settings.index_dir)
@@ -423,7 +421,7 @@ def serve_command(
             if ray_address is not None:
                 from qa.cluster import RayRunner
 
-                runner = RayRunner(settings.model, address=address)
+                runner = RayRunner(settings.model, address=ray_address)
             index_corpus(settings.corpus_dir, settings.index_dir, embedder=embedder, max_chars=settings.max_chars,
                          quantize=settings.quantize_vectors, log=lambda message: click.echo(message, err=True),
                          progress=tqdm_progress(), runner=runner)  # fmt: skip
@@ -438,7 +436,7 @@ def serve_command(
             _fail(str(exc))
         from api.cluster import ClusterOptions, serve_on_ray
 
-        serve_on_ray(settings, address, host, port, ClusterOptions(shards, shard_replicas, answer_replicas))
+        serve_on_ray(settings, ray_address, host, port, ClusterOptions(shards, shard_replicas, answer_replicas))
         return
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: exit 0 then, not -15.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))

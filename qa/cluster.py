@@ -52,7 +52,8 @@ def ray_module() -> Any:
 
 
 def connect(address: str | None) -> Any:
-    """Join the Ray cluster at ``address`` (None: start one on this machine), unless joined already."""
+    """Join the Ray cluster at ``address`` (None or ``"local"``: start one on this machine, as ``ray.init``
+    does), unless joined already."""
     ray = ray_module()
     if not ray.is_initialized():
         try:
