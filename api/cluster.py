@@ -29,6 +29,7 @@ from ray.serve.handle import DeploymentHandle
 from api.main import create_app
 from qa.cluster import connect
 from qa.config import Settings
+from qa.filters import Filter
 from qa.index import VectorIndex
 from qa.retrieve import Ranking
 from qa.shards import STALE, Shard, ShardedSearch, ShardUnavailable, StaleCommit
@@ -86,9 +87,9 @@ class ShardDeployment:
         self.shard = Shard(load, shard, shards)
 
     def search(
-        self, commit: str, query: np.ndarray | None, tokens: list[str] | None, n: int
+        self, commit: str, query: np.ndarray | None, tokens: list[str] | None, n: int, where: Filter | None = None
     ) -> tuple[Ranking, Ranking]:
-        return self.shard.search(commit, query, tokens, n)
+        return self.shard.search(commit, query, tokens, n, where)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0})
@@ -105,10 +106,10 @@ class AnswerDeployment:
         return create_app(self.settings, searcher=ShardedSearch(self.fan_out))
 
     def fan_out(
-        self, commit: str, query: np.ndarray | None, tokens: list[str] | None, n: int
+        self, commit: str, query: np.ndarray | None, tokens: list[str] | None, n: int, where: Filter | None
     ) -> list[tuple[Ranking, Ranking]]:
         """Every shard's rankings, asked at once; ShardUnavailable if any shard does not answer in time."""
-        responses = [handle.search.remote(commit, query, tokens, n) for handle in self.shards]
+        responses = [handle.search.remote(commit, query, tokens, n, where) for handle in self.shards]
         lists = []
         for shard, response in enumerate(responses):
             try:

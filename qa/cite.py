@@ -34,6 +34,7 @@ def cite(document: Document, passage: Passage, unit: Span, score: float) -> Cita
         end=unit.end,
         passage_id=passage.id,
         score=round(min(1.0, max(0.0, score)), 4),
+        document_metadata=document.metadata,
     )
 
 

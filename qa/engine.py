@@ -17,8 +17,10 @@ from qa.defaults import DEFAULT_MIN_SCORE, DEFAULT_READER_CANDIDATES
 from qa.embed import Embedder
 from qa.errors import NO_DOCUMENT, DocumentNotFound, QueryError
 from qa.features import candidate_features, candidate_text, passage_tokens
+from qa.filters import Filter, parse_filter, schema_of
 from qa.index import VectorIndex
 from qa.ingest import normalize_id
+from qa.metadata import FieldType
 from qa.question import Profile, profile
 from qa.reader import Reader, reader_for
 from qa.retrieve import LOCAL, Mode, Searcher, retrieve
@@ -119,24 +121,39 @@ class Engine:
         self.reader = reader if reread > 0 else None
         self.reread = reread
         self.reranker = load_model(embedder.name, reranker=True) if self.reader is not None else None
+        self._schema: dict[str, frozenset[FieldType]] | None = None
 
     def with_index(self, index: VectorIndex) -> Engine:
         """The same engine (model, threshold, scorer, cross-encoder, searcher) over another index."""
         return Engine(index, self.embedder, min_score=self.min_score, model=self.model, reader=self.reader,
                       reread=self.reread, searcher=self.searcher)  # fmt: skip
 
+    def parse_filter(self, data: object) -> Filter:
+        """A filter (``qa.filters``) checked against the fields and types of this index's documents.
+
+        Raises:
+            FilterError: Naming a field no document has, or a value of a type the field never holds.
+        """
+        if self._schema is None:  # once per commit: an engine serves one
+            self._schema = schema_of((d.id, d.metadata) for d in self.index.documents.values())
+        return parse_filter(data, self._schema)
+
     def _query_vector(self, text: str, mode: Mode) -> np.ndarray | None:
         return None if mode == "bm25" else self.embedder.embed_queries([text])[0]
 
     def ranked(self, question: str, *, mode: Mode = "hybrid") -> tuple[list[Hit], list[Scored]]:
         """Retrieved passages, reordered by their best candidate, and the scored candidates, best first."""
-        hits, ranked, _, _ = self._ranked(question, mode)
+        hits, ranked, _, _ = self._ranked(question, mode, None)
         return hits, ranked
 
-    def _ranked(self, question: str, mode: Mode) -> tuple[list[Hit], list[Scored], Profile, AnswerModel]:
+    def _ranked(
+        self, question: str, mode: Mode, where: Filter | None
+    ) -> tuple[list[Hit], list[Scored], Profile, AnswerModel]:
         """Hits, scored candidates and profile, and the model whose confidence the best candidate carries."""
         vector = self._query_vector(question, mode)
-        hits = retrieve(self.index, vector, question, k=RETRIEVE_PASSAGES, mode=mode, searcher=self.searcher)
+        hits = retrieve(
+            self.index, vector, question, k=RETRIEVE_PASSAGES, mode=mode, searcher=self.searcher, where=where
+        )
         asked = profile(question, self.index.idf, self.index.idf_ceiling, self.index.vocabulary)
         found, matrix = candidate_features(self.index, hits, asked, vector)
         ranked = rank(found, matrix, self.model)
@@ -146,20 +163,23 @@ class Engine:
             ranked, model = reread(ranked, self.reader.score(question, top), self.reranker), self.reranker
         return rerank(hits, ranked), ranked, asked, model
 
-    def ask(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid") -> Answer:
+    def ask(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid", where: Filter | None = None) -> Answer:
         """Answer a question with a verbatim quote, or abstain.
 
         See ``ask_detailed`` for the arguments; this returns only the answer.
         """
-        return self.ask_detailed(question, top_k=top_k, mode=mode).answer
+        return self.ask_detailed(question, top_k=top_k, mode=mode, where=where).answer
 
-    def ask_detailed(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid") -> Asked:
+    def ask_detailed(
+        self, question: str, *, top_k: int = 3, mode: Mode = "hybrid", where: Filter | None = None
+    ) -> Asked:
         """Answer a question, and keep the retrieved passages and the evidence score.
 
         Args:
             question: The question (trimmed; 1 to MAX_QUESTION_CHARS characters).
             top_k: Number of citations to return (1 to 20).
             mode: Retrieval mode.
+            where: Answer only from the documents this filter matches (``parse_filter``).
 
         Returns:
             The answer (when ``answerable`` is false, ``answer`` is None and the
@@ -172,7 +192,7 @@ class Engine:
         text = clean_question(question)
         if not 1 <= top_k <= 20:
             raise QueryError(f"top_k ({top_k}) must be between 1 and 20")
-        hits, ranked, asked, model = self._ranked(text, mode)
+        hits, ranked, asked, model = self._ranked(text, mode, where)
         chosen = citable(ranked, top_k, model.merge_margin)
         best = chosen[0].confidence if chosen else 0.0
         # The hard rules (qa.scorer.HARD_RULES, unknown names among them) refuse whatever the confidence.
@@ -207,8 +227,10 @@ class Engine:
         present = passage_tokens(self.index, self.index.by_id[best.candidate.passage.id]).all
         return refusal_reason(model, best.inputs, asked, asked.tokens - present, rule)
 
-    def search(self, query: str, *, k: int = 10, mode: Mode = "hybrid") -> list[SearchResult]:
-        """Passages for a query, with the offsets of its words in each passage's text.
+    def search(
+        self, query: str, *, k: int = 10, mode: Mode = "hybrid", where: Filter | None = None
+    ) -> list[SearchResult]:
+        """Passages for a query (of the documents ``where`` matches), with the offsets of its words in each.
 
         Raises:
             QueryError: If the query or ``k`` breaks an input rule.
@@ -216,7 +238,8 @@ class Engine:
         text = clean_question(query)
         if not 1 <= k <= 50:
             raise QueryError(f"k ({k}) must be between 1 and 50")
-        hits = retrieve(self.index, self._query_vector(text, mode), text, k=k, mode=mode, searcher=self.searcher)
+        vector = self._query_vector(text, mode)
+        hits = retrieve(self.index, vector, text, k=k, mode=mode, searcher=self.searcher, where=where)
         words = set(tokenize(text))
         return [
             SearchResult(hit, self.index.documents[hit.passage.doc_id], tuple(highlight_spans(hit.passage.text, words)))

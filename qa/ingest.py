@@ -7,8 +7,11 @@ separators. Its ``text`` is what every offset refers to: the decoded file for
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
 import io
+import json
 import logging
 import re
 import struct
@@ -19,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from qa.errors import CorpusError
 from qa.htmltext import html_to_text
+from qa.metadata import MetadataError, MetaValue, clean_metadata
 from qa.structure import heading_text, parse_blocks
 from qa.types import Block, Document
 
@@ -34,6 +38,10 @@ MAX_DOCUMENT_ID_CHARS = 255
 # Control, lone-surrogate, format (zero-width, bidirectional overrides) and line/paragraph separator
 # characters: invisible or reordering in an id, so two ids that look alike could name different documents.
 _UNSEEN_CATEGORIES = frozenset({"Cc", "Cs", "Cf", "Zl", "Zp"})
+# Markdown front matter: a YAML block fenced by '---' lines at the very start of the file.
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+# The metadata file beside a corpus file: 'report.pdf' has 'report.pdf.meta.json'.
+SIDECAR_SUFFIX = ".meta.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,20 +139,59 @@ def _title(text: str, blocks: tuple[Block, ...], doc_id: str) -> str:
     return PurePosixPath(doc_id).stem or doc_id
 
 
-def parse_document(doc_id: str, data: bytes, *, title: str | None = None) -> Document:
+def front_matter(text: str, doc_id: str) -> tuple[dict[str, MetaValue], int]:
+    """The metadata of a Markdown file's YAML front matter, and where its body starts (0 without one).
+
+    The front matter stays in the document's text (offsets are into the file as written) but is
+    neither searched nor quoted. YAML dates become ISO 8601 strings.
+
+    Raises:
+        CorpusError: If the front matter is not a YAML mapping, or breaks a metadata rule.
+    """
+    import yaml
+
+    match = _FRONT_MATTER.match(text)
+    if match is None:
+        return {}, 0
+    try:
+        data = yaml.safe_load(match.group(1) or "") or {}
+    except yaml.YAMLError as exc:
+        raise CorpusError(f"{doc_id}: the front matter is not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise CorpusError(f"{doc_id}: the front matter must be a YAML mapping of fields")
+    data = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in data.items()}
+    try:
+        return clean_metadata(data), match.end()
+    except MetadataError as exc:
+        raise CorpusError(f"{doc_id}: front matter: {exc}") from None
+
+
+def with_metadata(doc: Document, metadata: dict[str, MetaValue]) -> Document:
+    """``doc`` with ``metadata`` set over what it had (a sidecar over front matter); its title comes along."""
+    if not metadata:
+        return doc
+    merged = {**doc.metadata, **metadata}
+    title = metadata.get("title")
+    return dataclasses.replace(doc, metadata=merged, title=title if isinstance(title, str) else doc.title)
+
+
+def parse_document(
+    doc_id: str, data: bytes, *, title: str | None = None, metadata: dict[str, MetaValue] | None = None
+) -> Document:
     """Turn a file's bytes into a document, choosing the parser by the id's suffix.
 
     Args:
         doc_id: The document id (its relative path); its suffix picks the parser.
         data: The file's content.
-        title: A title to use instead of the first heading.
+        title: A title to use instead of the metadata's or the first heading.
+        metadata: Checked metadata (``qa.metadata.clean_metadata``), set over the front matter's.
 
     Returns:
         The parsed document.
 
     Raises:
         CorpusError: If the file is empty, binary, not UTF-8, an unreadable PDF,
-            of an unsupported type, or has no text.
+            of an unsupported type, has no text, or bad front matter.
     """
     suffix = PurePosixPath(doc_id).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -164,10 +211,17 @@ def parse_document(doc_id: str, data: bytes, *, title: str | None = None) -> Doc
     else:
         text = _decode(data, doc_id)
         fmt = "txt" if suffix == ".txt" else "md"
-        blocks = parse_blocks(text, markdown=fmt == "md")
+        found, body = front_matter(text, doc_id) if fmt == "md" else ({}, 0)
+        metadata = {**found, **(metadata or {})}
+        blocks = tuple(
+            Block(b.kind, b.start + body, b.end + body, b.level)
+            for b in parse_blocks(text[body:], markdown=fmt == "md")
+        )
     if not text.strip() or not blocks:
         raise CorpusError(f"{doc_id}: no text found")
-    return Document(id=doc_id, title=title or _title(text, blocks, doc_id), text=text, blocks=blocks, format=fmt)
+    named = metadata.get("title") if metadata else None
+    title = title or (named if isinstance(named, str) else None) or _title(text, blocks, doc_id)
+    return Document(id=doc_id, title=title, text=text, blocks=blocks, format=fmt, metadata=metadata or {})
 
 
 def corpus_files(root: Path) -> list[Path]:
@@ -229,7 +283,26 @@ def load_corpus(
         items = list(corpus_bytes(root))
         parsed = iter(parse([item for item in items if not isinstance(item, Problem)]))
         read = [item if isinstance(item, Problem) else next(parsed) for item in items]
+    read = [with_sidecar(root, item) if isinstance(item, Document) else item for item in read]
     return [d for d in read if isinstance(d, Document)], [p for p in read if isinstance(p, Problem)]
+
+
+def with_sidecar(root: Path, doc: Document) -> Document | Problem:
+    """``doc`` with the metadata of its sidecar file (``NAME.meta.json`` beside ``NAME``), if it has one.
+
+    A sidecar that cannot be read, is not a JSON object or breaks a metadata rule keeps its document
+    out of the index, with the reason: indexing it without the metadata asked for would be wrong.
+    """
+    path = root / f"{doc.id}{SIDECAR_SUFFIX}"
+    name = f"{doc.id}{SIDECAR_SUFFIX}"
+    if not path.is_file():
+        return doc
+    try:
+        if path.stat().st_size > 1024 * 1024:
+            return Problem(doc.id, f"{name}: larger than 1 MiB")
+        return with_metadata(doc, clean_metadata(json.loads(path.read_text(encoding="utf-8"))))
+    except (OSError, ValueError, MetadataError) as exc:  # ValueError: not UTF-8, not JSON
+        return Problem(doc.id, f"{name}: {exc}")
 
 
 def corpus_bytes(root: Path) -> Iterator[tuple[str, bytes] | Problem]:

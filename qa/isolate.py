@@ -47,6 +47,7 @@ from typing import Any
 
 from qa.errors import CorpusError
 from qa.ingest import parse_document
+from qa.metadata import MetaValue
 from qa.types import Document, document_from_record, document_record
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,9 @@ def _context() -> ForkServerContext:
     return context
 
 
-def parse_isolated(doc_id: str, data: bytes, *, title: str | None = None, seconds: float) -> Document:
+def parse_isolated(
+    doc_id: str, data: bytes, *, title: str | None = None, metadata: dict[str, MetaValue] | None = None, seconds: float
+) -> Document:
     """Parse a file like ``parse_document``, in a child process killed after ``seconds``.
 
     The deadline counts from the child's start. The first call in a process
@@ -121,10 +124,11 @@ def parse_isolated(doc_id: str, data: bytes, *, title: str | None = None, second
         doc_id: The document id (its relative path); its suffix picks the parser.
         data: The file's content.
         title: A title to use instead of the first heading.
+        metadata: Checked metadata, set over the file's front matter.
         seconds: How long the parse may take.
 
     Returns:
-        The parsed document, equal to ``parse_document(doc_id, data, title=title)``.
+        The parsed document, equal to ``parse_document(doc_id, data, title=title, metadata=metadata)``.
 
     Raises:
         ParseTimeout: If the parse did not finish in ``seconds``.
@@ -138,7 +142,7 @@ def parse_isolated(doc_id: str, data: bytes, *, title: str | None = None, second
     receiver, sender = context.Pipe(duplex=False)
     with receiver:
         with sender:  # the child holds the only write end once started, so its death reads as end-of-file
-            process = context.Process(target=_parse_in_child, args=(sender, doc_id, data, title), daemon=True)
+            process = context.Process(target=_parse_in_child, args=(sender, doc_id, data, title, metadata), daemon=True)
             process.start()
         payload: bytes | None = None
         try:
@@ -185,7 +189,9 @@ def _reap(process: ForkServerProcess, *, grace: float) -> int | None:
     return exitcode
 
 
-def _parse_in_child(sender: Connection, doc_id: str, data: bytes, title: str | None) -> None:
+def _parse_in_child(
+    sender: Connection, doc_id: str, data: bytes, title: str | None, metadata: dict[str, MetaValue] | None
+) -> None:
     """The child's work: parse, and send the document or the CorpusError's message as JSON.
 
     Any other exception propagates: the child exits with a traceback on stderr and no message, which the
@@ -193,7 +199,9 @@ def _parse_in_child(sender: Connection, doc_id: str, data: bytes, title: str | N
     """
     with sender:
         try:
-            reply: dict[str, Any] = {"document": document_record(parse_document(doc_id, data, title=title))}
+            reply: dict[str, Any] = {
+                "document": document_record(parse_document(doc_id, data, title=title, metadata=metadata))
+            }
         except CorpusError as exc:
             reply = {"error": str(exc)}
         sender.send_bytes(_encode(reply))

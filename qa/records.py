@@ -6,6 +6,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from qa.cite import section_of
+from qa.metadata import metadata_record
 from qa.types import Citation
 
 if TYPE_CHECKING:  # keeps `qa --help` free of numpy and the engine
@@ -18,7 +19,9 @@ CITATION_FIELDS = tuple(f.name for f in fields(Citation))
 def citation_record(citation: Citation) -> dict[str, Any]:
     """A citation as JSON-ready data: every field of ``qa.types.Citation``, in order, tuples as lists."""
     values = {name: getattr(citation, name) for name in CITATION_FIELDS}
-    return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
+    record = {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
+    record["document_metadata"] = metadata_record(citation.document_metadata)
+    return record
 
 
 def answer_record(answer: Answer) -> dict[str, Any]:
@@ -48,4 +51,5 @@ def search_record(result: SearchResult) -> dict[str, Any]:
         "end": passage.end,
         "score": round(result.hit.score, 6),
         "highlights": [list(span) for span in result.highlights],
+        "document_metadata": metadata_record(result.document.metadata),
     }

@@ -7,13 +7,15 @@ the two rankings with reciprocal rank fusion, which needs no score scaling.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Collection
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from qa.index import BM25_B, BM25_K1, RESCORE_FACTOR, Postings, Segment, VectorIndex
+from qa.filters import DocumentTable, Filter
+from qa.index import BM25_B, BM25_K1, FLAT_TYPE, HNSW_EF_SEARCH, RESCORE_FACTOR, Postings, Segment, VectorIndex
 from qa.tokens import tokenize
 from qa.types import Hit
 
@@ -23,6 +25,9 @@ MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
 RRF_K = 61
 # Each ranking contributes this many candidates to the fusion.
 CANDIDATES = 50
+# A filter leaving at most this many rows of a graph (HNSW) segment is searched exactly over those rows:
+# a graph walk that must skip most nodes can miss matches, and 20,000 dot products take about a millisecond.
+EXACT_FILTERED_ROWS = 20_000
 
 
 Ranking = list[tuple[int, float]]
@@ -33,11 +38,16 @@ class Searcher(Protocol):
 
     ``search`` returns what ``dense_search`` and ``lexical_search`` return over the whole ``index``
     (an empty ranking for a search not asked: no vector, or no tokens), both at once, so that
-    shards are asked once per question.
+    shards are asked once per question. ``where`` keeps only the passages of documents it matches.
     """
 
     def search(
-        self, index: VectorIndex, query: npt.NDArray[np.float32] | None, tokens: list[str] | None, n: int
+        self,
+        index: VectorIndex,
+        query: npt.NDArray[np.float32] | None,
+        tokens: list[str] | None,
+        n: int,
+        where: Filter | None = None,
     ) -> tuple[Ranking, Ranking]: ...
 
 
@@ -45,9 +55,14 @@ class LocalSearch:
     """Every segment searched in this process."""
 
     def search(
-        self, index: VectorIndex, query: npt.NDArray[np.float32] | None, tokens: list[str] | None, n: int
+        self,
+        index: VectorIndex,
+        query: npt.NDArray[np.float32] | None,
+        tokens: list[str] | None,
+        n: int,
+        where: Filter | None = None,
     ) -> tuple[Ranking, Ranking]:
-        return search_both(index, query, tokens, n)
+        return search_both(index, query, tokens, n, where=where)
 
 
 def search_both(
@@ -57,10 +72,12 @@ def search_both(
     n: int,
     *,
     only: Collection[str] | None = None,
+    where: Filter | None = None,
 ) -> tuple[Ranking, Ranking]:
     """The dense ranking (none without ``query``) and the lexical one (none without ``tokens``)."""
-    dense = dense_search(index, query, n, only=only) if query is not None else []
-    lexical = lexical_search(index, tokens, n, only=only) if tokens is not None else []
+    parts = _parts(index, only, where)
+    dense = _dense(index, parts, query, n, filtered=where is not None) if query is not None else []
+    lexical = _lexical(index, parts, tokens, n) if tokens is not None else []
     return dense, lexical
 
 
@@ -68,7 +85,12 @@ LOCAL: Searcher = LocalSearch()
 
 
 def dense_search(
-    index: VectorIndex, query: npt.NDArray[np.float32], n: int, *, only: Collection[str] | None = None
+    index: VectorIndex,
+    query: npt.NDArray[np.float32],
+    n: int,
+    *,
+    only: Collection[str] | None = None,
+    where: Filter | None = None,
 ) -> list[tuple[int, float]]:
     """Rows and cosine scores of the ``n`` nearest live passages across the segments, best first.
 
@@ -78,43 +100,96 @@ def dense_search(
     ``RESCORE_FACTOR * n`` passages, which are then scored with their full vectors: the scores
     returned are exact cosines. ``only`` restricts the search to the segments of those names (a
     shard's): the lists of all shards, merged by ``best``, are the list of the whole index.
+
+    With ``where``, only the passages of matching documents are searched, before ranking: ``n`` come
+    back whenever ``n`` match. A flat segment is searched exactly through a FAISS ID selector; a graph
+    segment exactly over its matching rows when they are few (``EXACT_FILTERED_ROWS``), else through
+    the graph with the selector, as approximate as the graph is without a filter.
     """
+    return _dense(index, _parts(index, only, where), query, n, filtered=where is not None)
+
+
+Part = tuple[int, Segment, npt.NDArray[np.bool_]]
+
+
+def _dense(
+    index: VectorIndex, parts: list[Part], query: npt.NDArray[np.float32], n: int, *, filtered: bool
+) -> list[tuple[int, float]]:
     found: list[tuple[int, float]] = []
-    for base, segment, live in _parts(index, only):
+    for base, segment, allowed in parts:
         size = len(segment.passages)
-        want = min(n + size - int(live.sum()), size)
-        if want <= 0 or n <= 0:
+        count = int(allowed.sum())
+        if not count or n <= 0:
             continue
-        if not segment.quantized:
+        if filtered:
+            pairs = _dense_filtered(segment, query, allowed, count, n)
+        elif not segment.quantized:
+            want = min(n + size - count, size)
             scores, rows = segment.dense.search(query.reshape(1, -1), want)
-            pairs = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0 and live[r]]
+            pairs = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0 and allowed[r]]
         else:
+            want = min(n + size - count, size)
             _, shortlist = segment.dense.search(query.reshape(1, -1), min(want * RESCORE_FACTOR, size))
             rows = np.sort(shortlist[0][shortlist[0] >= 0])  # in file order: the memory-mapped reads go forwards
-            rows = rows[live[rows]]
-            exact = np.asarray(segment.passage_vectors[rows] @ query, dtype=np.float32)
-            pairs = [(int(rows[i]), float(exact[i])) for i in np.argsort(-exact, kind="stable")]
+            pairs = _exact(segment, query, rows[allowed[rows]])
         found.extend((base + r, s) for r, s in pairs[:n])
     return best(index, found, n)
 
 
+def _exact(segment: Segment, query: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]) -> list[tuple[int, float]]:
+    """``rows`` scored with their full vectors, best first (ties in row order)."""
+    exact = np.asarray(segment.passage_vectors[rows] @ query, dtype=np.float32)
+    return [(int(rows[i]), float(exact[i])) for i in np.argsort(-exact, kind="stable")]
+
+
+def _dense_filtered(
+    segment: Segment, query: npt.NDArray[np.float32], allowed: npt.NDArray[np.bool_], count: int, n: int
+) -> list[tuple[int, float]]:
+    """The ``n`` best of a segment's ``allowed`` rows (see ``dense_search``)."""
+    import faiss
+
+    lib: Any = faiss  # its stubs lack the search parameters' keyword arguments
+    if segment.faiss != FLAT_TYPE and count <= EXACT_FILTERED_ROWS:
+        return _exact(segment, query, np.flatnonzero(allowed))[:n]
+    bits = np.packbits(allowed, bitorder="little")  # the selector reads it: kept alive through the search
+    selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
+    if segment.faiss == FLAT_TYPE:
+        scores, rows = segment.dense.search(
+            query.reshape(1, -1), min(n, count), params=lib.SearchParameters(sel=selector)
+        )
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+    want = min(n * RESCORE_FACTOR, count)
+    params = lib.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, want))
+    _, shortlist = segment.dense.search(query.reshape(1, -1), want, params=params)
+    return _exact(segment, query, np.sort(shortlist[0][shortlist[0] >= 0]))[:n]
+
+
 def lexical_search(
-    index: VectorIndex, tokens: list[str], n: int, *, only: Collection[str] | None = None
+    index: VectorIndex,
+    tokens: list[str],
+    n: int,
+    *,
+    only: Collection[str] | None = None,
+    where: Filter | None = None,
 ) -> list[tuple[int, float]]:
     """Rows and BM25 scores of the ``n`` best live passages with any query token, best first.
 
     BM25 as bm25s scores it ("lucene"), with the corpus's statistics: document frequencies, passage
     count and mean length over every segment's live passages, also when ``only`` restricts the
-    search to some segments. Ties are broken in corpus order.
+    search to some segments or ``where`` to some documents. Ties are broken in corpus order.
     """
+    return _lexical(index, _parts(index, only, where), tokens, n)
+
+
+def _lexical(index: VectorIndex, parts: list[Part], tokens: list[str], n: int) -> list[tuple[int, float]]:
     known = [t for t in tokens if t in index.idf]
     if not known or not index.n_passages or n <= 0:
         return []
     idf = np.asarray([index.idf[t] for t in known], dtype=np.float32)
     found: list[tuple[int, float]] = []
-    for base, segment, live in _parts(index, only):
+    for base, segment, allowed in parts:
         scores = bm25_scores(segment.postings, known, idf, np.float32(index.mean_length))
-        scores[~live] = 0.0
+        scores[~allowed] = 0.0
         hits = np.flatnonzero(scores)
         if len(hits) > n:  # the n best, and any tied with the n-th: corpus order settles those
             floor = np.partition(scores[hits], len(hits) - n)[len(hits) - n]
@@ -137,13 +212,33 @@ def bm25_scores(
     return scores
 
 
-def _parts(index: VectorIndex, only: Collection[str] | None) -> list[tuple[int, Segment, npt.NDArray[np.bool_]]]:
-    """Each segment (of those named ``only``) with its first row and its rows' live flags."""
-    return [
+def _parts(index: VectorIndex, only: Collection[str] | None, where: Filter | None = None) -> list[Part]:
+    """Each segment (of those named ``only``) with its first row and which of its rows may be returned:
+    the live ones, of documents ``where`` matches."""
+    parts = [
         (int(base), segment, index.live[base : base + len(segment.passages)])
         for base, segment in zip(index.bases, index.segments, strict=False)
         if only is None or segment.name in only
     ]
+    if where is None:
+        return parts
+    return [(base, segment, live & matching_rows(segment, where)) for base, segment, live in parts]
+
+
+# Each segment's documents as a filter table, and how many rows each has (in row order): made once per
+# segment, which never changes, on its first filtered search.
+_TABLES: weakref.WeakKeyDictionary[Segment, tuple[DocumentTable, npt.NDArray[np.int64]]] = weakref.WeakKeyDictionary()
+
+
+def matching_rows(segment: Segment, where: Filter) -> npt.NDArray[np.bool_]:
+    """Which rows of a segment belong to documents ``where`` matches."""
+    made = _TABLES.get(segment)
+    if made is None:
+        ordered = sorted(segment.rows_of.items(), key=lambda item: item[1].start)
+        table = DocumentTable((doc_id, segment.documents[doc_id].metadata) for doc_id, _ in ordered)
+        made = _TABLES[segment] = (table, np.asarray([len(rows) for _, rows in ordered], dtype=np.int64))
+    table, counts = made
+    return np.repeat(table.select(where), counts)
 
 
 def best(index: VectorIndex, found: list[tuple[int, float]], n: int) -> list[tuple[int, float]]:
@@ -175,6 +270,7 @@ def retrieve(
     k: int = 10,
     mode: Mode = "hybrid",
     searcher: Searcher = LOCAL,
+    where: Filter | None = None,
 ) -> list[Hit]:
     """The ``k`` best passages for a question.
 
@@ -185,12 +281,14 @@ def retrieve(
         k: How many passages to return.
         mode: ``hybrid`` (RRF of both), ``dense`` or ``bm25``.
         searcher: Where the dense and lexical searches run.
+        where: Only passages of the documents this filter matches (``qa.filters``).
 
     Returns:
         Hits best first, each with its fused score and both component scores.
     """
     query = query_vector if mode != "bm25" else None
-    dense, lexical = searcher.search(index, query, tokenize(question) if mode != "dense" else None, max(k, CANDIDATES))
+    tokens = tokenize(question) if mode != "dense" else None
+    dense, lexical = searcher.search(index, query, tokens, max(k, CANDIDATES), where)
     if mode == "hybrid":
         ranking = fuse_rrf(dense, lexical, order=index.position)
     else:

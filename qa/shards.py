@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.errors import QAError
+from qa.filters import Filter
 from qa.index import VectorIndex
 from qa.retrieve import Ranking, best, search_both
 
@@ -115,19 +116,27 @@ class Shard:
             return self.views[commit]
 
     def search(
-        self, commit: str, query: npt.NDArray[np.float32] | None, tokens: list[str] | None, n: int
+        self,
+        commit: str,
+        query: npt.NDArray[np.float32] | None,
+        tokens: list[str] | None,
+        n: int,
+        where: Filter | None = None,
     ) -> tuple[Ranking, Ranking]:
         """Dense and lexical rankings (rows of ``commit``, scores) of this shard's segments' live passages.
 
-        Either is empty when its input is None (``qa.retrieve.search_both``).
+        Either is empty when its input is None (``qa.retrieve.search_both``); ``where`` filters documents.
         """
         index, owned = self.view(commit)
         vector = np.asarray(query, dtype=np.float32) if query is not None else None
-        return search_both(index, vector, tokens, n, only=owned)
+        return search_both(index, vector, tokens, n, only=owned, where=where)
 
 
-# Asks every shard for (commit, query vector, tokens, n) and returns their rankings, or raises ShardUnavailable.
-FanOut = Callable[[str, npt.NDArray[np.float32] | None, list[str] | None, int], list[tuple[Ranking, Ranking]]]
+# Asks every shard for (commit, query vector, tokens, n, filter) and returns their rankings, or raises
+# ShardUnavailable.
+FanOut = Callable[
+    [str, npt.NDArray[np.float32] | None, list[str] | None, int, Filter | None], list[tuple[Ranking, Ranking]]
+]
 
 
 @dataclass(frozen=True)
@@ -137,11 +146,16 @@ class ShardedSearch:
     fan_out: FanOut
 
     def search(
-        self, index: VectorIndex, query: npt.NDArray[np.float32] | None, tokens: list[str] | None, n: int
+        self,
+        index: VectorIndex,
+        query: npt.NDArray[np.float32] | None,
+        tokens: list[str] | None,
+        n: int,
+        where: Filter | None = None,
     ) -> tuple[Ranking, Ranking]:
         if n <= 0 or not index.n_passages or (query is None and tokens is None):
             return [], []
-        found = self.fan_out(commit_name(index), query, tokens, n)
+        found = self.fan_out(commit_name(index), query, tokens, n, where)
         dense = best(index, [pair for ranking, _ in found for pair in ranking], n)
         lexical = best(index, [pair for _, ranking in found for pair in ranking], n)
         return dense, lexical

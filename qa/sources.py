@@ -20,6 +20,8 @@ JSON header line, then the uploaded bytes unchanged::
     {"format": 1, "document_id": "notes/a.md", "title": null, "sha256": "<of the bytes>"}\\n
     <bytes>
 
+The header also holds ``"metadata"`` when the upload came with some (``qa.metadata``).
+
 A tombstone adds ``"deleted": true`` to the header and has no bytes.
 """
 
@@ -28,13 +30,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import CorpusError
 from qa.files import fsync_dir, write_durably
 from qa.ingest import parse_document
+from qa.metadata import MetaValue, metadata_from_record, metadata_record
 from qa.types import Document
 
 logger = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class StoredSource:
     title: str | None
     data: bytes
     deleted: bool = False
+    metadata: Mapping[str, MetaValue] = field(default_factory=dict)
 
 
 def tombstone(document_id: str) -> StoredSource:
@@ -82,6 +86,8 @@ def write_source(index_dir: Path, source: StoredSource) -> None:
     }
     if source.deleted:
         header["deleted"] = True
+    if source.metadata:
+        header["metadata"] = metadata_record(source.metadata)
     data = json.dumps(header, ensure_ascii=True).encode("ascii") + b"\n" + source.data
     write_durably(source_path(index_dir, source.document_id), data)
 
@@ -100,7 +106,8 @@ def read_source(path: Path) -> StoredSource:
     if hashlib.sha256(data).hexdigest() != header.get("sha256"):
         raise ValueError(f"{path.name}: checksum mismatch")
     deleted = header.get("deleted", False) is True
-    return StoredSource(str(header["document_id"]), header.get("title"), data, deleted=deleted)
+    metadata = metadata_from_record(header.get("metadata") or {})
+    return StoredSource(str(header["document_id"]), header.get("title"), data, deleted=deleted, metadata=metadata)
 
 
 def load_source(index_dir: Path, document_id: str) -> StoredSource | None:
@@ -141,7 +148,7 @@ def stored_document(source: StoredSource) -> Document:
     Raises:
         CorpusError: If it cannot be parsed (an upload from an older version with other rules).
     """
-    return parse_document(source.document_id, source.data, title=source.title)
+    return parse_document(source.document_id, source.data, title=source.title, metadata=dict(source.metadata))
 
 
 def with_sources(

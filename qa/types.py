@@ -7,8 +7,11 @@ holds for every passage, sentence and citation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from qa.metadata import MetaValue, metadata_from_record, metadata_record
 
 BlockKind = Literal["heading", "paragraph", "list_item", "table_header", "table_row"]
 
@@ -40,6 +43,7 @@ class Document:
         text: Exactly the text that every offset refers to.
         blocks: Headings, paragraphs, list items and table rows, in order.
         format: The parser that produced it (``txt``, ``md``, ``html``, ``pdf``).
+        metadata: What the user set (``qa.metadata``: tags, date, source URL, ...), in canonical form.
     """
 
     id: str
@@ -47,23 +51,28 @@ class Document:
     text: str
     blocks: tuple[Block, ...] = ()
     format: str = "txt"
+    metadata: Mapping[str, MetaValue] = field(default_factory=dict)
 
 
 def document_record(doc: Document) -> dict[str, Any]:
     """A document as JSON-ready data: how the index stores it and a parsing process returns it."""
-    return {
+    record: dict[str, Any] = {
         "id": doc.id,
         "title": doc.title,
         "format": doc.format,
         "text": doc.text,
         "blocks": [[b.kind, b.start, b.end, b.level] for b in doc.blocks],
     }
+    if doc.metadata:  # absent when unset: indexes without metadata read and write as before
+        record["metadata"] = metadata_record(doc.metadata)
+    return record
 
 
 def document_from_record(record: dict[str, Any]) -> Document:
     """The document that :func:`document_record` wrote."""
     blocks = tuple(Block(kind, start, end, level) for kind, start, end, level in record["blocks"])
-    return Document(record["id"], record["title"], record["text"], blocks, record["format"])
+    metadata = metadata_from_record(record.get("metadata") or {})
+    return Document(record["id"], record["title"], record["text"], blocks, record["format"], metadata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +134,7 @@ class Citation:
     end: int
     passage_id: str
     score: float
+    document_metadata: Mapping[str, MetaValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,15 +64,17 @@ def _shards(folder: Path, n: int) -> list[Shard]:
 
 
 def _sharded(shards: list[Shard]) -> ShardedSearch:
-    return ShardedSearch(lambda commit, query, tokens, n: [s.search(commit, query, tokens, n) for s in shards])
+    return ShardedSearch(
+        lambda commit, query, tokens, n, where: [s.search(commit, query, tokens, n, where) for s in shards]
+    )
 
 
-def _hits(index: VectorIndex, searcher: Any) -> list[Any]:
+def _hits(index: VectorIndex, searcher: Any, where: Any = None) -> list[Any]:
     embedder = HashEmbedder()
     return [
         [
             (h.passage.id, h.score, h.dense_score, h.lexical_score)
-            for h in retrieve(index, embedder.embed_queries([q])[0], q, k=8, mode=mode, searcher=searcher)
+            for h in retrieve(index, embedder.embed_queries([q])[0], q, k=8, mode=mode, searcher=searcher, where=where)
         ]
         for q in QUESTIONS
         for mode in MODES
@@ -106,6 +108,9 @@ def test_every_shard_searched_and_merged_equals_one_process(index_dir: Path, n: 
     )  # several segments, a tombstone
     shards = _shards(index_dir, n)
     assert _hits(index, _sharded(shards)) == _hits(index, LOCAL)
+    # A filter travels to every shard: filtered, the merge still equals one process.
+    some = Engine(index, HashEmbedder()).parse_filter({"document_id": {"in": documents_of(index)[:3]}})
+    assert _hits(index, _sharded(shards), some) == _hits(index, LOCAL, some)
     local = Engine(index, HashEmbedder())
     assert _answers(Engine(index, HashEmbedder(), searcher=_sharded(shards))) == _answers(local)
     # Each shard made the FAISS indexes of its own segments and of no other.
@@ -127,7 +132,7 @@ def test_a_commit_a_shard_cannot_load_is_refused_not_answered(index_dir: Path) -
 def test_a_shard_that_does_not_answer_fails_the_search(index_dir: Path) -> None:
     index = load_index(index_dir)
 
-    def one_missing(commit: str, query: Any, tokens: Any, n: int) -> list[Any]:
+    def one_missing(commit: str, query: Any, tokens: Any, n: int, where: Any) -> list[Any]:
         raise ShardUnavailable("shard 1 of the index is not answering; try again shortly")
 
     engine = Engine(index, HashEmbedder(), searcher=ShardedSearch(one_missing))
