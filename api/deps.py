@@ -1,28 +1,33 @@
 """Dependencies shared by the routes, as ``Annotated`` aliases.
 
-``SettingsDep`` and ``ServiceDep`` read what ``create_app`` stored on the app;
-``EngineDep`` is the engine being served (503 while there is none);
-``require_reader`` and ``require_writer`` check ``Authorization: Bearer <key>``.
+``SettingsDep`` reads what ``create_app`` stored on the app; ``ServiceDep`` is the service of the
+collection the path names (``/v1/collections/{collection}/...``; ``default`` for the other routes);
+``EngineDep`` is the engine it serves (503 while there is none); ``require_reader``,
+``require_writer`` and ``require_admin`` check ``Authorization: Bearer <key>`` against the keys'
+scopes (``qa.keys``) for that collection.
 """
 
 from __future__ import annotations
 
 import functools
-import hmac
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 import anyio
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.collections import Collections
 from api.state import Service, refresh_if_stale
+from qa.collections import DEFAULT, NAME
 from qa.config import Settings
 from qa.engine import Engine
+from qa.keys import Action, KeysFile, allows, needed_scope
 
 T = TypeVar("T")
 
-bearer = HTTPBearer(auto_error=False, description="An API key from QA_API_KEYS")
+bearer = HTTPBearer(auto_error=False, description="An API key from QA_API_KEYS or QA_KEYS_FILE")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
@@ -32,23 +37,48 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
+def collection_path(
+    collection: Annotated[
+        str, Path(pattern=NAME.pattern, description="The collection's name ([a-z0-9][a-z0-9_-]{0,63})")
+    ],
+) -> str:
+    """Declares the ``{collection}`` path parameter of the collection routes (read by ``collection_name``)."""
+    return collection
+
+
+def collection_name(request: Request) -> str:
+    """The collection the request is for: the path's ``{collection}``, else ``default``.
+
+    Raises:
+        RequestValidationError: For a name no collection can have (422, as ``collection_path`` says).
+    """
+    name = str(request.path_params.get("collection", DEFAULT))
+    if not NAME.fullmatch(name):
+        message = f"String should match pattern '{NAME.pattern}'"
+        raise RequestValidationError(
+            [{"type": "string_pattern_mismatch", "loc": ("path", "collection"), "msg": message}]
+        )
+    return name
+
+
+async def get_service(request: Request) -> Service:
+    """The service of the request's collection (404 problem for an unknown one)."""
+    collections: Collections = request.app.state.collections
+    return await collections.service(collection_name(request))
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-async def get_engine(request: Request, service: ServiceDep) -> Engine:
+async def get_engine(service: ServiceDep) -> Engine:
     """The engine to answer this request from, grabbed once.
 
     Raises:
         HTTPException: 503 with the reason while no index is loaded.
     """
     await refresh_if_stale(service)
-    engine: Engine | None = request.app.state.engine
+    engine = service.engine
     if engine is None:
         raise HTTPException(503, service.unavailable or "no index is loaded", headers={"Retry-After": "5"})
     return engine
@@ -57,47 +87,53 @@ async def get_engine(request: Request, service: ServiceDep) -> Engine:
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def key_matches(given: str, keys: list[str]) -> bool:
-    """Compare a presented key with every configured one in constant time.
-
-    Header values arrive decoded as latin-1, so encoding them back gives the
-    bytes on the wire; configured keys are UTF-8 text.
-    """
-    presented = given.encode("latin-1", "replace")
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(presented, key.encode("utf-8"))
-    return found
-
-
-def configured_keys(settings: Settings) -> list[str]:
-    return [key for key in settings.api_keys if key]
-
-
-def check_key(settings: Settings, credentials: HTTPAuthorizationCredentials | None, *, action: str) -> None:
-    """401 without a key, 403 with a wrong one (or when no keys are configured)."""
-    keys = configured_keys(settings)
-    if not keys:
-        raise HTTPException(403, f"{action} are disabled on this server: QA_API_KEYS is unset")
+def check_key(request: Request, credentials: HTTPAuthorizationCredentials | None, action: Action) -> None:
+    """401 without a key; 403 with a wrong one, one without the scope, or when no keys are configured."""
+    keys: KeysFile = request.app.state.keys
+    ring = keys.ring()
+    noun = {"read": "reads", "write": "writes", "admin": "collection changes"}[action]
+    if ring.empty:
+        raise HTTPException(403, f"{noun} are disabled on this server: no API keys are set (QA_API_KEYS, QA_KEYS_FILE)")
     if credentials is None or not credentials.credentials:
         raise HTTPException(
             401, "an API key is required: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
         )
-    if not key_matches(credentials.credentials, keys):
+    scopes = ring.scopes_of(credentials.credentials)
+    if scopes is None:
         raise HTTPException(
             403, "the API key is not valid", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         )
+    collection = None if action == "admin" else collection_name(request)
+    if not allows(scopes, action, collection):
+        scope = needed_scope(action, collection)
+        raise HTTPException(
+            403,
+            f"the API key lacks the scope {scope!r} that this needs",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+        )
 
 
-def require_reader(settings: SettingsDep, credentials: Credentials) -> None:
-    """Reads are open unless QA_REQUIRE_KEY_FOR_READS is set."""
-    if settings.require_key_for_reads:
-        check_key(settings, credentials, action="reads")
+def reads_need_key(settings: Settings, service: Service) -> bool:
+    """The read rule: ``QA_REQUIRE_KEY_FOR_READS`` for the default collection, its own flag for another."""
+    if service.collection.name == DEFAULT:
+        return settings.require_key_for_reads
+    return service.collection.require_key_for_reads
 
 
-def require_writer(settings: SettingsDep, credentials: Credentials) -> None:
-    """Adding and deleting documents always needs a key."""
-    check_key(settings, credentials, action="writes")
+def require_reader(request: Request, settings: SettingsDep, service: ServiceDep, credentials: Credentials) -> None:
+    """Reads are open unless the collection's read rule asks for a key with a read scope on it."""
+    if reads_need_key(settings, service):
+        check_key(request, credentials, "read")
+
+
+def require_writer(request: Request, service: ServiceDep, credentials: Credentials) -> None:
+    """Adding and deleting documents always needs a key with a write scope on the collection."""
+    check_key(request, credentials, "write")
+
+
+def require_admin(request: Request, credentials: Credentials) -> None:
+    """Creating and deleting collections needs a key with the admin scope."""
+    check_key(request, credentials, "admin")
 
 
 async def run_sync(func: Callable[..., T], /, *args: object, **kwargs: object) -> T:

@@ -16,18 +16,22 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import Route
 
 from api import errors, middleware, pages
-from api.deps import configured_keys, key_matches
+from api.collections import Collections
+from api.deps import collection_path
 from api.errors import PROBLEM_JSON
 from api.metrics import Metrics
-from api.routes import ask, docs, documents, health, search
+from api.routes import ask, collections, docs, documents, health, search
 from api.state import Service, start
+from qa.collections import sweep
 from qa.config import Settings, get_settings
 from qa.embed import Embedder
 from qa.engine import Engine
+from qa.keys import KeysFile
 from qa.retrieve import LOCAL, Searcher
 
 DESCRIPTION = (
@@ -48,6 +52,7 @@ def _lifespan(engine: Engine | None) -> Any:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service: Service = app.state.service
         service.write_lock, service.reload_lock = asyncio.Lock(), asyncio.Lock()
+        await anyio.to_thread.run_sync(sweep, service.index_dir)
         await anyio.to_thread.run_sync(start, service, engine)
         app.state.metrics.model_load.set(service.model_load_seconds)
         yield
@@ -73,6 +78,23 @@ def _install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema
+
+
+def flat_routes(app: FastAPI, included: list[tuple[APIRouter, str]]) -> list[Route]:
+    """Every route at its full path, for matching only (Allow headers, metric labels): FastAPI nests
+    included routers instead of copying their routes."""
+
+    async def unused(request: Request) -> None:  # pragma: no cover - never routed to
+        raise AssertionError(request)
+
+    flat = [route for route in app.router.routes if isinstance(route, Route)]
+    for router, prefix in included:
+        for route in router.routes:
+            if isinstance(route, Route):
+                copy = Route(prefix + route.path, unused, methods=sorted(route.methods or ()))
+                copy.methods = set(route.methods or ())  # as declared: Starlette would add HEAD to GET
+                flat.append(copy)
+    return flat
 
 
 def create_app(
@@ -103,24 +125,23 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.engine = None
-    app.state.service = Service(settings, app.state, embedder=embedder, searcher=searcher)
-    app.state.metrics = metrics = Metrics(lambda: _index_size(app))
+    app.state.keys = keys = KeysFile(settings.keys_file, settings.api_keys)  # a bad keys file stops the start
+    app.state.engine = None  # the default collection's engine (api.state.Service.swap)
+    app.state.service = service = Service(settings, app.state, embedder=embedder, searcher=searcher)
+    app.state.metrics = metrics = Metrics()
+    app.state.collections = Collections(service, on_open=metrics.watch)
+    metrics.watch(service)
     errors.install(app)
-    routers = [module.router for module in (health, ask, search, documents, docs, pages)]
-    for router in routers:
-        app.include_router(router)
-    # Every route, flat (FastAPI nests included routers): for Allow headers and metric labels.
-    own = [route for router in routers for route in router.routes]
-    app.state.routes = own + [route for route in app.router.routes if hasattr(route, "path")]
-    keys = configured_keys(settings)
-    middleware.install(app, settings, metrics, lambda token: key_matches(token, keys))
+    # A collection's content: at /v1/... (the viewer at /view/...) for the default collection, and at
+    # /v1/collections/{name}/... for every collection.
+    content = [(ask.router, "/v1"), (search.router, "/v1"), (documents.router, "/v1"), (pages.view_router, "")]
+    collection = "/v1/collections/{collection}"
+    others = [(health.router, ""), (collections.router, ""), (docs.router, ""), (pages.router, "")]
+    included = content + [(router, collection) for router, _ in content] + others
+    for router, prefix in included:
+        extra = [Depends(collection_path)] if prefix == collection else []
+        app.include_router(router, prefix=prefix, dependencies=extra)
+    app.state.routes = flat_routes(app, included)
+    middleware.install(app, settings, metrics, lambda token: keys.ring().scopes_of(token) is not None)
     _install_openapi(app)
     return app
-
-
-def _index_size(app: FastAPI) -> tuple[int, int]:
-    engine: Engine | None = app.state.engine
-    if engine is None:
-        return 0, 0
-    return len(engine.index.documents), engine.index.n_passages

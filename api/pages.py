@@ -33,13 +33,15 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api.deps import SettingsDep, require_reader
+from api.deps import ServiceDep, SettingsDep, require_reader
 from api.render import render_view
-from api.state import refresh_if_stale
+from api.state import Service, refresh_if_stale
 from qa.engine import Engine
 from qa.errors import DocumentNotFound
 
 router = APIRouter(include_in_schema=False)
+# The source viewer: at /view/... (the default collection) and /v1/collections/{name}/view/... (api.main).
+view_router = APIRouter(include_in_schema=False)
 
 STATIC_DIR = Path(__file__).parent / "static"
 # The pages run one script and one stylesheet from this origin and call the API on it; nothing else.
@@ -114,13 +116,10 @@ def view_href(root: str, document_id: str) -> str:
     return f"{root}/view/" + "/".join(quote(part, safe="") for part in document_id.split("/"))
 
 
-async def current_engine(request: Request) -> Engine | None:
-    """The engine being served, after picking up an index that another process swapped in."""
-    service = getattr(request.app.state, "service", None)
-    if service is not None:
-        await refresh_if_stale(service)
-    engine: Engine | None = getattr(request.app.state, "engine", None)
-    return engine
+async def current_engine(service: Service) -> Engine | None:
+    """The engine a collection serves, after picking up an index that another process swapped in."""
+    await refresh_if_stale(service)
+    return service.engine
 
 
 @router.api_route("/widget.js", methods=["GET", "HEAD"])
@@ -152,7 +151,7 @@ async def demo(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The demo page: the widget on this service, the embed snippet and the indexed documents."""
     root = request.scope.get("root_path", "")
     snippet = embed_snippet(settings.public_url, root)
-    engine = await current_engine(request)
+    engine = await current_engine(request.app.state.service)
     documents = list(engine.index.documents.values()) if engine is not None else []
     items = "".join(
         f'<li><a href="{escape(view_href(root, d.id))}">{escape(d.title)}</a> <code>{escape(d.id)}</code></li>\n'
@@ -166,15 +165,16 @@ async def demo(request: Request, settings: SettingsDep) -> HTMLResponse:
     return page(request, "Ask the documents", body, kind="demo")
 
 
-@router.get("/view/{document_id:path}", response_class=HTMLResponse, dependencies=[Depends(require_reader)])
+@view_router.get("/view/{document_id:path}", response_class=HTMLResponse, dependencies=[Depends(require_reader)])
 async def view(
     request: Request,
+    service: ServiceDep,
     document_id: str,
     start: Annotated[int | None, Query(ge=0, description="Start of the cited range")] = None,
     end: Annotated[int | None, Query(ge=0, description="End of the cited range (exclusive)")] = None,
 ) -> HTMLResponse:
     """A document with the cited range ``[start, end)`` highlighted and its section path shown."""
-    engine = await current_engine(request)
+    engine = await current_engine(service)
     if engine is None:
         return message(request, 503, "Not ready", "The index is not loaded yet; try again in a moment.")
     try:

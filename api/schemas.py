@@ -7,14 +7,18 @@ validation, so every input rule fails as an ordinary 422 with ``errors``.
 
 from __future__ import annotations
 
+import json
 import unicodedata
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
+from qa.collections import NAME
 from qa.engine import MAX_QUESTION_CHARS, clean_question
 from qa.errors import QueryError
 from qa.ingest import check_document_id
+from qa.metadata import MetadataError, MetaValue, clean_metadata
 from qa.types import Citation
 
 MAX_TITLE_CHARS = 500
@@ -51,16 +55,64 @@ def check_title(value: str | None) -> str | None:
     return value
 
 
+def check_metadata(value: dict[str, Any] | None) -> dict[str, MetaValue]:
+    """Metadata in canonical form, or a ValueError naming the field that breaks a rule (``qa.metadata``)."""
+    try:
+        return clean_metadata(value)
+    except MetadataError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def parse_metadata_field(value: object) -> object:
+    """A multipart form's ``metadata`` field: JSON text of an object."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError("metadata must be a JSON object") from None
+    return value
+
+
 Unicode = BeforeValidator(reject_surrogates)
 Question = Annotated[
     str, Field(min_length=1, description=f"1 to {MAX_QUESTION_CHARS} characters after trimming"), Unicode
 ]
 DocumentId = Annotated[str, AfterValidator(check_document_id), Unicode]
 Title = Annotated[str | None, AfterValidator(check_title), Unicode]
+METADATA_DESCRIPTION = (
+    "title, source_url (http/https), tags (list of strings), date (ISO 8601), language (a tag such as 'en'), "
+    "and up to 32 more string, number or boolean fields"
+)
+MetadataIn = Annotated[dict[str, Any] | None, AfterValidator(check_metadata)]
+MetadataOut = dict[str, str | int | float | bool | list[str]]
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+FILTER_DESCRIPTION = (
+    'Answer only from the documents this metadata filter matches: {"tags": "policy"}, '
+    '{"date": {"gte": "2024-01-01"}}, {"document_id": {"in": ["a.md"]}}, and/or/not (docs/api.md)'
+)
+
+
+def parse_filter_param(value: str | None) -> object:
+    """A ``filter`` query parameter: JSON text of an object (checked against the index by the engine)."""
+    if value is None:
+        return None
+    try:
+        data = json.loads(value)
+    except (ValueError, RecursionError):
+        raise ValueError("filter must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise ValueError("filter must be a JSON object")
+    return data
+
+
+FilterParam = Annotated[
+    str | None, Query(alias="filter", description=f"JSON: {FILTER_DESCRIPTION}"), AfterValidator(parse_filter_param)
+]
 
 
 class AskRequest(_Request):
@@ -68,6 +120,7 @@ class AskRequest(_Request):
 
     question: Annotated[Question, AfterValidator(check_question)]
     top_k: int = Field(3, ge=1, le=20, description="Citations to return")
+    filter: dict[str, Any] | None = Field(None, description=FILTER_DESCRIPTION)
 
 
 class DocumentIn(_Request):
@@ -75,14 +128,32 @@ class DocumentIn(_Request):
 
     document_id: DocumentId = Field(description="Relative path such as 'policies/retention.md'", examples=["notes.md"])
     text: Annotated[str, Unicode] = Field(min_length=1, description="The document's content")
-    title: Title = Field(None, description="Title; default: the first heading")
+    title: Title = Field(None, description="Title; default: the metadata's title, else the first heading")
+    metadata: MetadataIn = Field(None, description=METADATA_DESCRIPTION)
 
 
 class UploadFields(_Request):
-    """The form fields that come with a multipart upload."""
+    """The form fields that come with a multipart upload (``metadata`` is JSON text)."""
 
     document_id: DocumentId
     title: Title = None
+    metadata: Annotated[MetadataIn, BeforeValidator(parse_metadata_field)] = None
+
+
+class CollectionIn(_Request):
+    """``POST /v1/collections``."""
+
+    name: str = Field(pattern=NAME.pattern, description="1 to 64 of a-z, 0-9, '_' and '-', from a letter or digit")
+    require_key_for_reads: bool = Field(False, description="Reads need a key with a read scope on it")
+
+
+class CollectionOut(BaseModel):
+    name: str
+    require_key_for_reads: bool
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionOut] = Field(description="The default first, then by name")
 
 
 class AnswerOut(BaseModel):
@@ -111,6 +182,7 @@ class SearchHitOut(BaseModel):
     end: int
     score: float
     highlights: list[tuple[int, int]] = Field(description="[start, end) of query words inside text")
+    document_metadata: MetadataOut = Field(description="The document's metadata, as set")
 
 
 class SearchOut(BaseModel):
@@ -133,6 +205,7 @@ class DocumentSummary(BaseModel):
     sha256: str = Field(description="sha256 of the UTF-8 text")
     passages: int
     sections: list[SectionOut] = Field(description="Headings in order: the section outline")
+    metadata: MetadataOut = Field(description="The metadata set with the document (only the fields set)")
 
 
 class DocumentOut(DocumentSummary):
@@ -156,6 +229,7 @@ class PassageOut(BaseModel):
     text: str
     start: int
     end: int
+    document_metadata: MetadataOut
 
 
 class DocumentWritten(BaseModel):

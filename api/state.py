@@ -40,6 +40,7 @@ from typing import Any
 import anyio
 
 from qa import writes
+from qa.collections import DEFAULT, Collection
 from qa.config import Settings
 from qa.embed import Embedder
 from qa.embedders import load_embedder
@@ -76,6 +77,7 @@ class Service:
         merging: Held while this process runs merges in the background.
         searcher: Where retrieval's first stage runs (``qa serve --ray``: on the shards, so this process
             never makes a segment's FAISS index).
+        collection: The collection served (``qa.collections``): its name and read rule.
     """
 
     settings: Settings
@@ -90,6 +92,7 @@ class Service:
     failed_commit: Path | None = None
     merging: threading.Lock = field(default_factory=threading.Lock)
     searcher: Searcher = LOCAL
+    collection: Collection = field(default_factory=lambda: Collection(DEFAULT))
 
     @property
     def index_dir(self) -> Path:

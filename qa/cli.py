@@ -28,6 +28,19 @@ INDEX_DIR = click.option(
     default=None,
     help="Index directory [default: QA_INDEX_DIR or index/]",
 )
+COLLECTION = click.option(
+    "--collection",
+    default="default",
+    show_default=True,
+    help="Collection in the index directory (qa index makes it if it is new).",
+)
+FILTER = click.option(
+    "--filter",
+    "filter_json",
+    default=None,
+    metavar="JSON",
+    help='Only documents whose metadata match, e.g. \'{"tags": "policy"}\' (docs/api.md, "Filters").',
+)
 
 
 def _settings() -> Settings:
@@ -41,17 +54,56 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-def open_engine(index_dir: Path | None) -> Engine:
-    """Load the embedding model and the index named by the settings (or ``index_dir``)."""
+def collection_index(index_dir: Path | None, collection: str, *, create: bool = False) -> Path:
+    """The index folder of ``collection`` in ``index_dir`` (or the settings' index directory).
+
+    With ``create``, a collection that does not exist yet is made (empty: ``qa index`` fills it).
+    """
+    from qa.collections import Collection, collection_dir, create_collection, read_collection
+    from qa.errors import CollectionNotFound, QAError
+
+    root = index_dir or _settings().index_dir
+    try:
+        try:
+            read_collection(root, collection)
+        except CollectionNotFound:
+            if not create:
+                raise
+            create_collection(root, Collection(collection), write_index=lambda folder: None)
+            click.echo(f"Made the collection {collection!r}.", err=True)
+        return collection_dir(root, collection)
+    except QAError as exc:
+        _fail(str(exc))
+
+
+def _filter(engine: Engine, filter_json: str | None) -> Any:
+    """The parsed ``--filter`` (None without one); bad JSON or a bad filter ends the command."""
+    from qa.errors import QAError
+
+    if filter_json is None:
+        return None
+    try:
+        data = json.loads(filter_json)
+    except ValueError as exc:
+        _fail(f"--filter is not JSON ({exc})")
+    try:
+        return engine.parse_filter(data)
+    except QAError as exc:
+        _fail(str(exc))
+
+
+def open_engine(index_dir: Path | None, collection: str = "default") -> Engine:
+    """Load the embedding model and the index named by the settings (or ``index_dir``) and ``collection``."""
     from qa.embedders import load_embedder
     from qa.engine import engine_of
     from qa.errors import QAError
     from qa.storage import load_index
 
     settings = _settings()
+    folder = collection_index(index_dir, collection)
     try:
         # The index first: a missing or damaged one is reported without waiting for the model.
-        index = load_index(index_dir or settings.index_dir, model=settings.model)
+        index = load_index(folder, model=settings.model)
         embedder = load_embedder(settings.model, threads=settings.threads)
         return engine_of(index, embedder, settings)
     except QAError as exc:
@@ -67,6 +119,7 @@ def main() -> None:
 @main.command("index")
 @click.argument("corpus_dir", required=False, type=click.Path(path_type=Path))
 @INDEX_DIR
+@COLLECTION
 @click.option("--force", is_flag=True, help="Rebuild even if corpus and settings are unchanged.")
 @click.option(
     "--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
@@ -84,9 +137,19 @@ def main() -> None:
     help="With --ray: texts per embedding call.",
 )
 def index_command(
-    corpus_dir: Path | None, index_dir: Path | None, force: bool, ray_address: str | None, actors: int, batch_size: int
+    corpus_dir: Path | None,
+    index_dir: Path | None,
+    collection: str,
+    force: bool,
+    ray_address: str | None,
+    actors: int,
+    batch_size: int,
 ) -> None:
-    """Build the index from CORPUS_DIR [default: QA_CORPUS_DIR or corpus/]."""
+    """Build the index from CORPUS_DIR [default: QA_CORPUS_DIR or corpus/].
+
+    A file NAME may have its metadata in NAME.meta.json beside it; Markdown files may also have YAML
+    front matter.
+    """
     from qa.errors import QAError
     from qa.indexing import Runner, index_corpus, tqdm_progress
 
@@ -99,7 +162,7 @@ def index_command(
             runner = RayRunner(settings.model, address=ray_address, actors=actors, batch_size=batch_size)
         report = index_corpus(
             corpus_dir or settings.corpus_dir,
-            index_dir or settings.index_dir,
+            collection_index(index_dir, collection, create=True),
             model=settings.model,
             threads=settings.threads,
             max_chars=settings.max_chars,
@@ -157,17 +220,27 @@ def _print_answer(answer: Answer) -> None:
 @main.command("ask")
 @click.argument("questions", nargs=-1, required=True)
 @INDEX_DIR
+@COLLECTION
+@FILTER
 @click.option("-k", "--top-k", "top_k", type=click.IntRange(1, 20), default=3, show_default=True, help="Citations.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question per line (JSON Lines).")
-def ask_command(questions: tuple[str, ...], index_dir: Path | None, top_k: int, as_json: bool) -> None:
+def ask_command(
+    questions: tuple[str, ...],
+    index_dir: Path | None,
+    collection: str,
+    filter_json: str | None,
+    top_k: int,
+    as_json: bool,
+) -> None:
     """Answer QUESTIONS (or '-' to read one question per line from stdin)."""
     from qa.errors import QueryError
 
-    engine = open_engine(index_dir)
+    engine = open_engine(index_dir, collection)
+    where = _filter(engine, filter_json)
     failed = False
     for question in _questions(questions):
         try:
-            answer = engine.ask(question, top_k=top_k)
+            answer = engine.ask(question, top_k=top_k, where=where)
         except QueryError as exc:
             failed = True
             click.echo(f"Error: {exc}: {question[:80]!r}", err=True)
@@ -184,15 +257,20 @@ def ask_command(questions: tuple[str, ...], index_dir: Path | None, top_k: int, 
 @main.command("search")
 @click.argument("query")
 @INDEX_DIR
+@COLLECTION
+@FILTER
 @click.option("-k", type=click.IntRange(1, 50), default=10, show_default=True, help="Passages to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def search_command(query: str, index_dir: Path | None, k: int, as_json: bool) -> None:
+def search_command(
+    query: str, index_dir: Path | None, collection: str, filter_json: str | None, k: int, as_json: bool
+) -> None:
     """List the passages that best match QUERY."""
     from qa.errors import QueryError
 
-    engine = open_engine(index_dir)
+    engine = open_engine(index_dir, collection)
+    where = _filter(engine, filter_json)
     try:
-        results = engine.search(query, k=k)
+        results = engine.search(query, k=k, where=where)
     except QueryError as exc:
         _fail(str(exc))
     records = [search_record(r) for r in results]
@@ -207,25 +285,64 @@ def search_command(query: str, index_dir: Path | None, k: int, as_json: bool) ->
 @main.command("show")
 @click.argument("document_id")
 @INDEX_DIR
+@COLLECTION
 @click.option("--json", "as_json", is_flag=True, help="Print the document record as JSON.")
-def show_command(document_id: str, index_dir: Path | None, as_json: bool) -> None:
+def show_command(document_id: str, index_dir: Path | None, collection: str, as_json: bool) -> None:
     """Print a document's text exactly as indexed."""
     from qa.errors import QAError
+    from qa.metadata import metadata_record
     from qa.storage import load_index
 
-    settings = _settings()
+    folder = collection_index(index_dir, collection)
     try:
-        index = load_index(index_dir or settings.index_dir)
+        index = load_index(folder)
         doc = index.documents[document_id]
     except KeyError:
         _fail(f"no document {document_id!r} in the index")
     except QAError as exc:
         _fail(str(exc))
     if as_json:
-        click.echo(json.dumps({"id": doc.id, "title": doc.title, "text": doc.text}, ensure_ascii=False))
+        record = {"id": doc.id, "title": doc.title, "text": doc.text, "metadata": metadata_record(doc.metadata)}
+        click.echo(json.dumps(record, ensure_ascii=False))
     else:
         sys.stdout.write(doc.text)
         sys.stdout.flush()
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Manage the scoped API keys of QA_KEYS_FILE."""
+
+
+@keys_group.command("add")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="read:NAME, read:*, write:NAME, write:* or admin (repeat for several).",
+)
+@click.option("--note", default=None, help="A note kept beside the key's hash (who holds it).")
+@click.option(
+    "--keys-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="[default: QA_KEYS_FILE]",
+)
+def keys_add_command(scopes: tuple[str, ...], note: str | None, keys_file: Path | None) -> None:
+    """Make a key with SCOPES, store its hash in the keys file and print the key (shown only this once)."""
+    from qa.errors import QAError
+    from qa.keys import add_key
+
+    path = keys_file or _settings().keys_file
+    if path is None:
+        _fail("no keys file: give --keys-file or set QA_KEYS_FILE")
+    try:
+        key = add_key(path, scopes, note)
+    except (ValueError, QAError, OSError) as exc:
+        _fail(str(exc))
+    click.echo(f"Added a key with {', '.join(scopes)} to {path}; a running server takes it within a second.", err=True)
+    click.echo(key)
 
 
 _GATES = {
@@ -242,6 +359,7 @@ _GATES = {
 @click.argument("gold", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "squad"]), default=None, help="[default: by suffix]")
 @INDEX_DIR
+@COLLECTION
 @click.option(
     "--corpus", "corpus_dir", type=click.Path(file_okay=False, path_type=Path), help="Index this corpus in memory."
 )
@@ -260,6 +378,7 @@ def eval_command(
     gold: Path | None,
     fmt: str | None,
     index_dir: Path | None,
+    collection: str,
     corpus_dir: Path | None,
     mode: str,
     top_k: int,
@@ -276,7 +395,7 @@ def eval_command(
     from qa.report import render_report
 
     gold = gold or Path("tests/data/gold.jsonl")
-    engine, items = _eval_setup(gold, fmt, index_dir, corpus_dir)
+    engine, items = _eval_setup(gold, fmt, index_dir, collection, corpus_dir)
     modes = ["bm25", "dense", "hybrid"] if mode == "all" else [mode]
     results = []
     for name in modes:
@@ -313,7 +432,9 @@ def eval_command(
         _fail("gate not met: " + "; ".join(unmet))
 
 
-def _eval_setup(gold: Path, fmt: str | None, index_dir: Path | None, corpus_dir: Path | None) -> tuple[Any, list[Any]]:
+def _eval_setup(
+    gold: Path, fmt: str | None, index_dir: Path | None, collection: str, corpus_dir: Path | None
+) -> tuple[Any, list[Any]]:
     from qa.build import build_index
     from qa.embedders import load_embedder
     from qa.engine import engine_of
@@ -337,7 +458,7 @@ def _eval_setup(gold: Path, fmt: str | None, index_dir: Path | None, corpus_dir:
             index = build_index(documents, embedder, max_chars=settings.max_chars, quantize=settings.quantize_vectors)
             engine = engine_of(index, embedder, settings)
         else:
-            engine = open_engine(index_dir)
+            engine = open_engine(index_dir, collection)
     except QAError as exc:
         _fail(str(exc))
     return engine, items

@@ -96,10 +96,18 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         repr=False,  # keys never reach a log line through a printed Settings
-        description="Bearer keys allowed to add and delete documents (comma-separated)",
+        description="Bearer keys that hold every scope: read, write and admin on every collection (comma-separated)",
+    )
+    keys_file: Path | None = Field(
+        default=None,
+        description=(
+            "Keys file of scoped keys: one 'sha256:<hash> <scope>...' line per key (`qa keys add` writes one), "
+            "reread when it changes"
+        ),
     )
     require_key_for_reads: bool = Field(
-        default=False, description="Require a key for every route that shows document content (API and pages)"
+        default=False,
+        description="Require a key for every route that shows the default collection's content (API and pages)",
     )
     public_url: str | None = Field(
         default=None,

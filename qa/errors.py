@@ -6,6 +6,8 @@ Exception hierarchy (HTTP status in brackets, where the API maps one):
   x CorpusError          [400]  unreadable, empty or unsupported source document
   x QueryError           [422]  empty, over-long or malformed question; k out of range
   x DocumentNotFound     [404]  no document or passage with that id in the index
+  x CollectionNotFound   [404]  no collection of that name
+  x CollectionExists     [409]  a collection of that name exists already (or is ``default``)
   x WorkLimitError       [413]  a document would cost more indexing work than a write may cause
   x IndexMissingError    [503]  no built index in the index directory: run `qa index`
   x IndexFormatError     [503]  damaged index, or built with another format or model: rebuild it
@@ -40,6 +42,18 @@ class DocumentNotFound(QAError):
     """No document or passage with the given id is in the index."""
 
     status = 404
+
+
+class CollectionNotFound(QAError):
+    """No collection of the given name."""
+
+    status = 404
+
+
+class CollectionExists(QAError):
+    """A collection of the given name exists already, or the change would remove ``default``."""
+
+    status = 409
 
 
 class WorkLimitError(QAError):

@@ -36,13 +36,14 @@ CITATION_KEYS = [
     "end",
     "passage_id",
     "score",
+    "document_metadata",
 ]
 AGENCIES = "How many agencies participate in Secure Communities?"
 # The answer to AGENCIES: the Secure Communities sentence that gives the number of agencies.
 AGENCIES_ANSWER = "Over 3,000 agencies participate, sharing biometric data to identify removable noncitizens."
 FUSION = "How many fusion centers are there?"
 SEARCH_KEYS = ["passage_id", "document_id", "document_title", "section", "section_path", "text", "start", "end"]
-SEARCH_KEYS += ["score", "highlights"]
+SEARCH_KEYS += ["score", "highlights", "document_metadata"]
 
 
 @pytest.fixture
@@ -162,7 +163,9 @@ def test_show_json(settings_env: pytest.MonkeyPatch, show_index: tuple[Path, dic
     index_dir, files = show_index
     result = invoke("show", "crlf.txt", "--json", "--index-dir", str(index_dir))
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"id": "crlf.txt", "title": "Title", "text": files["crlf.txt"].decode()}
+    assert json.loads(result.stdout) == {
+        "id": "crlf.txt", "title": "Title", "text": files["crlf.txt"].decode(), "metadata": {},
+    }  # fmt: skip
 
 
 def test_show_unknown_document_exits_1(settings_env: pytest.MonkeyPatch, hash_index_dir: Path) -> None:

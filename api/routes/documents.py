@@ -23,6 +23,7 @@ from starlette.datastructures import UploadFile
 from api.deps import EngineDep, ServiceDep, SettingsDep, require_reader, require_writer, run_sync
 from api.routes import problems
 from api.schemas import (
+    METADATA_DESCRIPTION,
     DocumentIn,
     DocumentList,
     DocumentOut,
@@ -37,11 +38,12 @@ from qa.config import Settings
 from qa.engine import Engine
 from qa.ingest import normalize_id, text_sha256
 from qa.isolate import parse_isolated
+from qa.metadata import MetaValue, metadata_record
 from qa.sources import StoredSource
 from qa.structure import heading_text
 from qa.types import Document
 
-router = APIRouter(prefix="/v1", tags=["documents"])
+router = APIRouter(tags=["documents"])
 T = TypeVar("T")
 
 UPLOAD_BODY: dict[str, Any] = {
@@ -57,6 +59,7 @@ UPLOAD_BODY: dict[str, Any] = {
                         "file": {"type": "string", "format": "binary", "description": ".txt, .md, .html or .pdf"},
                         "document_id": {"type": "string", "description": "Default: the file name"},
                         "title": {"type": "string"},
+                        "metadata": {"type": "string", "description": "JSON object: " + METADATA_DESCRIPTION},
                     },
                 }
             },
@@ -79,10 +82,11 @@ def _summary(doc: Document, passages: int) -> dict[str, Any]:
         "sha256": text_sha256(doc.text),
         "passages": passages,
         "sections": sections,
+        "metadata": metadata_record(doc.metadata),
     }
 
 
-@router.get("/documents", dependencies=[Depends(require_reader)], responses=problems(401, 403, 422, 429, 503))
+@router.get("/documents", dependencies=[Depends(require_reader)], responses=problems(401, 403, 404, 422, 429, 503))
 async def list_documents(
     engine: EngineDep,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -96,7 +100,9 @@ async def list_documents(
 
 
 @router.get(
-    "/documents/{document_id:path}", dependencies=[Depends(require_reader)], responses=problems(401, 403, 404, 429, 503)
+    "/documents/{document_id:path}",
+    dependencies=[Depends(require_reader)],
+    responses=problems(401, 403, 404, 422, 429, 503),
 )
 async def get_document(document_id: str, engine: EngineDep) -> DocumentOut:
     """One document with its text exactly as indexed (every offset refers to it)."""
@@ -108,7 +114,10 @@ def _invalid(errors: list[Any]) -> RequestValidationError:
     return RequestValidationError([{**e, "loc": ("body", *e.get("loc", ()))} for e in errors])
 
 
-async def _json_upload(request: Request) -> tuple[str, bytes, str | None]:
+Upload = tuple[str, bytes, str | None, dict[str, MetaValue]]
+
+
+async def _json_upload(request: Request) -> Upload:
     try:
         data = json.loads(await request.body())
     except (ValueError, RecursionError) as exc:
@@ -119,11 +128,11 @@ async def _json_upload(request: Request) -> tuple[str, bytes, str | None]:
         body = DocumentIn.model_validate(data)
     except ValidationError as exc:
         raise _invalid(exc.errors(include_url=False, include_input=False)) from None
-    return body.document_id, body.text.encode("utf-8"), body.title
+    return body.document_id, body.text.encode("utf-8"), body.title, body.metadata or {}
 
 
-async def _multipart_upload(request: Request, settings: Settings) -> tuple[str, bytes, str | None]:
-    async with request.form(max_files=1, max_fields=2) as form:
+async def _multipart_upload(request: Request, settings: Settings) -> Upload:
+    async with request.form(max_files=1, max_fields=3) as form:
         file = form.get("file")
         if not isinstance(file, UploadFile):
             raise _invalid([{"type": "missing", "loc": ("file",), "msg": "a file is required in the 'file' field"}])
@@ -136,7 +145,7 @@ async def _multipart_upload(request: Request, settings: Settings) -> tuple[str, 
         data = await file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise HTTPException(413, f"uploads are limited to {settings.max_upload_bytes} bytes (QA_MAX_UPLOAD_BYTES)")
-    return meta.document_id, data, meta.title
+    return meta.document_id, data, meta.title, meta.metadata or {}
 
 
 def _check_cost(engine: Engine, doc: Document, settings: Settings) -> None:
@@ -155,7 +164,7 @@ async def _write(service: Service, func: Callable[..., T], *args: object) -> T:
     "/documents",
     status_code=201,
     dependencies=[Depends(require_writer)],
-    responses=problems(400, 401, 403, 413, 415, 422, 429, 503),
+    responses=problems(400, 401, 403, 404, 413, 415, 422, 429, 503),
     openapi_extra=UPLOAD_BODY,
 )
 async def post_document(
@@ -167,14 +176,17 @@ async def post_document(
     """
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
-        document_id, data, title = await _multipart_upload(request, settings)
+        document_id, data, title, metadata = await _multipart_upload(request, settings)
     elif content_type.split(";")[0].strip() == "application/json":
-        document_id, data, title = await _json_upload(request)
+        document_id, data, title, metadata = await _json_upload(request)
     else:
         raise HTTPException(415, "send application/json or multipart/form-data")
-    doc = await run_sync(parse_isolated, document_id, data, title=title, seconds=settings.parse_timeout)
+    doc = await run_sync(
+        parse_isolated, document_id, data, title=title, metadata=metadata, seconds=settings.parse_timeout
+    )
     await run_sync(_check_cost, engine, doc, settings)
-    passages = await _write(service, add_document, doc, StoredSource(document_id, title, data))
+    source = StoredSource(document_id, title, data, metadata=metadata)
+    passages = await _write(service, add_document, doc, source)
     return DocumentWritten(document_id=document_id, passages=passages)
 
 
@@ -183,7 +195,7 @@ async def post_document(
     status_code=204,
     response_class=Response,
     dependencies=[Depends(require_writer)],
-    responses=problems(401, 403, 404, 429, 503),
+    responses=problems(401, 403, 404, 422, 429, 503),
 )
 async def delete_document(document_id: str, engine: EngineDep, service: ServiceDep) -> Response:
     """Remove a document from the index, and its stored upload."""

@@ -245,6 +245,13 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
       }
     }
 
+    /** The path of the collection asked: "" for the default one, else "/v1/collections/<name>"
+     *  (a name the service does not know is answered with a problem, shown like any other error). */
+    get collectionPath() {
+      const name = (this.getAttribute("collection") || "").trim();
+      return name && name !== "default" ? `/v1/collections/${encodeURIComponent(name)}` : "";
+    }
+
     get topK() {
       const k = parseInt(this.getAttribute("top-k") || "3", 10);
       return Number.isFinite(k) ? Math.min(20, Math.max(1, k)) : 3;
@@ -356,7 +363,7 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     }
 
     #url(question) {
-      const url = new URL(`${this.endpoint}/v1/ask`);
+      const url = new URL(`${this.endpoint}${this.collectionPath || "/v1"}/ask`);
       url.searchParams.set("q", question);
       url.searchParams.set("k", String(this.topK));
       return url;
@@ -479,7 +486,7 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
 
     #viewUrl(c) {
       const id = String(c.document_id ?? "").split("/").map(encodeURIComponent).join("/");
-      const url = new URL(`${this.endpoint}/view/${id}`);
+      const url = new URL(`${this.endpoint}${this.collectionPath}/view/${id}`);
       url.searchParams.set("start", String(c.start));
       url.searchParams.set("end", String(c.end));
       url.hash = "cited";

@@ -25,8 +25,8 @@ def test_write_needs_a_valid_key(make_client) -> None:
 def test_writes_are_refused_when_no_keys_are_configured(make_client) -> None:
     client = make_client()
     response = client.post("/v1/documents", json=DOC, headers={"Authorization": "Bearer anything"})
-    assert_problem(response, 403, "writes are disabled on this server: QA_API_KEYS is unset")
-    assert_problem(client.delete("/v1/documents/k.md"), 403, "QA_API_KEYS is unset")
+    assert_problem(response, 403, "writes are disabled on this server: no API keys are set (QA_API_KEYS, QA_KEYS_FILE)")
+    assert_problem(client.delete("/v1/documents/k.md"), 403, "no API keys are set")
 
 
 def test_reads_are_open_unless_required(make_client) -> None:

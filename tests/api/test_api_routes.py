@@ -74,6 +74,7 @@ def test_ask_answers_with_a_verbatim_cited_quote(model_client, corpus_document) 
                 "end": end,
                 "passage_id": passage_id(DOC_ID, start, end, FUSION_ROW),
                 "score": 0.3889,
+                "document_metadata": {},
             }
         ],
         "reason": None,
@@ -105,7 +106,7 @@ def test_ask_equals_the_core_answer_and_get_equals_post(model_client, model_engi
 
 def test_ask_equals_qa_ask_json(model_client, model_engine, monkeypatch) -> None:
     """The API's answer object is what `qa ask --json` prints (same engine, so same model and index)."""
-    monkeypatch.setattr(qa.cli, "open_engine", lambda index_dir: model_engine)
+    monkeypatch.setattr(qa.cli, "open_engine", lambda index_dir, collection: model_engine)
     result = CliRunner().invoke(qa.cli.main, ["ask", "--json", *QUESTIONS[:3]])
     assert result.exit_code == 0, result.output
     printed = [json.loads(line) for line in result.stdout.splitlines()]
@@ -157,6 +158,7 @@ def test_documents_list_and_one(model_client, corpus_document) -> None:
         "length": 4342,
         "sha256": text_sha256(corpus_document.text),
         "passages": 16,
+        "metadata": {},
     }
     document = model_client.get(f"/v1/documents/{DOC_ID}").json()
     assert document["text"] == corpus_document.text
@@ -180,6 +182,7 @@ def test_passage_by_id(model_client, corpus_document) -> None:
         "text": FUSION_PASSAGE,
         "start": start,
         "end": end,
+        "document_metadata": {},
     }
 
 
@@ -193,10 +196,17 @@ def test_health_readiness_and_metrics(model_client) -> None:
     }
     model_client.get("/v1/documents/missing.txt")
     text = model_client.get("/metrics").text
-    assert 'qa_http_requests_total{method="GET",route="/readyz",status="200"}' in text
-    assert 'qa_http_requests_total{method="GET",route="/v1/documents/{document_id:path}",status="404"}' in text
-    assert 'qa_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status="200"}' in text
-    assert "qa_index_passages 16.0" in text and "qa_index_documents 1.0" in text
+    assert 'qa_http_requests_total{collection="default",method="GET",route="/readyz",status="200"}' in text
+    assert (
+        'qa_http_requests_total{collection="default",method="GET",route="/v1/documents/{document_id:path}",'
+        'status="404"}' in text
+    )
+    assert (
+        'qa_http_request_duration_seconds_bucket{collection="default",le="0.005",method="GET",route="/healthz",'
+        'status="200"}' in text
+    )
+    assert 'qa_index_passages{collection="default"} 16.0' in text
+    assert 'qa_index_documents{collection="default"} 1.0' in text
     assert "qa_model_load_seconds " in text
 
 
@@ -210,6 +220,13 @@ def test_openapi_lists_every_endpoint(model_client) -> None:
         "/v1/passages/{passage_id}": ["get"],
         "/v1/documents": ["get", "post"],
         "/v1/documents/{document_id}": ["delete", "get"],
+        "/v1/collections": ["get", "post"],
+        "/v1/collections/{name}": ["delete"],
+        "/v1/collections/{collection}/ask": ["get", "post"],
+        "/v1/collections/{collection}/search": ["get"],
+        "/v1/collections/{collection}/passages/{passage_id}": ["get"],
+        "/v1/collections/{collection}/documents": ["get", "post"],
+        "/v1/collections/{collection}/documents/{document_id}": ["delete", "get"],
     }
     ask = schema["paths"]["/v1/ask"]["post"]
     assert ask["responses"]["200"]["content"]["application/json"]["schema"] == {

@@ -102,6 +102,11 @@ class Service:
         # params=None, not {}: httpx drops a query already in the path when given empty params.
         return httpx.get(self.url + path, params=params or None, headers=headers, timeout=30)
 
+    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST JSON with the service's key (every scope)."""
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        return httpx.post(self.url + path, json=body, headers=headers, timeout=60)
+
     def ask(self, question: str, k: int = 3) -> dict[str, object]:
         response = self.get("/v1/ask", q=question, k=k)
         response.raise_for_status()

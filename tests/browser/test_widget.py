@@ -338,3 +338,34 @@ def test_layout_narrow_dark_and_zoomed(
     assert overflow == 0
     dark = page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
     assert dark == (name == "dark")
+
+
+def test_the_collection_attribute_asks_that_collection(page: Page, service: Any) -> None:
+    """`<qa-search collection="...">` asks that collection and links into its viewer; the metadata's title shows."""
+    created = service.post("/v1/collections", {"name": "wildlife"})
+    assert created.status_code in (201, 409), created.text
+    text = "# Field notes\n\nThe zebra census counted 4,213 zebras on the northern plain.\n"
+    document = {"document_id": "zebras.md", "text": text, "metadata": {"title": "Zebra census 2024", "tags": ["field"]}}
+    added = service.post("/v1/collections/wildlife/documents", document)
+    assert added.status_code == 201, added.text
+    asks: list[str] = []
+    page.on("request", lambda r: asks.append(r.url) if "/ask" in r.url else None)
+    page.goto(service.url + "/")
+    page.locator("qa-search").evaluate("(el) => el.setAttribute('collection', 'wildlife')")
+    page.locator("qa-search input").press_sequentially("How many zebras did the census count?", delay=15)
+    shown = wait_for_status(page, r"^1 result$")
+    assert shown["answer"] == ["The zebra census counted 4,213 zebras on the northern plain."]
+    assert shown["titles"] == ["Zebra census 2024"]
+    assert urlsplit(asks[-1]).path == "/v1/collections/wildlife/ask"
+    link = urlsplit(shown["links"][0])
+    assert link.path == "/v1/collections/wildlife/view/zebras.md" and link.fragment == "cited"
+    viewer = page.context.new_page()
+    viewer.goto(shown["links"][0])
+    expect(viewer.locator("mark#cited")).to_have_text("The zebra census counted 4,213 zebras on the northern plain.")
+    viewer.close()
+    page.locator("qa-search").evaluate("(el) => el.setAttribute('collection', 'nothere')")
+    page.locator("qa-search input").fill("")
+    page.locator("qa-search input").press_sequentially("How many zebras?", delay=15)
+    expect(page.locator("qa-search [role=status]")).to_have_text(
+        "Cannot ask that: there is no collection named 'nothere'", timeout=15_000
+    )

@@ -59,18 +59,21 @@ def test_no_key_is_compared_in_variable_time(path: Path) -> None:
 
 
 def test_keys_are_compared_with_hmac_compare_digest() -> None:
-    from api.deps import key_matches
+    """The key ring (qa.keys) compares a presented key's digest with every entry's, in constant time."""
+    from qa.keys import ALL_SCOPES, KeyRing
 
-    tree = ast.parse((ROOT / "api" / "deps.py").read_text(encoding="utf-8"))
-    function = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "key_matches")
+    assert secret_comparisons((ROOT / "qa" / "keys.py").read_text(encoding="utf-8")) == []
+    tree = ast.parse((ROOT / "qa" / "keys.py").read_text(encoding="utf-8"))
+    function = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "scopes_of")
     calls = [ast.unparse(n.func) for n in ast.walk(function) if isinstance(n, ast.Call)]
     assert "hmac.compare_digest" in calls
-    # Every configured key is compared, whichever matches: no early exit that times the position.
-    assert not [n for n in ast.walk(function) if isinstance(n, ast.Return | ast.Break) and n is not function.body[-1]]
-    assert key_matches(API_KEY, ["other", API_KEY]) and not key_matches(API_KEY[:-1], [API_KEY])
-    assert key_matches("caf\u00c3\u00a9", ["caf\u00e9"]) and not key_matches(
-        "caf\u00e9", ["caf\u00e9"]
-    )  # UTF-8 bytes on the wire
+    # Every entry is compared, whichever matches: no early exit inside the loop that times the position.
+    loop = next(n for n in ast.walk(function) if isinstance(n, ast.For))
+    assert not [n for n in ast.walk(loop) if isinstance(n, ast.Return | ast.Break)]
+    ring = KeyRing.of(None, ["other", API_KEY])
+    assert ring.scopes_of(API_KEY) == ALL_SCOPES and ring.scopes_of(API_KEY[:-1]) is None
+    utf8 = KeyRing.of(None, ["caf\u00e9"])  # UTF-8 bytes on the wire, decoded as latin-1 by the server
+    assert utf8.scopes_of("caf\u00c3\u00a9") == ALL_SCOPES and utf8.scopes_of("caf\u00e9") is None
 
 
 # ---- never logged ----------------------------------------------------------------------------------

@@ -55,9 +55,11 @@ PUBLIC = {
     ("/docs/assets/{name}", "GET"),
     ("/openapi.json", "GET"),
     ("/openapi.json", "HEAD"),
+    # the collections the caller may read: none without a key when reads need one
+    ("/v1/collections", "GET"),
 }
 # A value for each path parameter, so each route reaches its handler.
-PATH_VALUES = {"document_id": DOC_ID, "name": "widget.js"}
+PATH_VALUES = {"document_id": DOC_ID, "name": "widget.js", "collection": "default"}
 
 
 def _routes(app: FastAPI) -> list[tuple[str, str]]:
