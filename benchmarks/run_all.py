@@ -35,6 +35,7 @@ SCRIPTS = (
     "writes",
     "resume",
     "cluster",
+    "filters",
 )
 TITLES = {
     "answers": "Answers: torch against the ONNX models on the gold sets",
@@ -48,6 +49,7 @@ TITLES = {
     "writes": "Writes into the segmented index",
     "resume": "qa index of a large corpus: memory, and a kill halfway",
     "cluster": "On a two-node Ray cluster: build, serving, a shard killed",
+    "filters": "Metadata filters and collections",
 }
 NOTES = "<!-- notes -->"
 # The options RESULTS.md's figures were taken with (latency: the int8 model, whose cached 1M vectors it reuses).

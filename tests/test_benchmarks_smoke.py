@@ -334,3 +334,22 @@ def test_cluster_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
         assert_summary(serving["latency_ms"][name], 2, name)
     assert set(faults["outcomes"]) <= {"right", "503"} and faults["outcomes"].get("right", 0) > 0
     assert sum(faults["outcomes"].values()) == faults["requests"]
+
+
+@pytest.mark.slow
+def test_filters_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Filtered questions over tagged synthetic rows (the tags' shares of passages, exact recall), and two
+    servers: three collections opened, and one collection holding as many passages."""
+    monkeypatch.setenv("QA_READER_CANDIDATES", "0")
+    payload = run_script("filters", monkeypatch, capsys)
+    filters, collections = payload["filters"], payload["collections"]
+    assert filters["passages"] == 2000
+    rows = {row["filter"]: row for row in filters["rows"]}
+    assert list(rows) == ["none", "p1", "p10", "p50"] and rows["none"]["share"] == 1.0
+    # Every 100th, 10th and 2nd document is tagged; the first (the default corpus's one, 16 passages) carries all.
+    assert rows["p1"]["share"] < rows["p10"]["share"] < rows["p50"]["share"] < 0.6
+    assert all(row["recall_at_10"] == 1.0 for row in rows.values())
+    for row in rows.values():
+        assert_summary(row, 10, row["filter"])
+    assert collections["collections"] == 3 and collections["collections_open"] == 3
+    assert collections["one_passages"] == 30 and collections["ratio"] > 0
