@@ -25,7 +25,7 @@ from api.collections import Collections
 from api.deps import collection_path
 from api.errors import PROBLEM_JSON
 from api.metrics import Metrics
-from api.routes import ask, collections, docs, documents, health, search
+from api.routes import ask, collections, docs, documents, health, search, verify
 from api.state import Service, start
 from qa.collections import sweep
 from qa.config import Settings, get_settings
@@ -134,7 +134,8 @@ def create_app(
     errors.install(app)
     # A collection's content: at /v1/... (the viewer at /view/...) for the default collection, and at
     # /v1/collections/{name}/... for every collection.
-    content = [(ask.router, "/v1"), (search.router, "/v1"), (documents.router, "/v1"), (pages.view_router, "")]
+    content = [(ask.router, "/v1"), (search.router, "/v1"), (documents.router, "/v1"), (verify.router, "/v1"),
+               (pages.view_router, "")]  # fmt: skip
     collection = "/v1/collections/{collection}"
     others = [(health.router, ""), (collections.router, ""), (docs.router, ""), (pages.router, "")]
     included = content + [(router, collection) for router, _ in content] + others

@@ -15,11 +15,12 @@ from fastapi import Query
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from qa.collections import NAME
-from qa.engine import MAX_QUESTION_CHARS, clean_question
+from qa.engine import MAX_ANSWERS, MAX_QUESTION_CHARS, clean_question
 from qa.errors import QueryError
 from qa.ingest import check_document_id
 from qa.metadata import MetadataError, MetaValue, clean_metadata
 from qa.types import Citation
+from qa.verify import MAX_CITATIONS
 
 MAX_TITLE_CHARS = 500
 
@@ -121,6 +122,7 @@ class AskRequest(_Request):
     question: Annotated[Question, AfterValidator(check_question)]
     top_k: int = Field(3, ge=1, le=20, description="Citations to return")
     filter: dict[str, Any] | None = Field(None, description=FILTER_DESCRIPTION)
+    answers: int = Field(1, ge=1, le=MAX_ANSWERS, description="Distinct answers to give, each from its own passage")
 
 
 class DocumentIn(_Request):
@@ -140,6 +142,36 @@ class UploadFields(_Request):
     metadata: Annotated[MetadataIn, BeforeValidator(parse_metadata_field)] = None
 
 
+class CitedIn(BaseModel):
+    """A citation as the API returned it: only the fields that locate the quote are read."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    document_id: Annotated[str, Unicode] = Field(max_length=1000)
+    quote: Annotated[str, Unicode] = Field(min_length=1, max_length=100_000)
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class VerifyRequest(_Request):
+    """``POST /v1/verify``."""
+
+    citations: list[CitedIn] = Field(max_length=MAX_CITATIONS, description="Citations as /v1/ask returned them")
+
+
+class VerdictOut(BaseModel):
+    status: Literal["current", "moved", "gone"] = Field(
+        description="current: the quote is at its offsets; moved: found elsewhere (new offsets); gone: not found"
+    )
+    start: int | None
+    end: int | None
+    document_version: str | None = Field(description="The document's current version; null when it is deleted")
+
+
+class VerifyOut(BaseModel):
+    results: list[VerdictOut] = Field(description="One per citation, in order")
+
+
 class CollectionIn(_Request):
     """``POST /v1/collections``."""
 
@@ -156,6 +188,14 @@ class CollectionList(BaseModel):
     collections: list[CollectionOut] = Field(description="The default first, then by name")
 
 
+class AlternativeOut(BaseModel):
+    """One of several answers: a quote from a passage of its own."""
+
+    answer: str
+    confidence: float
+    citations: list[Citation]
+
+
 class AnswerOut(BaseModel):
     """The core's answer object, exactly as ``qa ask --json`` prints it."""
 
@@ -168,6 +208,10 @@ class AnswerOut(BaseModel):
     reason: str | None = Field(
         description="Why the question was refused (a hard rule, or the feature that pulled its confidence down "
         "most); null when answered"
+    )
+    answers: list[AlternativeOut] = Field(
+        description="With answers=n: up to n distinct answers, best first (the first is `answer`); "
+        "each from its own passage and confident enough to be given. Empty for a refusal"
     )
 
 
@@ -203,6 +247,7 @@ class DocumentSummary(BaseModel):
     format: str
     length: int = Field(description="Characters of text")
     sha256: str = Field(description="sha256 of the UTF-8 text")
+    version: str = Field(description="The document's version (its sha256): every citation carries it")
     passages: int
     sections: list[SectionOut] = Field(description="Headings in order: the section outline")
     metadata: MetadataOut = Field(description="The metadata set with the document (only the fields set)")

@@ -36,6 +36,7 @@ SCRIPTS = (
     "resume",
     "cluster",
     "filters",
+    "verify",
 )
 TITLES = {
     "answers": "Answers: torch against the ONNX models on the gold sets",
@@ -50,6 +51,7 @@ TITLES = {
     "resume": "qa index of a large corpus: memory, and a kill halfway",
     "cluster": "On a two-node Ray cluster: build, serving, a shard killed",
     "filters": "Metadata filters and collections",
+    "verify": "Verifying stored citations",
 }
 NOTES = "<!-- notes -->"
 # The options RESULTS.md's figures were taken with (latency: the int8 model, whose cached 1M vectors it reuses).

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from qa.ingest import text_sha256
 from qa.types import Citation, Document, Passage, Span
+
+
+@lru_cache(maxsize=4096)
+def document_version(text: str) -> str:
+    """A document's version: the sha256 of its text as indexed (``text_sha256``), computed once per text.
+
+    Every citation carries it, so a stored citation can be checked later (``qa.verify``).
+    """
+    return text_sha256(text)
 
 
 def section_of(section_path: tuple[str, ...], title: str) -> str:
@@ -35,6 +47,7 @@ def cite(document: Document, passage: Passage, unit: Span, score: float) -> Cita
         passage_id=passage.id,
         score=round(min(1.0, max(0.0, score)), 4),
         document_metadata=document.metadata,
+        document_version=document_version(document.text),
     )
 
 

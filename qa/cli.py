@@ -205,6 +205,12 @@ def _print_answer(answer: Answer) -> None:
             f"   {' > '.join(first.section_path) or first.section} | {first.document_id} [{first.start}:{first.end}]"
         )
         click.echo(f"   confidence {answer.confidence:.2f}")
+        for number, other in enumerate(answer.answers[1:], 2):
+            where = other.citations[0]
+            click.echo(f"A{number}: {other.answer}")
+            click.echo(f"   {' > '.join(where.section_path) or where.section} | {where.document_id} "
+                       f"[{where.start}:{where.end}]")  # fmt: skip
+            click.echo(f"   confidence {other.confidence:.2f}")
         rest = answer.citations[1:]
     else:
         click.echo(f"A: No answer in these documents ({answer.reason}).")
@@ -213,7 +219,7 @@ def _print_answer(answer: Answer) -> None:
         click.echo("   See also:" if answer.answerable else "   Closest passages:")
     for c in rest:
         click.echo(f"   - {c.quote}")
-        click.echo(f"     {c.section} | {c.document_id} [{c.start}:{c.end}]")
+        click.echo(f"     {' > '.join(c.section_path) or c.section} | {c.document_id} [{c.start}:{c.end}]")
     click.echo("")
 
 
@@ -223,6 +229,13 @@ def _print_answer(answer: Answer) -> None:
 @COLLECTION
 @FILTER
 @click.option("-k", "--top-k", "top_k", type=click.IntRange(1, 20), default=3, show_default=True, help="Citations.")
+@click.option(
+    "--answers",
+    type=click.IntRange(1, 5),
+    default=1,
+    show_default=True,
+    help="Distinct answers, each from its own passage.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question per line (JSON Lines).")
 def ask_command(
     questions: tuple[str, ...],
@@ -230,6 +243,7 @@ def ask_command(
     collection: str,
     filter_json: str | None,
     top_k: int,
+    answers: int,
     as_json: bool,
 ) -> None:
     """Answer QUESTIONS (or '-' to read one question per line from stdin)."""
@@ -240,7 +254,7 @@ def ask_command(
     failed = False
     for question in _questions(questions):
         try:
-            answer = engine.ask(question, top_k=top_k, where=where)
+            answer = engine.ask(question, top_k=top_k, where=where, answers=answers)
         except QueryError as exc:
             failed = True
             click.echo(f"Error: {exc}: {question[:80]!r}", err=True)
@@ -307,6 +321,46 @@ def show_command(document_id: str, index_dir: Path | None, collection: str, as_j
     else:
         sys.stdout.write(doc.text)
         sys.stdout.flush()
+
+
+@main.command("verify")
+@click.argument("answers", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@INDEX_DIR
+@COLLECTION
+def verify_command(answers: Path, index_dir: Path | None, collection: str) -> None:
+    """Check the citations of stored answers (JSON Lines, as `qa ask --json` prints them; '-' for stdin).
+
+    Prints one line per answer: its question and, for each citation in order, whether its quote is still
+    at its offsets (current), elsewhere in the document (moved, with the new offsets) or gone.
+    """
+    from qa.errors import QAError
+    from qa.storage import load_index
+    from qa.verify import Cited, verify
+
+    folder = collection_index(index_dir, collection)
+    try:
+        index = load_index(folder)
+    except QAError as exc:
+        _fail(str(exc))
+    stream = sys.stdin if str(answers) == "-" else answers.open(encoding="utf-8")
+    failed = False
+    with stream:
+        for number, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                cited = [Cited(c["document_id"], c["quote"], int(c["start"]), int(c["end"]))
+                         for c in record["citations"]]  # fmt: skip
+            except (ValueError, KeyError, TypeError) as exc:
+                failed = True
+                click.echo(f"Error: line {number} is not an answer with citations ({exc.__class__.__name__})", err=True)
+                continue
+            verdicts = verify(cited, index.documents.get)
+            results = [{"status": v.status, "start": v.start, "end": v.end, "document_version": v.document_version}
+                       for v in verdicts]  # fmt: skip
+            click.echo(json.dumps({"question": record.get("question"), "results": results}, ensure_ascii=False))
+    sys.exit(1 if failed else 0)
 
 
 @main.group("keys")

@@ -25,14 +25,16 @@ from qa.question import Profile, profile
 from qa.reader import Reader, reader_for
 from qa.retrieve import LOCAL, Mode, Searcher, retrieve
 from qa.scorer import READER_COLUMN, AnswerModel, hard_rule, load_model, refusal_reason
-from qa.selection import Scored, answer_span, citable, rank, rerank, reread
+from qa.selection import Scored, alternatives, answer_span, citable, rank, rerank, reread
 from qa.tokens import tokenize
-from qa.types import Answer, Document, Hit, Passage
+from qa.types import Alternative, Answer, Document, Hit, Passage
 
 if TYPE_CHECKING:
     from qa.config import Settings
 
 MAX_QUESTION_CHARS = 1000
+# Distinct answers one question may ask for (``answers=n``).
+MAX_ANSWERS = 5
 # Passages retrieved for extraction, whatever the number of citations asked for.
 RETRIEVE_PASSAGES = 10
 
@@ -163,15 +165,29 @@ class Engine:
             ranked, model = reread(ranked, self.reader.score(question, top), self.reranker), self.reranker
         return rerank(hits, ranked), ranked, asked, model
 
-    def ask(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid", where: Filter | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        top_k: int = 3,
+        mode: Mode = "hybrid",
+        where: Filter | None = None,
+        answers: int = 1,
+    ) -> Answer:
         """Answer a question with a verbatim quote, or abstain.
 
         See ``ask_detailed`` for the arguments; this returns only the answer.
         """
-        return self.ask_detailed(question, top_k=top_k, mode=mode, where=where).answer
+        return self.ask_detailed(question, top_k=top_k, mode=mode, where=where, answers=answers).answer
 
     def ask_detailed(
-        self, question: str, *, top_k: int = 3, mode: Mode = "hybrid", where: Filter | None = None
+        self,
+        question: str,
+        *,
+        top_k: int = 3,
+        mode: Mode = "hybrid",
+        where: Filter | None = None,
+        answers: int = 1,
     ) -> Asked:
         """Answer a question, and keep the retrieved passages and the evidence score.
 
@@ -180,6 +196,8 @@ class Engine:
             top_k: Number of citations to return (1 to 20).
             mode: Retrieval mode.
             where: Answer only from the documents this filter matches (``parse_filter``).
+            answers: How many distinct answers to give (1 to MAX_ANSWERS), each from a passage of its
+                own and confident enough to be given: ``Answer.answers``.
 
         Returns:
             The answer (when ``answerable`` is false, ``answer`` is None and the
@@ -192,6 +210,8 @@ class Engine:
         text = clean_question(question)
         if not 1 <= top_k <= 20:
             raise QueryError(f"top_k ({top_k}) must be between 1 and 20")
+        if not 1 <= answers <= MAX_ANSWERS:
+            raise QueryError(f"answers ({answers}) must be between 1 and {MAX_ANSWERS}")
         hits, ranked, asked, model = self._ranked(text, mode, where)
         chosen = citable(ranked, top_k, model.merge_margin)
         best = chosen[0].confidence if chosen else 0.0
@@ -208,6 +228,11 @@ class Engine:
             for i, s in enumerate(chosen)
         )
         reason = "" if answerable else self._refusal(model, asked, chosen[0] if chosen else None, rule)
+        given: tuple[Alternative, ...] = ()
+        if answerable:
+            first = Alternative(citations[0].quote, best, citations[:1])
+            more = [s for s in alternatives(ranked, answers - 1, chosen[0]) if self._givable(s)]
+            given = (first, *(self._alternative(s) for s in more))
         answer = Answer(
             question=text,
             answerable=answerable,
@@ -216,10 +241,21 @@ class Engine:
             citations=citations,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             reason=reason,
+            answers=given,
         )
         terms = model.terms(chosen[0].inputs) if chosen else {}
         read = float(chosen[0].row[READER_COLUMN]) if chosen and model.reread else None
         return Asked(answer, hits, best, terms, read)
+
+    def _givable(self, scored: Scored) -> bool:
+        """Whether a candidate would be given as the answer: confident enough, and no hard rule against it."""
+        return scored.confidence >= self.min_score and hard_rule(scored.row) is None
+
+    def _alternative(self, scored: Scored) -> Alternative:
+        candidate = scored.candidate
+        citation = cite(self.index.documents[candidate.passage.doc_id], candidate.passage, candidate.unit,
+                        scored.confidence)  # fmt: skip
+        return Alternative(citation.quote, scored.confidence, (citation,))
 
     def _refusal(self, model: AnswerModel, asked: Profile, best: Scored | None, rule: str | None) -> str:
         if best is None:

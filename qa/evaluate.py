@@ -7,6 +7,7 @@ scores and the aggregate. Aggregate keys (stable; ``qa eval --json`` prints them
 ``n``, ``n_answerable``    questions, and those the gold says are answerable
 ``containment``            share of answerable questions whose answer contains a gold answer
 ``containment_top3``       ... whose first three citations contain one
+``containment_answers3``   ... of which one of three distinct answers (``answers=3``) contains one
 ``exact_match``, ``f1``    SQuAD exact match and token F1 of the answer (answerable questions)
 ``median_answer_chars``    median answer length in characters
 ``median_answer_units``    median number of sentences (units) in an answer
@@ -47,6 +48,8 @@ from qa.types import Document, Passage
 
 # Passages of each ranking that are scored: the deepest cut-off reported (recall@10, mrr@10, ndcg@10).
 RETRIEVAL_DEPTH = 10
+# Distinct answers asked for with each question: `containment_answers3` scores them beside the top-3 citations.
+ANSWERS = 3
 
 
 class Corpus(Protocol):
@@ -67,7 +70,7 @@ class Answerer(Protocol):
     @property
     def embedder(self) -> object: ...
 
-    def ask_detailed(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid") -> Asked: ...
+    def ask_detailed(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid", answers: int = 1) -> Asked: ...
 
     def passage(self, passage_id: str) -> Passage: ...
 
@@ -92,6 +95,7 @@ class ItemResult:
     reader: float | None
     contained: bool
     contained_top3: bool
+    contained_answers3: bool
     exact_match: float
     f1: float
     answer_units: int
@@ -131,7 +135,7 @@ def evaluate_item(engine: Answerer, item: GoldItem, *, mode: Mode, k: int) -> It
     if clear_cache is not None:
         clear_cache()
     started = time.perf_counter()
-    asked = engine.ask_detailed(item.question, top_k=k, mode=mode)
+    asked = engine.ask_detailed(item.question, top_k=k, mode=mode, answers=ANSWERS)
     latency = (time.perf_counter() - started) * 1000
     answer = asked.answer
     first = answer.citations[0] if answer.citations else None
@@ -159,6 +163,7 @@ def evaluate_item(engine: Answerer, item: GoldItem, *, mode: Mode, k: int) -> It
         reader=asked.reader,
         contained=metrics.contains_answer(answer.answer, item.answers),
         contained_top3=any(c["has_answer"] for c in citations[:3]),
+        contained_answers3=any(metrics.contains_answer(a.answer, item.answers) for a in answer.answers[:ANSWERS]),
         exact_match=metrics.exact_match(answer.answer, item.answers),
         f1=metrics.token_f1(answer.answer, item.answers),
         answer_units=units,
@@ -194,6 +199,7 @@ def aggregate(results: Sequence[ItemResult]) -> dict[str, float]:
         "n_answerable": len(answerable),
         "containment": _share([r.contained for r in answerable]),
         "containment_top3": _share([r.contained_top3 for r in answerable]),
+        "containment_answers3": _share([r.contained_answers3 for r in answerable]),
         "exact_match": metrics.mean([r.exact_match for r in answerable]),
         "f1": metrics.mean([r.f1 for r in answerable]),
         "median_answer_chars": _median([len(r.answer or "") for r in answered]),

@@ -34,6 +34,10 @@ def answer_record(answer: Answer) -> dict[str, Any]:
         "citations": [citation_record(c) for c in answer.citations],
         "took_ms": answer.took_ms,
         "reason": answer.reason or None,
+        "answers": [
+            {"answer": a.answer, "confidence": a.confidence, "citations": [citation_record(c) for c in a.citations]}
+            for a in answer.answers
+        ],
     }
 
 

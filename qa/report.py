@@ -17,7 +17,8 @@ from qa.evaluate import EvalResult, ItemResult
 from qa.metrics import reliability_bins
 
 _KEYS = (
-    "containment", "containment_top3", "exact_match", "f1", "median_answer_chars", "section_accuracy",
+    "containment", "containment_top3", "containment_answers3", "exact_match", "f1", "median_answer_chars",
+    "section_accuracy",
     "quote_exactness", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "citation_precision",
     "citation_recall", "abstention_precision", "abstention_recall", "abstention_f1", "false_refusal_rate",
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "ece",

@@ -107,3 +107,20 @@ def citable(ranked: Sequence[Scored], limit: int, margin: float) -> list[Scored]
         if not inside:
             chosen.append(scored)
     return chosen
+
+
+def alternatives(ranked: Sequence[Scored], count: int, answered: Scored) -> list[Scored]:
+    """Up to ``count`` more answers after ``answered``: the best candidate of each other passage, best first.
+
+    Each comes from a passage no earlier answer came from, so the answers are distinct places in the
+    documents, not neighbouring sentences of one.
+    """
+    seen = {answered.candidate.passage.id}
+    found: list[Scored] = []
+    for scored in ranked:
+        if len(found) >= count:
+            break
+        if scored.candidate.passage.id not in seen:
+            seen.add(scored.candidate.passage.id)
+            found.append(scored)
+    return found

@@ -123,7 +123,11 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """A verbatim quote from a document, with where it comes from."""
+    """A verbatim quote from a document, with where it comes from.
+
+    ``document_version`` is the sha256 of the document's text as indexed when the citation was made:
+    ``qa.verify`` checks a stored citation against the document as it is later.
+    """
 
     quote: str
     document_id: str
@@ -135,13 +139,25 @@ class Citation:
     passage_id: str
     score: float
     document_metadata: Mapping[str, MetaValue] = field(default_factory=dict)
+    document_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """One of several answers to a question: a verbatim quote from its own passage, with its confidence."""
+
+    answer: str
+    confidence: float
+    citations: tuple[Citation, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
     """The result of a question: a verbatim answer, or an abstention.
 
-    ``citations[0]`` is the answer's own source when ``answerable`` is true.
+    ``citations[0]`` is the answer's own source when ``answerable`` is true. ``answers`` holds the answers
+    asked for with ``answers=n`` (the first is ``answer`` itself), each from a passage of its own; it is
+    empty for a refusal.
     ``reason`` says why a question was refused ("these documents never mention
     “Texas”", "no passage mentions the “salary” asked about"); it is empty for an
     answer (null in the JSON contract).
@@ -154,3 +170,4 @@ class Answer:
     citations: tuple[Citation, ...] = field(default_factory=tuple)
     took_ms: float = 0.0
     reason: str = ""
+    answers: tuple[Alternative, ...] = ()

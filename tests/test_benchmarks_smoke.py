@@ -353,3 +353,14 @@ def test_filters_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
         assert_summary(row, 10, row["filter"])
     assert collections["collections"] == 3 and collections["collections_open"] == 3
     assert collections["one_passages"] == 30 and collections["ratio"] > 0
+
+
+def test_verify_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """30 citations: the server's statuses are the client's own check's, and both are timed once per run."""
+    monkeypatch.setenv("QA_READER_CANDIDATES", "0")
+    payload = run_script("verify", monkeypatch, capsys)
+    assert payload["citations"] == 30 and sum(payload["statuses"].values()) == 30
+    assert payload["statuses"] == payload["client_statuses"]
+    assert payload["statuses"]["gone"] >= 5  # every sixth names a missing document
+    assert_summary(payload["verify_ms"], 2, "verify")
+    assert_summary(payload["client_ms"], 2, "client")

@@ -25,7 +25,7 @@ from qa.indexing import index_corpus
 from qa.types import Document
 
 QA = Path(sys.executable).parent / "qa"
-ANSWER_KEYS = ["question", "answerable", "answer", "confidence", "citations", "took_ms", "reason"]
+ANSWER_KEYS = ["question", "answerable", "answer", "confidence", "citations", "took_ms", "reason", "answers"]
 CITATION_KEYS = [
     "quote",
     "document_id",
@@ -37,6 +37,7 @@ CITATION_KEYS = [
     "passage_id",
     "score",
     "document_metadata",
+    "document_version",
 ]
 AGENCIES = "How many agencies participate in Secure Communities?"
 # The answer to AGENCIES: the Secure Communities sentence that gives the number of agencies.

@@ -21,7 +21,7 @@ from qa.gold import GoldItem, load_jsonl, load_squad
 from qa.records import CITATION_FIELDS, citation_record
 from qa.report import _failure_row, render_report
 from qa.retrieve import Mode
-from qa.types import Answer, Citation, Document, Hit, Passage, Span
+from qa.types import Alternative, Answer, Citation, Document, Hit, Passage, Span
 
 ROOT = Path(__file__).resolve().parents[1]
 XQUAD = ROOT.parent / "shared" / "datasets" / "xquad-en-dev" / "xquad-en-dev.json"
@@ -248,11 +248,13 @@ class FakeEngine:
         self.embedder = FakeEmbedder()
         self.asked: list[tuple[str, int, str]] = []
 
-    def ask_detailed(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid") -> Asked:
+    def ask_detailed(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid", answers: int = 1) -> Asked:
         self.asked.append((question, top_k, mode))
         scripted = SCRIPT[question]
         citations = tuple(scripted.citations[:top_k])
-        answer = Answer(question, scripted.answers, citations[0].quote if scripted.answers else None, 0.5, citations)
+        quote = citations[0].quote if scripted.answers else None
+        given = (Alternative(citations[0].quote, 0.5, citations[:1]),) if scripted.answers else ()
+        answer = Answer(question, scripted.answers, quote, 0.5, citations, answers=given)
         hits = [Hit(p, 1.0 - rank / 10, rank) for rank, p in enumerate(scripted.ranking)]
         return Asked(answer, hits, evidence=0.9 if scripted.answers else 0.1, terms={"similarity": 0.5})
 
@@ -281,6 +283,8 @@ def test_evaluate_reports_each_figure_as_computed_by_hand() -> None:
         "containment": 2 / 3,
         # g3's citation holds "the old bridge" although it was refused.
         "containment_top3": 3 / 3,
+        # One answer each (the fake gives no more): the same as containment.
+        "containment_answers3": 2 / 3,
         # g1 equals its second gold after normalisation; g2 does not; g3 gave no answer.
         "exact_match": 1 / 3,
         # g1 1.0; g2 "trout live in cold alda eels do too" (8 tokens) against "trout": P = 1/8, R = 1,

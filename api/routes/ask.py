@@ -11,7 +11,7 @@ from pydantic import AfterValidator
 from api.deps import EngineDep, SettingsDep, require_reader, run_sync
 from api.routes import problems
 from api.schemas import AnswerOut, AskRequest, FilterParam, check_question
-from qa.engine import MAX_QUESTION_CHARS, Engine
+from qa.engine import MAX_ANSWERS, MAX_QUESTION_CHARS, Engine
 from qa.records import answer_record
 
 router = APIRouter(tags=["answers"], dependencies=[Depends(require_reader)])
@@ -19,18 +19,18 @@ router = APIRouter(tags=["answers"], dependencies=[Depends(require_reader)])
 ERRORS = problems(400, 401, 403, 404, 413, 422, 429, 503)
 
 
-async def _answer(engine: Engine, delay_ms: int, question: str, top_k: int, data: object) -> AnswerOut:
+async def _answer(engine: Engine, delay_ms: int, question: str, top_k: int, data: object, answers: int) -> AnswerOut:
     if delay_ms:  # QA_DEBUG_DELAY_MS: lets browser tests see a slow answer
         await asyncio.sleep(delay_ms / 1000)
     where = await run_sync(engine.parse_filter, data) if data is not None else None
-    answer = await run_sync(engine.ask, question, top_k=top_k, where=where)
+    answer = await run_sync(engine.ask, question, top_k=top_k, where=where, answers=answers)
     return AnswerOut.model_validate(answer_record(answer))
 
 
 @router.post("/ask", responses=ERRORS)
 async def ask(body: AskRequest, engine: EngineDep, settings: SettingsDep) -> AnswerOut:
     """Answer a question: the same object as `qa ask --json`."""
-    return await _answer(engine, settings.debug_delay_ms, body.question, body.top_k, body.filter)
+    return await _answer(engine, settings.debug_delay_ms, body.question, body.top_k, body.filter, body.answers)
 
 
 @router.get("/ask", responses=ERRORS)
@@ -44,6 +44,7 @@ async def ask_get(
     settings: SettingsDep,
     k: Annotated[int, Query(ge=1, le=20, description="Citations to return")] = 3,
     where: FilterParam = None,
+    answers: Annotated[int, Query(ge=1, le=MAX_ANSWERS, description="Distinct answers to give")] = 1,
 ) -> AnswerOut:
     """Answer a question given in the URL: the same object as `POST /v1/ask`."""
-    return await _answer(engine, settings.debug_delay_ms, q, k, where)
+    return await _answer(engine, settings.debug_delay_ms, q, k, where, answers)

@@ -34,9 +34,10 @@ from api.schemas import (
 )
 from api.state import Service, add_document, remove_document
 from qa.build import built_max_chars, check_write_cost
+from qa.cite import document_version
 from qa.config import Settings
 from qa.engine import Engine
-from qa.ingest import normalize_id, text_sha256
+from qa.ingest import normalize_id
 from qa.isolate import parse_isolated
 from qa.metadata import MetaValue, metadata_record
 from qa.sources import StoredSource
@@ -79,7 +80,8 @@ def _summary(doc: Document, passages: int) -> dict[str, Any]:
         "title": doc.title,
         "format": doc.format,
         "length": len(doc.text),
-        "sha256": text_sha256(doc.text),
+        "sha256": document_version(doc.text),
+        "version": document_version(doc.text),
         "passages": passages,
         "sections": sections,
         "metadata": metadata_record(doc.metadata),

@@ -58,26 +58,27 @@ def test_ask_answers_with_a_verbatim_cited_quote(model_client, corpus_document) 
     body = model_client.post("/v1/ask", json={"question": "How many fusion centers are there?", "top_k": 1}).json()
     assert isinstance(body.pop("took_ms"), float)
     start, end = span_of(corpus_document.text, FUSION_ROW)
+    citation = {
+        "quote": FUSION_ROW,
+        "document_id": DOC_ID,
+        "document_title": TITLE,
+        "section": "Relevant Data and Metrics",
+        "section_path": ["Relevant Data and Metrics"],
+        "start": start,
+        "end": end,
+        "passage_id": passage_id(DOC_ID, start, end, FUSION_ROW),
+        "score": 0.3889,
+        "document_metadata": {},
+        "document_version": text_sha256(corpus_document.text),
+    }
     assert body == {
         "question": "How many fusion centers are there?",
         "answerable": True,
         "answer": FUSION_ROW,
         "confidence": 0.3889,
-        "citations": [
-            {
-                "quote": FUSION_ROW,
-                "document_id": DOC_ID,
-                "document_title": TITLE,
-                "section": "Relevant Data and Metrics",
-                "section_path": ["Relevant Data and Metrics"],
-                "start": start,
-                "end": end,
-                "passage_id": passage_id(DOC_ID, start, end, FUSION_ROW),
-                "score": 0.3889,
-                "document_metadata": {},
-            }
-        ],
+        "citations": [citation],
         "reason": None,
+        "answers": [{"answer": FUSION_ROW, "confidence": 0.3889, "citations": [citation]}],
     }, "the answer is not the table row that gives the number of fusion centers, or its confidence moved"
 
 
@@ -157,6 +158,7 @@ def test_documents_list_and_one(model_client, corpus_document) -> None:
         "format": "txt",
         "length": 4342,
         "sha256": text_sha256(corpus_document.text),
+        "version": text_sha256(corpus_document.text),
         "passages": 16,
         "metadata": {},
     }
@@ -227,6 +229,8 @@ def test_openapi_lists_every_endpoint(model_client) -> None:
         "/v1/collections/{collection}/passages/{passage_id}": ["get"],
         "/v1/collections/{collection}/documents": ["get", "post"],
         "/v1/collections/{collection}/documents/{document_id}": ["delete", "get"],
+        "/v1/verify": ["post"],
+        "/v1/collections/{collection}/verify": ["post"],
     }
     ask = schema["paths"]["/v1/ask"]["post"]
     assert ask["responses"]["200"]["content"]["application/json"]["schema"] == {
