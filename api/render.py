@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from html import escape
 
+from qa.cite import pages_of
 from qa.structure import is_table_rule, section_path_at
-from qa.types import Block, Document
+from qa.types import Block, Document, Span
 
 BLOCK_TAGS = {"paragraph": "p", "list_item": "li", "table_header": "div", "table_row": "div"}
 BLOCK_CLASSES = {"table_header": "tr th", "table_row": "tr"}
@@ -23,9 +24,17 @@ def render_view(doc: Document, start: int | None, end: int | None) -> str:
     if start is not None and end is not None:
         path = section_path_at(doc.text, doc.blocks, start) or (doc.title,)
         crumbs = "".join(f"<li>{escape(name)}</li>" for name in path)
+        where = pages_of(doc, Span(start, end)).get("pages")
+        on = (
+            f" on page {where[0]}"
+            if where and len(where) == 1
+            else f" on pages {where[0]}–{where[-1]}"
+            if where
+            else ""
+        )
         info += (
             f"\n<nav aria-label='Section path'><ol class='crumbs'>{crumbs}</ol></nav>"
-            f"\n<p class='range'>Cited: characters {start:,}–{end:,}. <a href='#cited'>Go to the citation</a></p>"
+            f"\n<p class='range'>Cited: characters {start:,}–{end:,}{on}. <a href='#cited'>Go to the citation</a></p>"
         )
     article = f"<article class='doc' data-format='{escape(doc.format)}'>{render_text(doc, start, end)}</article>"
     return f"<div class='info'>{info}</div>\n{article}"
@@ -64,9 +73,12 @@ def render_text(doc: Document, start: int | None, end: int | None) -> str:
     out: list[str] = []
     group = ""  # the open wrapper: "ul", "table" or none
     at = 0
+    pages = list(doc.pages)  # PDF pages not yet marked: a marker (no text of its own) before each one's first block
     for block in sorted(doc.blocks, key=lambda b: b.start):
         if block.start < at:  # overlapping blocks: show the text once
             continue
+        while pages and pages[0][1] <= block.start:
+            out.append(page_marker(pages.pop(0)[0]))
         gap = doc.text[at : block.start]
         wanted = GROUP_OF.get(block.kind, "")
         if group == wanted == "table" and is_table_rule(gap):
@@ -87,6 +99,11 @@ def render_text(doc: Document, start: int | None, end: int | None) -> str:
     return "".join(out)
 
 
+def page_marker(number: int) -> str:
+    """Where a PDF page starts: an empty element (the stylesheet writes "Page N"), the target of ``#page-N``."""
+    return f"<span class='page-marker' id='page-{number}' data-page='{number}'></span>"
+
+
 def loose(mark: Marker, a: int, b: int) -> str:
     """Text outside any block: whitespace as it is, anything else in a pre-wrap ``div``."""
     if not mark.text[a:b].strip():
@@ -102,7 +119,33 @@ def trimmed(mark: Marker, a: int, b: int, cls: str) -> str:
 
 
 def render_block(block: Block, mark: Marker) -> str:
-    """One block as an element holding its text."""
+    """One block as an element holding its text (a table row as cells: ``render_row``)."""
+    if block.kind in ("table_header", "table_row"):
+        row = render_row(block, mark)
+        if row is not None:
+            return row
     tag = f"h{min(max(block.level, 1), 6)}" if block.kind == "heading" else BLOCK_TAGS.get(block.kind, "p")
     cls = f" class='{BLOCK_CLASSES[block.kind]}'" if block.kind in BLOCK_CLASSES else ""
     return f"<{tag}{cls}>{mark(block.start, block.end)}</{tag}>"
+
+
+def render_row(block: Block, mark: Marker) -> str | None:
+    """A table row as cells: each cell a ``span.td``, its pipes kept (hidden by the stylesheet, so the text
+    is still every character once). A row inside the cited range is itself the ``mark``. None when the
+    cited range starts or ends inside the row: it is then shown as text, its marks exactly the cited part."""
+    cited = mark.start <= block.start and block.end <= mark.end
+    if not cited and mark.start < block.end and block.start < mark.end:
+        return None
+    text, out, at = mark.text, [], block.start
+    for i in [i for i in range(block.start, block.end) if text[i] == "|"] + [block.end]:
+        piece = escape(text[at:i])
+        out.append(f"<span class='td'>{piece}</span>" if text[at:i].strip() else piece)
+        if i < block.end:
+            out.append("<span class='pipe'>|</span>")
+        at = i + 1
+    cls = BLOCK_CLASSES[block.kind]
+    if not cited:
+        return f"<div class='{cls}'>{''.join(out)}</div>"
+    attrs = ' id="cited"' if mark.first else ""
+    mark.first = False
+    return f"<mark class='{cls} cited row'{attrs}>{''.join(out)}</mark>"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 from functools import lru_cache
+from typing import Any
+from urllib.parse import quote
 
 from qa.ingest import text_sha256
 from qa.types import Citation, Document, Passage, Span
@@ -48,7 +51,39 @@ def cite(document: Document, passage: Passage, unit: Span, score: float) -> Cita
         score=round(min(1.0, max(0.0, score)), 4),
         document_metadata=document.metadata,
         document_version=document_version(document.text),
+        anchor=(anchor := anchor_at(document, unit.start)),
+        url=source_url(document, anchor),
+        **pages_of(document, unit),
     )
+
+
+def pages_of(document: Document, unit: Span) -> dict[str, Any]:
+    """The ``page``, ``pages``, ``page_start`` and ``page_end`` of a span of a PDF (nothing for other formats)."""
+    if not document.pages:
+        return {}
+    starts = [start for _, start in document.pages]
+    first = max(0, bisect.bisect_right(starts, unit.start) - 1)
+    last = max(first, bisect.bisect_right(starts, unit.end - 1) - 1)
+    return {
+        "page": document.pages[first][0],
+        "pages": tuple(number for number, _ in document.pages[first : last + 1]),
+        "page_start": unit.start - starts[first],
+        "page_end": unit.end - starts[last],
+    }
+
+
+def anchor_at(document: Document, offset: int) -> str | None:
+    """The document's last anchor at or before ``offset`` (None before the first, or without any)."""
+    at = bisect.bisect_right([start for start, _ in document.anchors], offset)
+    return document.anchors[at - 1][1] if at else None
+
+
+def source_url(document: Document, anchor: str | None) -> str | None:
+    """The document's ``source_url`` (metadata), opened at ``anchor`` when there is one; None without a URL."""
+    url = document.metadata.get("source_url")
+    if not isinstance(url, str):
+        return None
+    return f"{url.split('#', 1)[0]}#{quote(anchor, safe='')}" if anchor else url
 
 
 def is_verbatim(citation: Citation, document: Document) -> bool:

@@ -589,7 +589,11 @@ def serve_command(
     try:
         current_commit(settings.index_dir)
     except IndexMissingError:
-        click.echo(f"No index in {settings.index_dir}: building it from {settings.corpus_dir}", err=True)
+        click.echo(
+            f"No index in {settings.index_dir}: building one there from the documents in {settings.corpus_dir} "
+            "(QA_CORPUS_DIR)",
+            err=True,
+        )
         try:
             embedder = load_embedder(settings.model, threads=settings.threads)
             runner: Runner | None = None

@@ -3,6 +3,8 @@
 Headings (``h1``-``h6``), paragraphs, list items and table rows become
 blocks; scripts, styles and other non-content elements are dropped. The
 extracted text joins blocks with blank lines, and table cells with `` | ``.
+Element ids (and ``<a name>``) are kept as anchors: each at the start of the
+block that holds the element's first text, so a citation can point into the page.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ _BREAKS = frozenset(
 )  # fmt: skip
 _UNFINISHED_TAG = re.compile(r"<[a-zA-Z/!?]")
 _VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "wbr"})
+# Longer ids are not kept as anchors (a URL fragment that long is not a real page's anchor).
+MAX_ANCHOR_CHARS = 200
 
 
 class _Collector(HTMLParser):
@@ -35,6 +39,7 @@ class _Collector(HTMLParser):
         self._cells: list[str] | None = None
         self._li_depth = 0  # open <li> elements: a <p> inside one is still the list item
         self._row_has_th = False
+        self.anchors: list[tuple[int, str]] = []  # (segment the element's text lands in, its id)
 
     def _flush(self) -> None:
         text = " ".join("".join(self._buffer).split())
@@ -49,6 +54,7 @@ class _Collector(HTMLParser):
             return
         if self._skip_depth:
             return
+        self._anchor(tag, attrs)
         if tag == "tr":
             self._flush()
             self._cells, self._row_has_th = [], False
@@ -64,6 +70,15 @@ class _Collector(HTMLParser):
             self._kind = "list_item"
         elif tag in _BREAKS:
             self._flush()
+
+    def _anchor(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """Keep an element's id (an ``a`` element's name) for the segment its text will be in."""
+        found = dict(attrs)
+        name = found.get("id") or (found.get("name") if tag == "a" else None)
+        if name and 0 < len(name.strip()) <= MAX_ANCHOR_CHARS and name == name.strip():
+            if tag in ("tr",) or (len(tag) == 2 and tag[0] == "h" and tag[1] in "123456") or tag in _BREAKS:
+                self._flush()  # the element starts a segment of its own: flush first, so the id points at it
+            self.anchors.append((len(self.segments), name))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP:
@@ -99,19 +114,20 @@ class _Collector(HTMLParser):
         self._flush()
 
 
-def html_to_text(markup: str) -> tuple[str, tuple[Block, ...]]:
-    """Extract the text of an HTML document and its blocks.
+def html_document(markup: str) -> tuple[str, tuple[Block, ...], tuple[tuple[int, str], ...]]:
+    """Extract the text of an HTML document, its blocks and its anchors.
 
     Args:
         markup: The HTML source.
 
     Returns:
-        The extracted text (blocks separated by blank lines) and blocks with offsets into it.
+        The extracted text (blocks separated by blank lines), blocks with offsets into it, and anchors:
+        (offset of the block holding the element's first text, element id), in order.
 
     Example:
-        >>> text, blocks = html_to_text("<h1>Hi</h1><p>One. <b>Two</b>.</p><script>x()</script>")
-        >>> text
-        'Hi\\n\\nOne. Two.'
+        >>> text, blocks, anchors = html_document("<h1 id=top>Hi</h1><p>One. <b>Two</b>.</p><script>x()</script>")
+        >>> text, anchors
+        ('Hi\\n\\nOne. Two.', ((0, 'top'),))
     """
     collector = _Collector()
     collector.feed(markup)
@@ -126,4 +142,5 @@ def html_to_text(markup: str) -> tuple[str, tuple[Block, ...]]:
         blocks.append(Block(kind, cursor, cursor + len(text), level))
         parts.append(text)
         cursor += len(text)
-    return "".join(parts), tuple(blocks)
+    anchors = tuple((blocks[i].start, name) for i, name in collector.anchors if i < len(blocks))
+    return "".join(parts), tuple(blocks), anchors

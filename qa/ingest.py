@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from qa.errors import CorpusError
-from qa.htmltext import html_to_text
+from qa.htmltext import html_document
 from qa.metadata import MetadataError, MetaValue, clean_metadata
-from qa.structure import heading_text, parse_blocks
+from qa.structure import heading_anchors, heading_text, parse_blocks
 from qa.types import Block, Document
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,9 @@ def _decode(data: bytes, doc_id: str) -> str:
         ) from exc
 
 
-def _pdf_text(data: bytes, doc_id: str) -> str:
+def _pdf_text(data: bytes, doc_id: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """A PDF's text, its pages' texts joined by blank lines, and where each page with text starts:
+    (1-based page number, offset in the text). Pages without text are left out of both."""
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, PyPdfError
 
@@ -84,10 +86,16 @@ def _pdf_text(data: bytes, doc_id: str) -> str:
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
     except failures as exc:
         raise CorpusError(f"{doc_id}: cannot read the PDF ({exc.__class__.__name__}: {exc})") from exc
+    # One character for one: the offsets of the pages hold after the replacement.
     text = _UNWRITABLE.sub("\ufffd", "\n\n".join(page for page in pages if page))
     if not text.strip():
         raise CorpusError(f"{doc_id}: the PDF has no text layer (a scan?); run OCR on it first")
-    return text
+    starts, at = [], 0
+    for number, page in enumerate(pages, 1):
+        if page:
+            starts.append((number, at))
+            at += len(page) + 2
+    return text, tuple(starts)
 
 
 def has_unseen_char(value: str) -> bool:
@@ -202,11 +210,13 @@ def parse_document(
         raise CorpusError(f"{doc_id}: file is larger than {MAX_FILE_BYTES} bytes")
     if not data.strip():
         raise CorpusError(f"{doc_id}: file is empty")
+    anchors: tuple[tuple[int, str], ...] = ()
+    pages: tuple[tuple[int, int], ...] = ()
     if suffix == ".pdf":
-        text, fmt = _pdf_text(data, doc_id), "pdf"
+        (text, pages), fmt = _pdf_text(data, doc_id), "pdf"
         blocks = parse_blocks(text)
     elif suffix in (".html", ".htm"):
-        text, blocks = html_to_text(_decode(data, doc_id))
+        text, blocks, anchors = html_document(_decode(data, doc_id))
         fmt = "html"
     else:
         text = _decode(data, doc_id)
@@ -217,11 +227,12 @@ def parse_document(
             Block(b.kind, b.start + body, b.end + body, b.level)
             for b in parse_blocks(text[body:], markdown=fmt == "md")
         )
+        anchors = heading_anchors(text, blocks) if fmt == "md" else ()
     if not text.strip() or not blocks:
         raise CorpusError(f"{doc_id}: no text found")
     named = metadata.get("title") if metadata else None
     title = title or (named if isinstance(named, str) else None) or _title(text, blocks, doc_id)
-    return Document(id=doc_id, title=title, text=text, blocks=blocks, format=fmt, metadata=metadata or {})
+    return Document(doc_id, title, text, blocks, fmt, metadata or {}, anchors, pages)
 
 
 def corpus_files(root: Path) -> list[Path]:

@@ -263,6 +263,32 @@ def heading_text(text: str, block: Block) -> str:
     return " ".join(text[block.start : block.end].split())
 
 
+_NOT_IN_SLUG = re.compile(r"[^\w\- ]")
+
+
+def heading_anchors(text: str, blocks: tuple[Block, ...]) -> tuple[tuple[int, str], ...]:
+    """Each heading's anchor as GitHub-style renderers make it, at the heading's offset.
+
+    Lowercased, characters other than letters, digits, ``_``, ``-`` and spaces dropped, spaces made
+    ``-``; a repeated anchor gets ``-1``, ``-2``, ... in order.
+
+    Example:
+        >>> t = "## Hello, World!\n\n## Hello, World!\n\n## Café & más_2"
+        >>> [name for _, name in heading_anchors(t, parse_blocks(t, markdown=True))]
+        ['hello-world', 'hello-world-1', 'café--más_2']
+    """
+    seen: dict[str, int] = {}
+    anchors = []
+    for block in blocks:
+        if block.kind != "heading":
+            continue
+        slug = _NOT_IN_SLUG.sub("", heading_text(text, block).lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.append((block.start, slug if count == 0 else f"{slug}-{count}"))
+    return tuple(anchors)
+
+
 def title_block(blocks: tuple[Block, ...]) -> Block | None:
     """The heading that titles the document, if any.
 

@@ -19,6 +19,8 @@ import snowballstemmer
 # Bumped whenever tokens change: the lexical index must then be rebuilt.
 TOKENIZER_VERSION = 2
 
+# A word hyphenated across a line end ("infor-\nmation", as PDF text often has it) is searched whole.
+_LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n[ \t]*(?=[^\W\d_])")
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)?|\d+", re.UNICODE)
 
 STOPWORDS = frozenset(
@@ -69,8 +71,10 @@ def tokenize(text: str) -> list[str]:
     Example:
         >>> tokenize("How many agencies participate in Secure Communities?")
         ['agenc', 'particip', 'secur', 'communiti']
+        >>> tokenize("shared infor-\\nmation")
+        ['share', 'inform']
     """
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = _LINE_END_HYPHEN.sub("", unicodedata.normalize("NFKC", text).casefold())
     words = (match.group(0).replace(",", "") for match in _TOKEN.finditer(folded))
     return [stem(word) for word in words if word not in STOPWORDS and _bare(word) not in STOPWORDS]
 

@@ -44,6 +44,10 @@ class Document:
         blocks: Headings, paragraphs, list items and table rows, in order.
         format: The parser that produced it (``txt``, ``md``, ``html``, ``pdf``).
         metadata: What the user set (``qa.metadata``: tags, date, source URL, ...), in canonical form.
+        anchors: (offset, anchor) of the places a link can point to, in order: an HTML element's id, a
+            Markdown heading's GitHub-style anchor; none for plain text and PDF.
+        pages: (1-based page number, offset where its text starts) of each PDF page with text, in order;
+            none for other formats.
     """
 
     id: str
@@ -52,6 +56,8 @@ class Document:
     blocks: tuple[Block, ...] = ()
     format: str = "txt"
     metadata: Mapping[str, MetaValue] = field(default_factory=dict)
+    anchors: tuple[tuple[int, str], ...] = ()
+    pages: tuple[tuple[int, int], ...] = ()
 
 
 def document_record(doc: Document) -> dict[str, Any]:
@@ -65,6 +71,10 @@ def document_record(doc: Document) -> dict[str, Any]:
     }
     if doc.metadata:  # absent when unset: indexes without metadata read and write as before
         record["metadata"] = metadata_record(doc.metadata)
+    if doc.anchors:
+        record["anchors"] = [list(anchor) for anchor in doc.anchors]
+    if doc.pages:
+        record["pages"] = [list(page) for page in doc.pages]
     return record
 
 
@@ -72,7 +82,10 @@ def document_from_record(record: dict[str, Any]) -> Document:
     """The document that :func:`document_record` wrote."""
     blocks = tuple(Block(kind, start, end, level) for kind, start, end, level in record["blocks"])
     metadata = metadata_from_record(record.get("metadata") or {})
-    return Document(record["id"], record["title"], record["text"], blocks, record["format"], metadata)
+    anchors = tuple((int(offset), str(name)) for offset, name in record.get("anchors") or ())
+    pages = tuple((int(number), int(offset)) for number, offset in record.get("pages") or ())
+    fmt = record["format"]
+    return Document(record["id"], record["title"], record["text"], blocks, fmt, metadata, anchors, pages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +139,12 @@ class Citation:
     """A verbatim quote from a document, with where it comes from.
 
     ``document_version`` is the sha256 of the document's text as indexed when the citation was made:
-    ``qa.verify`` checks a stored citation against the document as it is later.
+    ``qa.verify`` checks a stored citation against the document as it is later. ``anchor`` is the nearest
+    anchor at or before the quote (``Document.anchors``); ``url`` opens the document's ``source_url``
+    (metadata) there, or at its top without an anchor; both are None when there is nothing to point to.
+    For a PDF, ``page`` is the 1-based page the quote starts on, ``pages`` every page it spans (two or more
+    when it crosses a page break), ``page_start`` its start within the first page's text and ``page_end``
+    its end within the last page's; all None for other formats.
     """
 
     quote: str
@@ -140,6 +158,12 @@ class Citation:
     score: float
     document_metadata: Mapping[str, MetaValue] = field(default_factory=dict)
     document_version: str = ""
+    anchor: str | None = None
+    url: str | None = None
+    page: int | None = None
+    pages: tuple[int, ...] | None = None
+    page_start: int | None = None
+    page_end: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,12 @@ CITATION_KEYS = [
     "score",
     "document_metadata",
     "document_version",
+    "anchor",
+    "url",
+    "page",
+    "pages",
+    "page_start",
+    "page_end",
 ]
 AGENCIES = "How many agencies participate in Secure Communities?"
 # The answer to AGENCIES: the Secure Communities sentence that gives the number of agencies.

@@ -341,7 +341,10 @@ def test_the_report_reads_the_item_citations() -> None:
     pytest.importorskip("matplotlib")
     page = render_report("fake", [evaluate(FakeEngine(), GOLD, k=3)])
     assert "Citations whose quote differs from the text at its offsets: 1" in page
-    assert "<tr><th>ndcg@10</th><td>0.554</td></tr>" in page
+    help_cell = "<td class=help>mean nDCG of the gold passages in the first ten (binary relevance)</td>"
+    assert f"<tr><th>ndcg@10</th><td>0.554</td>{help_cell}</tr>" in page  # each figure says what it measures
+    assert "<details><summary><h2>Failures: hybrid (" in page  # failures come after the summary, folded
+    assert page.index("<h2>Summary</h2>") < page.index("<details>")
     assert "Which bridge is old?" in page  # refused though answerable: a failure
     # Each failure shows the cross-encoder's logit for its best candidate; the fake engine has none.
     assert "<th>cross-encoder logit</th>" in page and "<td>–</td></tr>" in page

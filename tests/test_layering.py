@@ -157,7 +157,7 @@ ALLOWED: dict[str, set[str]] = {
         "qa.storage",
     },
     "api.deps": {"api.collections", "api.state", "qa.collections", "qa.config", "qa.engine", "qa.keys"},
-    "api.render": {"qa.structure", "qa.types"},
+    "api.render": {"qa.cite", "qa.structure", "qa.types"},
     "api.pages": {"api.deps", "api.render", "api.state", "qa.engine", "qa.errors"},
     "api.routes": {"api.schemas"},
     "api.routes.ask": {"api.deps", "api.routes", "api.schemas", "qa.engine", "qa.records"},

@@ -169,6 +169,13 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     target.focus();
   }
 
+  /** "p. 3" or "pp. 3–4" for a PDF citation (its `pages`), else "". */
+  function pageLabel(c) {
+    const pages = Array.isArray(c.pages) ? c.pages.filter(Number.isInteger) : [];
+    if (!pages.length) return "";
+    return pages.length === 1 ? `p. ${pages[0]}` : `pp. ${pages[0]}–${pages[pages.length - 1]}`;
+  }
+
   class QaSearch extends HTMLElement {
     static observedAttributes = ["placeholder", "label"];
 
@@ -480,6 +487,7 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
         h("span", { class: "meta" },
           h("span", { class: "crumbs", part: "section" }, path.map(String).join(" › ")),
           h("span", { class: "doc", part: "title" }, String(c.document_title ?? c.document_id ?? "")),
+          pageLabel(c) ? h("span", { class: "page", part: "page" }, pageLabel(c)) : null,
           main ? h("span", { class: "conf" }, `${Math.round(Number(confidence) * 100)}% confidence`) : null));
       return h("div", { id: `${this.#ids}-o${index}`, class: `opt ${main ? "answer" : "more"}`, role: "option", "aria-selected": "false", part: main ? "option answer" : "option" }, link);
     }

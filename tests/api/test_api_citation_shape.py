@@ -13,12 +13,31 @@ FIELDS = [f.name for f in dataclasses.fields(Citation)]
 
 
 def test_the_record_has_every_field_of_the_type_in_order() -> None:
-    citation = Citation("q", "d.md", "D", "S", ("A", "S"), 3, 4, "p1", 0.5, {"tags": ("a", "b"), "year": 2024}, "v1")
+    citation = Citation(
+        "q",
+        "d.md",
+        "D",
+        "S",
+        ("A", "S"),
+        3,
+        4,
+        "p1",
+        0.5,
+        {"tags": ("a", "b"), "year": 2024},
+        "v1",
+        "s",
+        "https://x.org/d#s",
+        2,
+        (2, 3),
+        10,
+        4,
+    )
     assert list(CITATION_FIELDS) == FIELDS
     assert citation_record(citation) == {
         "quote": "q", "document_id": "d.md", "document_title": "D", "section": "S", "section_path": ["A", "S"],
         "start": 3, "end": 4, "passage_id": "p1", "score": 0.5,
-        "document_metadata": {"tags": ["a", "b"], "year": 2024}, "document_version": "v1",
+        "document_metadata": {"tags": ["a", "b"], "year": 2024}, "document_version": "v1", "anchor": "s",
+        "url": "https://x.org/d#s", "page": 2, "pages": [2, 3], "page_start": 10, "page_end": 4,
     }  # fmt: skip
 
 

@@ -70,6 +70,12 @@ def test_ask_answers_with_a_verbatim_cited_quote(model_client, corpus_document) 
         "score": 0.3889,
         "document_metadata": {},
         "document_version": text_sha256(corpus_document.text),
+        "anchor": None,
+        "url": None,
+        "page": None,
+        "pages": None,
+        "page_start": None,
+        "page_end": None,
     }
     assert body == {
         "question": "How many fusion centers are there?",

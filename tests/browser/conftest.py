@@ -107,6 +107,15 @@ class Service:
         headers = {"Authorization": f"Bearer {API_KEY}"}
         return httpx.post(self.url + path, json=body, headers=headers, timeout=60)
 
+    def upload(self, name: str, data: bytes) -> httpx.Response:
+        """A multipart upload with the service's key."""
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        return httpx.post(self.url + "/v1/documents", files={"file": (name, data)}, headers=headers, timeout=60)
+
+    def delete(self, path: str) -> httpx.Response:
+        """DELETE with the service's key."""
+        return httpx.delete(self.url + path, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60)
+
     def ask(self, question: str, k: int = 3) -> dict[str, object]:
         response = self.get("/v1/ask", q=question, k=k)
         response.raise_for_status()

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
@@ -87,3 +87,47 @@ def test_the_viewer_answers_bad_requests_with_pages(service: Any) -> None:
     # A start that is not a number is the API's validation error, as problem+json.
     response = service.get(f"/view/{document_id}", start="x", end=4)
     assert (response.status_code, response.headers["content-type"]) == (422, "application/problem+json")
+
+
+def test_a_table_is_shown_as_a_table(page: Page, service: Any) -> None:
+    """Pipe rows are rows of cells: no pipes and no |---| rule in what a reader sees; a cited row is one mark."""
+    answer = service.ask("How many fusion centers operate nationwide?")
+    citation = next(c for c in answer["citations"] if c["quote"].startswith("Number of Fusion Centers"))
+    page.goto(view_url(service, citation["document_id"], citation["start"], citation["end"]))
+    shown = page.evaluate(SHOWN)
+    assert shown["marks"] == [citation["quote"]]
+    cells = page.locator("#cited .td").all_inner_texts()
+    assert [cell.strip() for cell in cells] == [
+        "Number of Fusion Centers",
+        "~80",
+        "Operating nationwide including New York State",
+    ]
+    seen = page.locator("article.doc .table").first.inner_text()
+    assert "|" not in seen and "---" not in seen
+    headers = page.locator("article.doc .table .th .td").all_inner_texts()
+    assert headers and all(h.strip() for h in headers)
+    box = page.locator("#cited").bounding_box()
+    assert box is not None and box["height"] > 0  # a real box: the page scrolls to it
+
+
+def test_a_pdf_shows_its_pages_and_the_widget_names_the_page(page: Page, service: Any) -> None:
+    """Page markers in the viewer (``#page-N`` targets, no text of their own), the cited page named above the
+    text, and "p. N" beside a PDF citation in the widget."""
+    from test_pdf_pages import report
+
+    assert service.upload("harbour.pdf", report()).status_code == 201
+    try:
+        answer = service.get("/v1/ask", q="When was the lighthouse painted red?", k=3).json()
+        citation = next(c for c in answer["citations"] if c["document_id"] == "harbour.pdf")
+        assert citation["page"] == 4 and citation["pages"] == [4]
+        page.goto(view_url(service, "harbour.pdf", citation["start"], citation["end"]))
+        shown = page.evaluate(SHOWN)
+        assert shown["cited"] == citation["quote"]
+        assert shown["text"] == service.get("/v1/documents/harbour.pdf").json()["text"]  # markers add no text
+        assert page.locator(".page-marker").count() == 4 and page.locator("#page-3").count() == 1
+        assert "on page 4" in page.locator(".range").inner_text()
+        page.goto(service.url + "/")
+        page.locator("qa-search input").press_sequentially("When was the lighthouse painted red?", delay=15)
+        expect(page.locator("qa-search .page").first).to_have_text("p. 4", timeout=15_000)
+    finally:  # the service is shared: leave its documents as they were
+        service.delete("/v1/documents/harbour.pdf")
