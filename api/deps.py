@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.collections import Collections
 from api.state import Service, refresh_if_stale
-from qa.collections import DEFAULT, NAME
+from qa.collections import DEFAULT, NAME, Collection
 from qa.config import Settings
 from qa.engine import Engine
 from qa.keys import Action, KeysFile, allows, needed_scope
@@ -113,22 +113,27 @@ def check_key(request: Request, credentials: HTTPAuthorizationCredentials | None
         )
 
 
-def reads_need_key(settings: Settings, service: Service) -> bool:
-    """The read rule: ``QA_REQUIRE_KEY_FOR_READS`` for the default collection, its own flag for another."""
-    if service.collection.name == DEFAULT:
-        return settings.require_key_for_reads
-    return service.collection.require_key_for_reads
+def reads_need_key(settings: Settings, collection: Collection) -> bool:
+    """The read rule: ``QA_REQUIRE_KEY_FOR_READS`` for every collection, or the collection's own flag."""
+    return settings.require_key_for_reads or collection.require_key_for_reads
 
 
 def require_reader(request: Request, settings: SettingsDep, service: ServiceDep, credentials: Credentials) -> None:
     """Reads are open unless the collection's read rule asks for a key with a read scope on it."""
-    if reads_need_key(settings, service):
+    if reads_need_key(settings, service.collection):
         check_key(request, credentials, "read")
 
 
 def require_writer(request: Request, service: ServiceDep, credentials: Credentials) -> None:
     """Adding and deleting documents always needs a key with a write scope on the collection."""
     check_key(request, credentials, "write")
+
+
+def presented_key(request: Request) -> str | None:
+    """The bearer key a request carries, if any, read without declaring a security scheme: for the routes
+    where a key is optional (``GET /v1/collections`` shows more with one)."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    return key.strip() or None if scheme.lower() == "bearer" else None
 
 
 def require_admin(request: Request, credentials: Credentials) -> None:

@@ -168,12 +168,15 @@ class BodyTooLarge(StarletteHTTPException):
 class BodyLimitMiddleware:
     """Refuses bodies over the limit: by ``Content-Length`` at once, else while they stream in."""
 
-    def __init__(self, app: ASGIApp, *, max_json: int, max_upload: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_json: int, max_upload: int, max_verify: int) -> None:
         self.app = app
         self.max_json = max_json
         self.max_upload = max_upload
+        self.max_verify = max_verify
 
-    def _limit(self, headers: Headers) -> tuple[int, str]:
+    def _limit(self, headers: Headers, path: str) -> tuple[int, str]:
+        if path.endswith("/verify"):  # up to 10,000 citations with their quotes
+            return self.max_verify, f"verify requests are limited to {self.max_verify} bytes (QA_MAX_VERIFY_BYTES)"
         if headers.get("content-type", "").lower().startswith("multipart/form-data"):
             return (
                 self.max_upload + MULTIPART_OVERHEAD,
@@ -186,7 +189,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        limit, detail = self._limit(headers)
+        limit, detail = self._limit(headers, scope.get("path", ""))
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
@@ -260,7 +263,12 @@ class DeadlineMiddleware:
 def install(app: FastAPI, settings: Settings, metrics: Metrics, is_valid_key: Callable[[str], bool]) -> None:
     """Add the middleware stack to ``app`` (the last added runs first)."""
     app.add_middleware(DeadlineMiddleware, seconds=settings.request_timeout)
-    app.add_middleware(BodyLimitMiddleware, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_json=settings.max_body_bytes,
+        max_upload=settings.max_upload_bytes,
+        max_verify=settings.max_verify_bytes,
+    )
     if settings.rate_limit:
         capacity, period = parse_rate_limit(settings.rate_limit)
         app.add_middleware(RateLimitMiddleware, buckets=TokenBuckets(capacity, period), is_valid_key=is_valid_key)

@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     )
     require_key_for_reads: bool = Field(
         default=False,
-        description="Require a key for every route that shows the default collection's content (API and pages)",
+        description="Require a key for every route that shows document content, in every collection (API and pages)",
     )
     public_url: str | None = Field(
         default=None,
@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON request body, in bytes")
     max_upload_bytes: int = Field(default=20 << 20, ge=1024, description="Largest uploaded file, in bytes")
+    max_verify_bytes: int = Field(
+        default=32 << 20, ge=1024, description="Largest POST /v1/verify body, in bytes (10,000 citations with quotes)"
+    )
     max_document_passages: int = Field(
         default=500, ge=1, description="Most passages one uploaded document may make (413 beyond)"
     )

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from api.collections import Collections
-from api.deps import Credentials, SettingsDep, require_admin, run_sync
+from api.deps import SettingsDep, presented_key, reads_need_key, require_admin, run_sync
 from api.routes import problems
 from api.schemas import CollectionIn, CollectionList, CollectionOut
-from qa.collections import DEFAULT, NAME, Collection, list_collections
+from qa.collections import NAME, Collection, list_collections
 from qa.keys import KeysFile, allows
 
 router = APIRouter(prefix="/v1", tags=["collections"])
@@ -19,16 +19,19 @@ Name = Annotated[str, Path(pattern=NAME.pattern, description="The collection's n
 
 
 @router.get("/collections", responses=problems(429))
-async def get_collections(request: Request, settings: SettingsDep, credentials: Credentials) -> CollectionList:
-    """The collections this caller may read: open ones, and those the key has a read scope on (admin: all)."""
+async def get_collections(request: Request, settings: SettingsDep) -> CollectionList:
+    """The collections this caller may read: open ones, and those its key has a read scope on (admin: all).
+
+    The key is optional here (a caller without one sees the open collections), so the route declares none.
+    """
     collections: Collections = request.app.state.collections
     keys: KeysFile = request.app.state.keys
-    scopes = keys.ring().scopes_of(credentials.credentials) if credentials is not None else None
+    key = presented_key(request)
+    scopes = keys.ring().scopes_of(key) if key is not None else None
     found = await run_sync(list_collections, collections.index_dir)
 
     def readable(collection: Collection) -> bool:
-        needs_key = settings.require_key_for_reads if collection.name == DEFAULT else collection.require_key_for_reads
-        if not needs_key:
+        if not reads_need_key(settings, collection):
             return True
         return scopes is not None and (allows(scopes, "admin", None) or allows(scopes, "read", collection.name))
 

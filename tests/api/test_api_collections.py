@@ -220,3 +220,24 @@ def test_a_malformed_keys_file_stops_the_start(index_copy: Path, tmp_path: Path)
     keys_file.write_text("sha256:abc read:a\n")
     with pytest.raises(KeysFileError, match="line 1"):
         create_app(Settings(index_dir=index_copy, keys_file=keys_file))
+
+
+def test_require_key_for_reads_covers_every_collection(make_client) -> None:
+    """QA_REQUIRE_KEY_FOR_READS is server-wide: a collection made without its own flag still needs the key."""
+    client = make_client(api_keys=[API_KEY], require_key_for_reads=True)
+    assert client.post("/v1/collections", json={"name": "open"}, headers=ADMIN).status_code == 201
+    assert_problem(client.get("/v1/collections/open/documents"), 401, "an API key is required")
+    assert_problem(client.post("/v1/collections/open/verify", json={"citations": []}), 401)
+    assert client.get("/v1/collections/open/documents", headers=ADMIN).status_code == 200
+    assert client.get("/v1/collections").json() == {"collections": []}  # nothing readable without a key
+    listed = client.get("/v1/collections", headers=ADMIN).json()["collections"]
+    assert [c["name"] for c in listed] == ["default", "open"]
+
+
+def test_a_verify_of_10000_citations_fits_the_body_limit(client) -> None:
+    """10,000 citations with quotes are over QA_MAX_BODY_BYTES but within QA_MAX_VERIFY_BYTES; 10,001 is a 422."""
+    citation = {"document_id": "immigration-data-sharing.txt", "quote": "x" * 150, "start": 0, "end": 150}
+    body = {"citations": [citation] * 10_000}
+    response = client.post("/v1/verify", json=body)
+    assert response.status_code == 200 and len(response.json()["results"]) == 10_000
+    assert_problem(client.post("/v1/verify", json={"citations": [citation] * 10_001}), 422)
