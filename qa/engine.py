@@ -197,7 +197,7 @@ class Engine:
             mode: Retrieval mode.
             where: Answer only from the documents this filter matches (``parse_filter``).
             answers: How many distinct answers to give (1 to MAX_ANSWERS), each from a passage of its
-                own and confident enough to be given: ``Answer.answers``.
+                own, with its confidence: ``Answer.answers``.
 
         Returns:
             The answer (when ``answerable`` is false, ``answer`` is None and the
@@ -248,8 +248,9 @@ class Engine:
         return Asked(answer, hits, best, terms, read)
 
     def _givable(self, scored: Scored) -> bool:
-        """Whether a candidate would be given as the answer: confident enough, and no hard rule against it."""
-        return scored.confidence >= self.min_score and hard_rule(scored.row) is None
+        """Whether a candidate may be another answer: no hard rule refuses it. Its confidence comes with it,
+        and may be below the threshold: the caller reads it (only the first answer is withheld below it)."""
+        return hard_rule(scored.row) is None
 
     def _alternative(self, scored: Scored) -> Alternative:
         candidate = scored.candidate

@@ -50,18 +50,20 @@ class Verdict:
 
 
 def nearest(text: str, quote: str, near: int) -> int | None:
-    """The start of the occurrence of ``quote`` in ``text`` nearest ``near``, or None."""
+    """The start of the occurrence of ``quote`` in ``text`` nearest ``near`` (the earlier on a tie), or None.
+
+    It looks from ``near`` outwards, one search each way, so a quote that moved a little is found
+    without reading the whole document.
+    """
     if not quote:
         return None
-    best: int | None = None
-    at = text.find(quote)
-    while at != -1:
-        if best is None or abs(at - near) < abs(best - near):
-            best = at
-        if at > near:
-            break  # later occurrences are farther still
-        at = text.find(quote, at + 1)
-    return best
+    near = min(max(near, 0), len(text))
+    before = text.rfind(quote, 0, near + len(quote) - 1) if near else -1
+    # Past an occurrence found before, only a nearer one after matters: the search forwards stops there.
+    stop = near + (near - before) + len(quote) if before != -1 else len(text)
+    after = text.find(quote, near, stop)
+    found = [at for at in (before, after) if at != -1]
+    return min(found, key=lambda at: (abs(at - near), at)) if found else None
 
 
 def verify_one(cited: Cited, document: Document | None) -> Verdict:
