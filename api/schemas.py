@@ -16,7 +16,8 @@ from fastapi import Query
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from qa.collections import NAME
-from qa.engine import MAX_ANSWERS, MAX_QUESTION_CHARS, clean_question
+from qa.defaults import MAX_ANSWERS
+from qa.engine import MAX_QUESTION_CHARS, clean_question
 from qa.errors import QueryError
 from qa.ingest import check_document_id
 from qa.metadata import MetadataError, MetaValue, clean_metadata

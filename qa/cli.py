@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from qa.defaults import MAX_ANSWERS
 from qa.records import answer_record, search_record
 
 if TYPE_CHECKING:
@@ -231,7 +232,7 @@ def _print_answer(answer: Answer) -> None:
 @click.option("-k", "--top-k", "top_k", type=click.IntRange(1, 20), default=3, show_default=True, help="Citations.")
 @click.option(
     "--answers",
-    type=click.IntRange(1, 5),
+    type=click.IntRange(1, MAX_ANSWERS),
     default=1,
     show_default=True,
     help="Distinct answers, each from its own passage.",

@@ -25,3 +25,5 @@ DEFAULT_READER_TOKENS = 128
 # It rereads only the scorer's best few candidates: this many (0 turns it off). Two, because rereading
 # four cost twice the time for no more right answers on the fit's left-out sets (python -m fitting's report).
 DEFAULT_READER_CANDIDATES = 2
+# Distinct answers one question may ask for (``answers=n`` on ask, ``qa ask --answers``).
+MAX_ANSWERS = 5

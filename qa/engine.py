@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.cite import cite
-from qa.defaults import DEFAULT_MIN_SCORE, DEFAULT_READER_CANDIDATES
+from qa.defaults import DEFAULT_MIN_SCORE, DEFAULT_READER_CANDIDATES, MAX_ANSWERS
 from qa.embed import Embedder
 from qa.errors import NO_DOCUMENT, DocumentNotFound, QueryError
 from qa.features import candidate_features, candidate_text, passage_tokens
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from qa.config import Settings
 
 MAX_QUESTION_CHARS = 1000
-# Distinct answers one question may ask for (``answers=n``).
-MAX_ANSWERS = 5
 # Passages retrieved for extraction, whatever the number of citations asked for.
 RETRIEVE_PASSAGES = 10
 

@@ -22,18 +22,16 @@ Rules:
   field, or a value of a type the field never holds, is a ``FilterError`` naming the field.
 
 ``parse_filter`` turns the JSON into a tree of frozen values (``Condition``, ``AllOf``, ``AnyOf``,
-``Not``), which pickles (for Ray workers) and hashes; ``compile_filter`` turns a tree into one function
-of ``(document_id, metadata)``.
+``Not``), which pickles (for Ray workers) and hashes; ``DocumentTable`` evaluates a tree over many
+documents at once (retrieval keeps one per segment).
 """
 
 from __future__ import annotations
 
 import math
-import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -53,15 +51,9 @@ from qa.metadata import (
 
 Scalar = str | int | float | bool
 Operator = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in"]
-Predicate = Callable[[str, Metadata], bool]
 
 OPERATORS: dict[str, Operator] = {op: op for op in get_args(Operator)}
-RANGES: dict[str, Callable[[Any, Any], bool]] = {
-    "gt": operator.gt,
-    "gte": operator.ge,
-    "lt": operator.lt,
-    "lte": operator.le,
-}
+RANGES = frozenset({"gt", "gte", "lt", "lte"})
 # Limits that keep a hostile filter cheap to parse and to run over every document.
 MAX_DEPTH = 8  # objects nested through and/or/not; the outermost object is level 1
 MAX_CONDITIONS = 64  # (field, operator) pairs in one filter; an `in` list counts once
@@ -272,73 +264,6 @@ def parse_filter(data: object, schema: Mapping[str, frozenset[FieldType]]) -> Fi
     return _Parser(known).node(data, 1)
 
 
-def _value_test(op: Operator, value: Scalar | tuple[Scalar, ...]) -> Callable[[object], bool]:
-    """A test of one field's value (``None`` when the document lacks it)."""
-    if isinstance(value, tuple):
-        strings = frozenset(v for v in value if isinstance(v, str))
-        booleans = frozenset(v for v in value if isinstance(v, bool))
-        # 1, 1.0 and True hash alike: booleans are kept apart so that True is not found among numbers.
-        numbers = frozenset(v for v in value if isinstance(v, int | float) and not isinstance(v, bool))
-
-        def member(v: object) -> bool:
-            if isinstance(v, str):
-                return v in strings
-            if isinstance(v, bool):
-                return v in booleans
-            if isinstance(v, int | float):
-                return v in numbers
-            return isinstance(v, tuple) and not strings.isdisjoint(v)
-
-        return member
-    if op in RANGES:
-        compare, bound = RANGES[op], value
-        if isinstance(bound, str):
-            return lambda v: isinstance(v, str) and compare(v, bound)
-        return lambda v: isinstance(v, int | float) and v.__class__ is not bool and compare(v, bound)
-    equal = _equal_test(value)
-    return (lambda v: not equal(v)) if op == "ne" else equal
-
-
-def _equal_test(value: Scalar) -> Callable[[object], bool]:
-    if isinstance(value, bool):
-        return lambda v: v is value  # True and False are singletons; 1 is neither
-    if isinstance(value, str):
-        return lambda v: v == value or (isinstance(v, tuple) and value in v)  # a tuple is a tags list
-    return lambda v: v == value and v.__class__ is not bool
-
-
-def compile_filter(f: Filter) -> Predicate:
-    """Turn a parsed filter into one function of ``(document_id, metadata)``, to run once per document."""
-    if isinstance(f, Condition):
-        test, field = _value_test(f.op, f.value), f.field
-        if field == DOCUMENT_ID:
-            return lambda document_id, metadata: test(document_id)
-        return lambda document_id, metadata: test(metadata.get(field))
-    if isinstance(f, Not):
-        inner = compile_filter(f.part)
-        return lambda document_id, metadata: not inner(document_id, metadata)
-    parts = tuple(compile_filter(part) for part in f.parts)
-    every = isinstance(f, AllOf)
-
-    def combined(document_id: str, metadata: Metadata) -> bool:
-        for part in parts:  # a plain loop: no generator made per document
-            if part(document_id, metadata) != every:
-                return not every
-        return every
-
-    return combined
-
-
-@lru_cache(maxsize=128)
-def _compiled(f: Filter) -> Predicate:
-    return compile_filter(f)
-
-
-def matches(f: Filter, document_id: str, metadata: Metadata) -> bool:
-    """Whether a document passes a filter. Over many documents, call ``compile_filter`` once instead."""
-    return _compiled(f)(document_id, metadata)
-
-
 _Key = tuple[str, object]
 
 
@@ -420,15 +345,6 @@ class DocumentTable:
 def _sorted(pairs: list[tuple[Any, int]], dtype: Any) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
     pairs.sort(key=lambda pair: pair[0])
     return np.asarray([v for v, _ in pairs], dtype=dtype), np.asarray([o for _, o in pairs], dtype=np.int64)
-
-
-def filter_fields(f: Filter) -> frozenset[str]:
-    """The fields a filter names."""
-    if isinstance(f, Condition):
-        return frozenset((f.field,))
-    if isinstance(f, Not):
-        return filter_fields(f.part)
-    return frozenset().union(*(filter_fields(part) for part in f.parts))
 
 
 def schema_of(documents: Iterable[tuple[str, Metadata]]) -> dict[str, frozenset[FieldType]]:

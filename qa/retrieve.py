@@ -103,8 +103,9 @@ def dense_search(
 
     With ``where``, only the passages of matching documents are searched, before ranking: ``n`` come
     back whenever ``n`` match. A flat segment is searched exactly through a FAISS ID selector; a graph
-    segment exactly over its matching rows when they are few (``EXACT_FILTERED_ROWS``), else through
-    the graph with the selector, as approximate as the graph is without a filter.
+    or 8-bit segment exactly over its matching rows when they are few (``EXACT_FILTERED_ROWS``), else
+    through its index with the selector (a shortlist scored with the full vectors), as approximate as
+    that index is without a filter.
     """
     return _dense(index, _parts(index, only, where), query, n, filtered=where is not None)
 
@@ -158,8 +159,13 @@ def _dense_filtered(
             query.reshape(1, -1), min(n, count), params=lib.SearchParameters(sel=selector)
         )
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
-    want = min(n * RESCORE_FACTOR, count)
-    params = lib.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, want))
+    want = min(n * RESCORE_FACTOR, count)  # a graph or 8-bit segment shortlists, then scores exactly
+    graph = segment.faiss.startswith("IndexHNSW")
+    params = (
+        lib.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, want))
+        if graph
+        else lib.SearchParameters(sel=selector)
+    )
     _, shortlist = segment.dense.search(query.reshape(1, -1), want, params=params)
     return _exact(segment, query, np.sort(shortlist[0][shortlist[0] >= 0]))[:n]
 

@@ -11,7 +11,8 @@ from pydantic import AfterValidator
 from api.deps import EngineDep, SettingsDep, require_reader, run_sync
 from api.routes import problems
 from api.schemas import AnswerOut, AskRequest, FilterParam, check_question
-from qa.engine import MAX_ANSWERS, MAX_QUESTION_CHARS, Engine
+from qa.defaults import MAX_ANSWERS
+from qa.engine import MAX_QUESTION_CHARS, Engine
 from qa.records import answer_record
 
 router = APIRouter(tags=["answers"], dependencies=[Depends(require_reader)])
