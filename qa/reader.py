@@ -13,12 +13,18 @@ graph's matrix products in int8 (dynamic quantization, at load), the default;
 otherwise the int8 weights are turned back into floats and the arithmetic is
 float. The scorer (``qa.scorer``) uses its logit as a feature of the few best
 candidates only.
+
+``threads`` is the cores one call may use: with int8 arithmetic, that many
+pairs are read at once, each on one core (onnxruntime runs a session from
+several threads; a pair is too short for one read to use two cores well);
+with float arithmetic, the batch's matrix products use that many.
 """
 
 from __future__ import annotations
 
-import threading
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -60,9 +66,10 @@ class Reader:
         from qa.onnx_embed import cpu_session, dynamic_graph
 
         source: str | bytes = dynamic_graph(graph) if quantized else str(graph)
-        self._session: Any = cpu_session(source, threads)
+        self._session: Any = cpu_session(source, 1 if quantized else threads)
         self._tokenizer = self.tokenizer_of(folder / "tokenizer.json", max_tokens)
-        self._lock = threading.Lock()
+        workers = threads or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="qa-reader") if quantized and workers > 1 else None
         self.max_tokens = max_tokens
         self.quantized = quantized
 
@@ -91,19 +98,22 @@ class Reader:
     def score(self, question: str, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """The logit of each text answering ``question`` (higher: likelier).
 
-        Quantized, a call's activations share one scale, so each pair is read alone: its score never depends
-        on the others. Otherwise they are read in one batch.
+        Quantized, a call's activations share one scale, so each pair is read alone (several at once on
+        ``threads`` cores): its score never depends on the others. Otherwise they are read in one batch.
         """
         pairs = [(question, text) for text in texts]
-        batches = [[pair] for pair in pairs] if self.quantized else [pairs] if pairs else []
-        out = np.zeros(len(pairs), dtype=np.float32)
-        done = 0
-        for batch in batches:
-            ids, mask, types = self.encode(self._tokenizer, batch)
-            with self._lock:
-                (logits,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
-            out[done : done + len(batch)] = logits.reshape(-1)
-            done += len(batch)
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        if not self.quantized:
+            return self._read(pairs)
+        if self._pool is None or len(pairs) == 1:
+            return np.concatenate([self._read([pair]) for pair in pairs])
+        return np.concatenate(list(self._pool.map(lambda pair: self._read([pair]), pairs)))
+
+    def _read(self, pairs: Sequence[tuple[str, str]]) -> npt.NDArray[np.float32]:
+        ids, mask, types = self.encode(self._tokenizer, pairs)
+        (logits,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        out: npt.NDArray[np.float32] = logits.reshape(-1).astype(np.float32)
         return out
 
 

@@ -60,6 +60,17 @@ def test_a_quantized_score_does_not_depend_on_its_batch() -> None:
     assert together[1] == alone[0]
 
 
+def test_pairs_read_at_once_score_as_one_at_a_time() -> None:
+    """Quantized, ``threads`` pairs are read at once from one session: the scores, in order, are exactly
+    those of reading them one after another."""
+    texts = [item[1] for item in FIXTURE] * 3
+    question = FIXTURE[0][0]
+    serial = Reader(threads=1).score(question, texts)
+    parallel = Reader(threads=3).score(question, texts)
+    assert parallel.tolist() == serial.tolist()
+    assert len(set(serial.tolist())) == len(FIXTURE)
+
+
 def test_float_scores_match_one_pair_at_a_time() -> None:
     """With float arithmetic pairs are read in one padded batch; the padding changes no score beyond 1e-4."""
     reader = Reader(quantized=False, threads=1)
