@@ -28,6 +28,16 @@ _VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "area", "base", "
 MAX_ANCHOR_CHARS = 200
 
 
+def heading_level(tag: str) -> int:
+    """The level of a heading element (``h1`` to ``h6``), 0 for any other."""
+    return int(tag[1]) if len(tag) == 2 and tag[0] == "h" and tag[1] in "123456" else 0
+
+
+def opens_segment(tag: str) -> bool:
+    """Whether the element's text starts a segment of its own (the text before it is flushed first)."""
+    return tag in ("tr", "li") or tag in _BREAKS or heading_level(tag) > 0
+
+
 class _Collector(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -61,9 +71,9 @@ class _Collector(HTMLParser):
         elif tag in ("td", "th") and self._cells is not None:
             self._row_has_th |= tag == "th"
             self._buffer = []
-        elif len(tag) == 2 and tag[0] == "h" and tag[1] in "123456":
+        elif level := heading_level(tag):
             self._flush()
-            self._kind, self._level = "heading", int(tag[1])
+            self._kind, self._level = "heading", level
         elif tag == "li":
             self._flush()
             self._li_depth += 1
@@ -76,7 +86,7 @@ class _Collector(HTMLParser):
         found = dict(attrs)
         name = found.get("id") or (found.get("name") if tag == "a" else None)
         if name and 0 < len(name.strip()) <= MAX_ANCHOR_CHARS and name == name.strip():
-            if tag in ("tr",) or (len(tag) == 2 and tag[0] == "h" and tag[1] in "123456") or tag in _BREAKS:
+            if opens_segment(tag):
                 self._flush()  # the element starts a segment of its own: flush first, so the id points at it
             self.anchors.append((len(self.segments), name))
 

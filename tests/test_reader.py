@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +68,19 @@ def test_pairs_read_at_once_score_as_one_at_a_time() -> None:
     texts = [item[1] for item in FIXTURE] * 3
     question = FIXTURE[0][0]
     serial = Reader(threads=1).score(question, texts)
-    parallel = Reader(threads=3).score(question, texts)
+    reader = Reader(threads=3)
+    read_on: set[str] = set()
+    read = reader._read
+
+    def recorded(pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        read_on.add(threading.current_thread().name)
+        return read(pairs)
+
+    reader._read = recorded  # type: ignore[method-assign]
+    parallel = reader.score(question, texts)
     assert parallel.tolist() == serial.tolist()
     assert len(set(serial.tolist())) == len(FIXTURE)
+    assert read_on and all(name.startswith("qa-reader") for name in read_on), read_on
 
 
 def test_float_scores_match_one_pair_at_a_time() -> None:

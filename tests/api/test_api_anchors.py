@@ -25,6 +25,13 @@ def test_html_anchors_are_the_ids_before_each_block() -> None:
     assert anchor_at(doc, doc.text.index("Egret")) == "row-egret"
 
 
+def test_a_list_item_id_points_at_the_item_not_the_text_before_it() -> None:
+    """An ``li`` starts a block of its own, like a heading or a row: its id is at the item's text."""
+    doc = parse_document("notes.html", b"Loose text before the list<li id='first'>First item</li><li>Second</li>")
+    assert [(doc.text[at : at + 10], name) for at, name in doc.anchors] == [("First item", "first")]
+    assert anchor_at(doc, doc.text.index("Loose")) is None
+
+
 def test_markdown_headings_get_github_anchors() -> None:
     text = "## Hello, World!\n\nx\n\n## Hello, World!\n\n### Café & más_2\n"
     assert [name for _, name in heading_anchors(text, parse_blocks(text, markdown=True))] == [
