@@ -194,7 +194,7 @@ def _raw_blocks(text: str, markdown: bool) -> list[Block]:
 
 def _heading_block(text: str, start: int, end: int) -> Block:
     match = _MD_HEADING.match(text[start:end])
-    if not match:
+    if not match or not match.group(2).strip():  # "# \u2028# ": nothing but Unicode spaces after the marks
         return Block("heading", start, end, 0)
     inner = match.group(2)
     lead = len(inner) - len(inner.lstrip())
