@@ -294,12 +294,18 @@ def test_writes_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
 def test_resume_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """A run killed once its journal names a segment is taken up by the rerun, which ends with the index of
     an uninterrupted run (documents, passages, sampled vectors and hits all equal). How many segments the
-    killed run wrote depends on timing (tests/test_segments.py pins the taking up itself)."""
+    killed run wrote depends on timing (tests/test_segments.py pins the taking up itself); on a fast machine
+    the 300 passages can all be indexed between two looks at the journal, and the rerun then finds nothing
+    to do, which the payload says."""
     payload = run_script("resume", monkeypatch, capsys)
     whole, killed, rerun, same = (payload[k] for k in ("uninterrupted", "killed", "rerun", "same"))
     assert (payload["passages"], whole["passages"], rerun["passages"]) == (300, 300, 300)
-    assert whole["segments"] == rerun["segments"] == 3  # 100 passages a segment in smoke runs
-    assert killed["segments_written"] >= 1 and rerun["resumed"] in (0, 2, 4, 6)  # two files a segment
+    assert whole["segments"] == 3  # 100 passages a segment in smoke runs
+    if killed["finished_first"]:
+        assert (rerun["segments"], rerun["resumed"]) == (0, 0)
+    else:
+        assert rerun["segments"] == 3
+        assert killed["segments_written"] >= 1 and rerun["resumed"] in (0, 2, 4, 6)  # two files a segment
     assert same == {
         "documents": True, "passages": True, "vectors_sampled": True, "hits": "all of 10 queries", "segments": [3, 3]
     }  # fmt: skip
