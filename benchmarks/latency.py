@@ -6,9 +6,11 @@ them (``benchmarks/corpora.py`` says how). Each question is asked once per
 stage function of ``qa.retrieve`` / ``qa.features`` and ``qa.scorer`` and once whole through
 ``Engine.ask_detailed`` ("total", the query cache cleared so the model runs), with the
 server's default settings (``QA_*``): "reread" is the cross-encoder reading the best
-candidates and the reranker ordering them again (``Engine.reread_best``), beside the
-same on one core ("reread 1 core": the candidates read one after another, the baseline
-of ``QA_READER_THREADS``).
+candidates and the reranker ordering them again (``Engine.reread_best``), for the questions
+whose first answer is less sure than ``QA_READER_BELOW`` (0 ms for the others), beside
+the same for every question ("reread all", the baseline of ``QA_READER_BELOW``) and for
+every question on one core ("reread all 1 core": the candidates read one after another,
+the baseline of ``QA_READER_THREADS``).
 
 Baselines in the same run: exact search over the same vectors next to the
 FAISS index the engine uses, and, where that index is HNSW (or ``--hnsw-at``
@@ -37,7 +39,7 @@ from qa.scorer import load_model
 from qa.selection import rank
 from qa.tokens import tokenize
 
-STAGES = ("embed", "dense", "lexical", "fusion", "extraction", "reread", "reread 1 core", "total")
+STAGES = ("embed", "dense", "lexical", "fusion", "extraction", "reread", "reread all", "reread all 1 core", "total")
 EF_SEARCH_SWEEP = (256, 512, 1024, 1536, 2048)
 # Rows per matrix product in exact search: 200k x 384 floats is 300 MB.
 EXACT_CHUNK = 200_000
@@ -107,9 +109,9 @@ def extract(index: VectorIndex, hits: list[Any], question: str, vector: np.ndarr
     return rank(found, matrix, load_model(index.manifest.model))
 
 
-def stage_times(engine: Engine, serial: Engine, asked: list[str], warmup: int) -> dict[str, list[float]]:
-    """Milliseconds per stage per question (cache cleared before each model call); ``serial`` is ``engine``
-    with its cross-encoder on one core."""
+def stage_times(engine: Engine, every: Engine, serial: Engine, asked: list[str], warmup: int) -> dict[str, list[float]]:
+    """Milliseconds per stage per question (cache cleared before each model call); ``every`` is ``engine``
+    rereading every question, ``serial`` the same with its cross-encoder on one core."""
     index, embedder = engine.index, engine.embedder
     clear = getattr(embedder, "clear_cache", lambda: None)
     for question in asked[:warmup]:
@@ -128,7 +130,8 @@ def stage_times(engine: Engine, serial: Engine, asked: list[str], warmup: int) -
         ranked, ms = timed(extract, index, hits, question, vector[0])
         times["extraction"].append(ms)
         times["reread"].append(timed(engine.reread_best, question, ranked)[1])
-        times["reread 1 core"].append(timed(serial.reread_best, question, ranked)[1])
+        times["reread all"].append(timed(every.reread_best, question, ranked)[1])
+        times["reread all 1 core"].append(timed(serial.reread_best, question, ranked)[1])
         clear()
         times["total"].append(timed(engine.ask_detailed, question)[1])
     return times
@@ -166,8 +169,10 @@ def measure(name: str, index: VectorIndex, embedder: Embedder, asked: list[str],
     """Every figure for one index size."""
     log(f"{name}: timing {len(asked)} questions")
     settings = Settings()
-    serial = engine_of(index, embedder, settings.model_copy(update={"reader_threads": 1}))
-    times = stage_times(engine_of(index, embedder, settings), serial, asked, warmup=min(10, len(asked)))
+    every = engine_of(index, embedder, settings.model_copy(update={"reader_below": 1.0}))
+    serial = engine_of(index, embedder, settings.model_copy(update={"reader_below": 1.0, "reader_threads": 1}))
+    engine = engine_of(index, embedder, settings)
+    times = stage_times(engine, every, serial, asked, warmup=min(10, len(asked)))
     return {
         "name": name,
         "passages": index.n_passages,

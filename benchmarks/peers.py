@@ -8,7 +8,8 @@ The 120 XQuAD paragraphs are indexed by each system with the same model
   onnxruntime as ``all-MiniLM-L6-v2-int8`` and ``all-MiniLM-L6-v2-qint8``; and
   on torch and qint8 with the cross-encoder (``qa.reader``) rereading the
   default number of candidates, as a server runs by default (``--reader-threads``,
-  by default ``QA_READER_THREADS``'s 2: the candidates are read at once);
+  by default ``QA_READER_THREADS``'s 2: the candidates are read at once; ``--reader-below``,
+  by default ``QA_READER_BELOW``'s: only questions whose first answer is less sure are reread);
 * **txtai**: ``Embeddings(hybrid=True)``, BM25 and dense scores combined;
 * **haystack**: BM25 and embedding retrievers over an in-memory store, joined
   with reciprocal rank fusion (``DocumentJoiner``), one ``Pipeline.run`` per question.
@@ -47,9 +48,10 @@ def paragraphs() -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
 def ours(
     documents: list[Any], spans: list[tuple[str, int, int]], model: str, threads: int, reread: int = 0,
     reader_threads: int = 1,
+    reader_below: float = 1.0,
 ) -> Search:  # fmt: skip
     """Our whole answer; with the cross-encoder rereading ``reread`` candidates (0: without it) on
-    ``reader_threads`` cores."""
+    ``reader_threads`` cores, for questions whose first confidence is below ``reader_below``."""
     from qa.build import build_index
     from qa.embedders import load_embedder
     from qa.engine import Engine
@@ -57,7 +59,7 @@ def ours(
 
     embedder = load_embedder(model, threads=threads)
     reader = load_reader(threads=reader_threads) if reread else None
-    engine = Engine(build_index(documents, embedder), embedder, reader=reader, reread=reread)
+    engine = Engine(build_index(documents, embedder), embedder, reader=reader, reread=reread, reread_below=reader_below)
     clear = getattr(embedder, "clear_cache", lambda: None)
     paragraph_of = {
         p.id: i for p in engine.index.live_passages() for i, (doc, start, end) in enumerate(spans)
@@ -138,8 +140,12 @@ def systems(opts: Any, documents: list[Any], spans: list[tuple[str, int, int]], 
         "ours": lambda: ours(documents, spans, DEFAULT_MODEL, opts.threads),
         "ours-onnx": lambda: ours(documents, spans, ONNX_INT8_MODEL, opts.threads),
         "ours-qint8": lambda: ours(documents, spans, ONNX_QINT8_MODEL, opts.threads),
-        "ours-read": lambda: ours(documents, spans, DEFAULT_MODEL, opts.threads, read, opts.reader_threads),
-        "ours-qint8-read": lambda: ours(documents, spans, ONNX_QINT8_MODEL, opts.threads, read, opts.reader_threads),
+        "ours-read": lambda: ours(
+            documents, spans, DEFAULT_MODEL, opts.threads, read, opts.reader_threads, opts.reader_below
+        ),
+        "ours-qint8-read": lambda: ours(
+            documents, spans, ONNX_QINT8_MODEL, opts.threads, read, opts.reader_threads, opts.reader_below
+        ),
         "txtai": lambda: txtai_search(texts, path),
         "haystack": lambda: haystack_search(texts, path),
     }
@@ -197,6 +203,7 @@ def run(opts: Any) -> dict[str, Any]:
         "paragraphs": len(spans),
         "threads": opts.threads,
         "reader_threads": opts.reader_threads,
+        "reader_below": opts.reader_below,
         "systems": rows,
     }
 
@@ -208,7 +215,8 @@ def render(payload: dict[str, Any]) -> str:
     title = (
         f"XQuAD en dev: {payload['questions']} questions over {payload['paragraphs']} paragraphs, "
         f"one at a time, interleaved (torch threads: {payload['threads']}, "
-        f"cross-encoder threads: {payload.get('reader_threads', payload['threads'])})"
+        f"cross-encoder threads: {payload.get('reader_threads', payload['threads'])}, "
+        f"rereading below confidence {payload.get('reader_below', 1.0)})"
     )
     return table(title, ["system", "recall@1", "recall@5", "p50 ms", "p95 ms", "p99 ms"], rows)
 
@@ -222,6 +230,10 @@ def main() -> None:
     args.add_argument(
         "--reader-threads", type=int, default=Settings().reader_threads,
         help="cores the cross-encoder reads on (the server's QA_READER_THREADS)",
+    )  # fmt: skip
+    args.add_argument(
+        "--reader-below", type=float, default=Settings().reader_below,
+        help="the cross-encoder rereads questions whose first confidence is below this (QA_READER_BELOW; 1: all)",
     )  # fmt: skip
     args.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of: {', '.join(SYSTEMS)}")
     opts = args.parse_args()

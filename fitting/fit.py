@@ -511,3 +511,87 @@ def leave_one_out_reranker(
         chosen = choose_threshold(second, reread) if threshold is None else threshold
         out[held.name] = model_figures(second, reread_table(held, first, count), chosen)
     return out
+
+
+# The cross-encoder rereads a question only when the first ranker's confidence is below a gate
+# (``QA_READER_BELOW``): confident first answers are rarely changed by the reread, and skipping it for them
+# takes the cross-encoder's time off most questions. The gate chosen is the lowest of GATES whose answers,
+# on the sets it is chosen on, keep all but MAX_GATE_LOSS of the right answers and of the refusals of
+# questions the documents do not answer that rereading every question gives.
+GATES = tuple(step / 20 for step in range(21))
+MAX_GATE_LOSS = 0.005
+
+
+@dataclass(frozen=True, slots=True)
+class Gated:
+    """Per question, the first ranker's and the reranker's confidence, rightness, top-3 and hard rules."""
+
+    first: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]
+    second: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]
+
+    @classmethod
+    def of(cls, table: Table, first: AnswerModel, second: AnswerModel) -> Gated:
+        return cls(confidences_of(first, table), confidences_of(second, reread_table(table, first, second.reread)))
+
+    def reread(self, gate: float) -> npt.NDArray[np.bool_]:
+        """Which questions the cross-encoder rereads under ``gate`` (``qa.engine.Engine.reread_best``)."""
+        confidence = self.first[0]
+        return np.ones(len(confidence), dtype=bool) if gate >= 1 else confidence < gate
+
+    def outcome(self, gate: float) -> tuple[npt.NDArray[np.float64], ...]:
+        """Per question under ``gate``: confidence, rightness, top-3, hard rule (each model's where it decides)."""
+        read = self.reread(gate)
+        return tuple(np.where(read, b, a) for a, b in zip(self.first, self.second, strict=True))
+
+
+def gated_figures(table: Table, gated: Gated, gate: float, threshold: float) -> tuple[Figures, float]:
+    """The set's figures when only questions below ``gate`` are reread, and the share of its genuine
+    questions reread."""
+    confidence, right, top3, hard = gated.outcome(gate)
+    genuine = ~table.near_miss.astype(bool)
+    return figures(table, confidence, right, top3.astype(bool), threshold, hard.astype(bool)), float(
+        gated.reread(gate)[genuine].mean()
+    )
+
+
+def choose_gate(tables: Sequence[Table], gated: Sequence[Gated], threshold: float) -> float:
+    """The lowest gate (of GATES) that keeps, over ``tables`` (each set weighing as in the fit), all but
+    MAX_GATE_LOSS of the right answers and of the refusals of unanswerable questions and near misses that
+    rereading every question gives at ``threshold``."""
+
+    def totals(gate: float) -> tuple[float, float]:
+        right = refused = 0.0
+        for t, g in zip(tables, gated, strict=True):
+            confidence, rights, _, hard = g.outcome(gate)
+            declined = (confidence < threshold) | hard.astype(bool)
+            weight = question_weight(t) * np.where(t.near_miss, NEAR_MISS_WEIGHT, 1.0)
+            answerable = ~t.unanswerable.astype(bool)
+            right += float((weight * ((rights > 0) & ~declined & answerable)).sum())
+            refused += float((weight * (declined & ~answerable)).sum())
+        return right, refused
+
+    every_right, every_refused = totals(1.0)
+    for gate in GATES:
+        right, refused = totals(gate)
+        if right >= (1 - MAX_GATE_LOSS) * every_right and refused >= (1 - MAX_GATE_LOSS) * every_refused:
+            return gate
+    return 1.0
+
+
+def leave_one_out_gated(
+    tables: Sequence[Table], *, model: str, count: int
+) -> dict[str, tuple[Figures, Figures, float, float]]:
+    """For each table, with the first ranker, the reranker, the threshold and the gate all chosen on the
+    other tables: its figures rereading only below the gate, rereading every question, the share of its
+    genuine questions reread, and the gate."""
+    out = {}
+    for i, held in enumerate(tables):
+        rest = [t for j, t in enumerate(tables) if j != i]
+        first, second = fit_reranker(rest, model=model, count=count)
+        threshold = choose_threshold(second, [reread_table(t, first, count) for t in rest])
+        gate = choose_gate(rest, [Gated.of(t, first, second) for t in rest], threshold)
+        gated = Gated.of(held, first, second)
+        below, share = gated_figures(held, gated, gate, threshold)
+        every, _ = gated_figures(held, gated, 1.0, threshold)
+        out[held.name] = (below, every, share, gate)
+    return out

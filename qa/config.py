@@ -20,6 +20,7 @@ from qa.defaults import (
     DEFAULT_MAX_CHARS,
     DEFAULT_MIN_SCORE,
     DEFAULT_MODEL,
+    DEFAULT_READER_BELOW,
     DEFAULT_READER_CANDIDATES,
     DEFAULT_READER_TOKENS,
 )
@@ -75,6 +76,14 @@ class Settings(BaseSettings):
         ge=0,
         le=20,
         description="Best candidates the cross-encoder rereads before the answer is chosen (0 turns it off)",
+    )
+    reader_below: float = Field(
+        default=DEFAULT_READER_BELOW,
+        ge=0,
+        le=1,
+        description=(
+            "The cross-encoder rereads only questions whose first answer's confidence is below this (1: every question)"
+        ),
     )
     reader_tokens: int = Field(
         default=DEFAULT_READER_TOKENS,

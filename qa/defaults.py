@@ -25,5 +25,10 @@ DEFAULT_READER_TOKENS = 128
 # It rereads only the scorer's best few candidates: this many (0 turns it off). Two, because rereading
 # four cost twice the time for no more right answers on the fit's left-out sets (python -m fitting's report).
 DEFAULT_READER_CANDIDATES = 2
+# ... and only for questions whose first answer's confidence is below this (1 rereads every question): the
+# lowest gate that keeps all but 0.5% of the right answers and refusals rereading every question gives on
+# the fit's six sets (fitting.fit.choose_gate); the reranker's card records it, and a test checks the two
+# agree. Rereading is most of an answer's time, and a confident first answer is rarely changed by it.
+DEFAULT_READER_BELOW = 0.5
 # Distinct answers one question may ask for (``answers=n`` on ask, ``qa ask --answers``).
 MAX_ANSWERS = 5

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.cite import cite
-from qa.defaults import DEFAULT_MIN_SCORE, DEFAULT_READER_CANDIDATES, MAX_ANSWERS
+from qa.defaults import DEFAULT_MIN_SCORE, DEFAULT_READER_BELOW, DEFAULT_READER_CANDIDATES, MAX_ANSWERS
 from qa.embed import Embedder
 from qa.errors import NO_DOCUMENT, DocumentNotFound, QueryError
 from qa.features import candidate_features, candidate_text, passage_tokens
@@ -108,6 +108,7 @@ class Engine:
         model: AnswerModel | None = None,
         reader: Reader | None = None,
         reread: int = DEFAULT_READER_CANDIDATES,
+        reread_below: float = DEFAULT_READER_BELOW,
         searcher: Searcher = LOCAL,
     ) -> None:
         self.index = index
@@ -120,13 +121,15 @@ class Engine:
         # reranker, which reads its logit beside their features (qa.selection.reread).
         self.reader = reader if reread > 0 else None
         self.reread = reread
+        # ... but only when the first ranker's best confidence is below this (1: always).
+        self.reread_below = reread_below
         self.reranker = load_model(embedder.name, reranker=True) if self.reader is not None else None
         self._schema: dict[str, frozenset[FieldType]] | None = None
 
     def with_index(self, index: VectorIndex) -> Engine:
         """The same engine (model, threshold, scorer, cross-encoder, searcher) over another index."""
         return Engine(index, self.embedder, min_score=self.min_score, model=self.model, reader=self.reader,
-                      reread=self.reread, searcher=self.searcher)  # fmt: skip
+                      reread=self.reread, reread_below=self.reread_below, searcher=self.searcher)  # fmt: skip
 
     def parse_filter(self, data: object) -> Filter:
         """A filter (``qa.filters``) checked against the fields and types of this index's documents.
@@ -161,8 +164,11 @@ class Engine:
 
     def reread_best(self, question: str, ranked: list[Scored]) -> tuple[list[Scored], AnswerModel]:
         """``ranked`` with its best candidates reread by the cross-encoder and reranked, and the model whose
-        confidence they carry; as they are, with the first ranker, when there is no cross-encoder."""
+        confidence they carry; as they are, with the first ranker, when there is no cross-encoder or the
+        first ranker's best is confident enough (``reread_below``, fitted: ``fitting.fit.choose_gate``)."""
         if self.reader is None or self.reranker is None or not ranked:
+            return ranked, self.model
+        if self.reread_below < 1 and ranked[0].confidence >= self.reread_below:
             return ranked, self.model
         top = [candidate_text(self.index, s.candidate) for s in ranked[: self.reread]]
         return reread(ranked, self.reader.score(question, top), self.reranker), self.reranker
@@ -313,7 +319,7 @@ def engine_of(index: VectorIndex, embedder: Embedder, settings: Settings, search
         settings.reader_candidates, settings.reader_tokens, settings.reader_quantized, settings.reader_threads
     )
     return Engine(index, embedder, min_score=settings.min_score, reader=reader, reread=settings.reader_candidates,
-                  searcher=searcher)  # fmt: skip
+                  reread_below=settings.reader_below, searcher=searcher)  # fmt: skip
 
 
 def highlight_spans(text: str, words: set[str]) -> list[tuple[int, int]]:

@@ -357,11 +357,14 @@ def test_a_refusal_says_why(model_engine: Engine, question: str, reason: str) ->
 
 @pytest.fixture(scope="module")
 def read_engine(model_engine: Engine) -> Engine:
-    """The default configuration: the shipped cross-encoder rereads the first ranking's best candidates."""
+    """The shipped cross-encoder rereads the first ranking's best candidates, for every question."""
     from qa.defaults import DEFAULT_READER_CANDIDATES
     from qa.reader import load_reader
 
-    return Engine(model_engine.index, model_engine.embedder, reader=load_reader(), reread=DEFAULT_READER_CANDIDATES)
+    return Engine(
+        model_engine.index, model_engine.embedder, reader=load_reader(), reread=DEFAULT_READER_CANDIDATES,
+        reread_below=1.0,
+    )  # fmt: skip
 
 
 @pytest.mark.model
@@ -388,6 +391,26 @@ def test_without_the_cross_encoder_the_first_ranker_decides(model_engine: Engine
 @pytest.mark.model
 def test_a_copy_over_another_index_keeps_the_cross_encoder(read_engine: Engine) -> None:
     copy = read_engine.with_index(read_engine.index)
-    assert (copy.reader, copy.reread, copy.reranker, copy.min_score) == (
-        read_engine.reader, read_engine.reread, read_engine.reranker, read_engine.min_score,
+    assert (copy.reader, copy.reread, copy.reread_below, copy.reranker, copy.min_score) == (
+        read_engine.reader, read_engine.reread, read_engine.reread_below, read_engine.reranker,
+        read_engine.min_score,
     )  # fmt: skip
+
+
+@pytest.mark.model
+def test_only_a_first_answer_below_the_gate_is_reread(model_engine: Engine, read_engine: Engine) -> None:
+    """``reread_below`` (QA_READER_BELOW): a question whose first answer's confidence is at or above it keeps
+    the first ranker's answer and confidence, unread; just above that confidence, it is reread."""
+    question = "How many agencies participate in Secure Communities?"
+    first = model_engine.ask_detailed(question)  # the first ranker alone
+    assert 0 < first.evidence < 1
+    at = Engine(read_engine.index, read_engine.embedder, reader=read_engine.reader, reread=read_engine.reread,
+                reread_below=first.evidence)  # fmt: skip
+    kept = at.ask_detailed(question)
+    assert (kept.reader, kept.evidence, kept.answer.answer) == (None, first.evidence, first.answer.answer)
+    assert "reader" not in kept.terms
+    above = Engine(read_engine.index, read_engine.embedder, reader=read_engine.reader, reread=read_engine.reread,
+                   reread_below=first.evidence + 0.0001)  # fmt: skip
+    read = above.ask_detailed(question)
+    assert read.reader is not None and "reader" in read.terms
+    assert read.evidence == read_engine.ask_detailed(question).evidence

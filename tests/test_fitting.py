@@ -13,10 +13,15 @@ import pytest
 from fitting.__main__ import MODELS, fitted_model
 from fitting.fit import (
     Figures,
+    Gated,
+    choose_gate,
+    choose_threshold,
     conditional_logit,
     fit,
     fit_reranker,
+    gated_figures,
     leave_one_out,
+    leave_one_out_gated,
     leave_one_out_reranker,
     model_figures,
     question_slices,
@@ -152,11 +157,12 @@ def test_gold_table_is_what_the_code_computes(embedder) -> None:  # type: ignore
 def test_default_threshold_is_the_one_the_fit_chose() -> None:
     """QA_MIN_SCORE's default is the threshold `python -m fitting` chose on all six sets for the default
     configuration, the reranker over the cross-encoder (recorded in its card)."""
-    from qa.defaults import DEFAULT_MIN_SCORE, DEFAULT_READER_CANDIDATES
+    from qa.defaults import DEFAULT_MIN_SCORE, DEFAULT_READER_BELOW, DEFAULT_READER_CANDIDATES
 
     reranker = load_model(DEFAULT_MODEL, reranker=True)
     assert reranker.card["min_score"] == DEFAULT_MIN_SCORE
     assert reranker.reread == DEFAULT_READER_CANDIDATES
+    assert reranker.card["reread_below"] == DEFAULT_READER_BELOW
 
 
 # --- the reranker over the cross-encoder's scores ----------------------------------------------------
@@ -229,3 +235,56 @@ def test_reread_table_refuses_a_candidate_without_a_score() -> None:
     holes[:] = np.nan
     with pytest.raises(ValueError, match="no cross-encoder score; rerun python -m fitting.reader"):
         reread_table(dataclasses.replace(table, reader=holes), fit([table], model="m"), 2)
+
+
+# --- rereading only the questions the first ranker is unsure of ---------------------------------------
+
+
+def gated_fixture() -> tuple[Table, Gated]:
+    """40 questions (every fifth unanswerable) whose first confidence is q/40: the first ranker is wrong on
+    the answerable ones below 0.4 and the reread right on all; the reread leaves the unanswerable ones'
+    confidence as it was."""
+    table = fixture_table("a", 1, questions=40)
+    n = table.n_questions
+    confidence = np.arange(n) / n
+    answerable = ~table.unanswerable.astype(bool)
+    no = np.zeros(n, dtype=bool)
+    first = (confidence, (answerable & (confidence >= 0.4)).astype(np.float64), answerable, no)
+    second = (np.where(answerable, 0.9, confidence), answerable.astype(np.float64), answerable, no)
+    return table, Gated(first, second)
+
+
+def test_the_gate_rereads_the_questions_below_it_and_one_rereads_every_question() -> None:
+    """Below the gate the reranker's outcome stands, at or above it the first ranker's; 1 rereads all."""
+    table, gated = gated_fixture()
+    confidence = np.arange(40) / 40
+    assert gated.reread(0.5).tolist() == (confidence < 0.5).tolist()
+    assert gated.reread(1.0).all() and not gated.reread(0.0).any()
+    chosen, right, _, _ = gated.outcome(0.5)
+    assert chosen.tolist() == np.where(confidence < 0.5, gated.second[0], confidence).tolist()
+    assert right.tolist() == np.where(confidence < 0.5, gated.second[1], gated.first[1]).tolist()
+    below, share = gated_figures(table, gated, 0.5, threshold=0.1)
+    assert share == 0.5 and below.containment == 1.0
+
+
+def test_the_gate_chosen_is_the_lowest_that_keeps_what_rereading_every_question_gives() -> None:
+    """The first ranker is wrong on answerable questions up to confidence 0.375 (question 15): every gate
+    up to 0.35 loses one of them (3% of the right answers, over the 0.5% allowed), 0.40 loses none (the
+    confidences, and so the ECE, still differ: the first ranker's stand above the gate)."""
+    table, gated = gated_fixture()
+    assert choose_gate([table], [gated], threshold=0.1) == 0.4
+    assert gated_figures(table, gated, 0.4, 0.1)[0].row()[:6] == gated_figures(table, gated, 1.0, 0.1)[0].row()[:6]
+    assert gated_figures(table, gated, 0.35, 0.1)[0].containment < 1.0
+
+
+def test_gated_leave_one_out_chooses_everything_on_the_other_sets() -> None:
+    """Each left-out set's gated figures come from rankers, threshold and gate chosen without it."""
+    tables = [read_table("a", 1), read_table("b", 2), read_table("c", 3)]
+    held = leave_one_out_gated(tables, model="m", count=2)
+    for i, table in enumerate(tables):
+        rest = [t for j, t in enumerate(tables) if j != i]
+        first, second = fit_reranker(rest, model="m", count=2)
+        threshold = choose_threshold(second, [reread_table(t, first, 2) for t in rest])
+        gate = choose_gate(rest, [Gated.of(t, first, second) for t in rest], threshold)
+        below, share = gated_figures(table, Gated.of(table, first, second), gate, threshold)
+        assert held[table.name][0].row() == below.row() and held[table.name][2:] == (share, gate)
