@@ -85,6 +85,7 @@ def test_latency_smoke(
     ]
     for row in rows:
         assert list(row["stages"]) == list(STAGES)
+        assert row["reread_share"] == 0.0, "the tests run without the cross-encoder (QA_READER_CANDIDATES=0)"
         for stage, figures in row["stages"].items():
             assert_summary(figures, asked, f"{row['name']}, {stage}")
         assert_summary(row["exact_ms"], min(50, asked), f"{row['name']}, exact search")
