@@ -40,8 +40,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fitting.indexes import index_of, log
+from fitting.indexes import CACHE, index_of, log
 from fitting.sets import Corpus, corpora
+from qa.defaults import DEFAULT_MODEL
 from qa.embed import Embedder
 from qa.evaluate import is_relevant
 from qa.features import FEATURES, candidate_features, candidate_text, through_lead_in
@@ -248,9 +249,15 @@ def reader_sha256(table: Table) -> str | None:
     return None if table.reader is None else hashlib.sha256(np.ascontiguousarray(table.reader).tobytes()).hexdigest()
 
 
-def table_sha256(name: str, folder: Path = TABLES) -> str:
+def tables_dir(model: str) -> Path:
+    """Where an embedding model's candidate tables live: the default model's in the repository (the shipped
+    weights are fitted on them), another's in the cache (``python -m fitting --model M --tables`` builds
+    them, to compare the models' left-out figures)."""
+    return TABLES if model == DEFAULT_MODEL else CACHE / model / "tables"
+
+
+def table_sha256(table: Table) -> str:
     """The sha256 of a table's arrays (not of the zip, whose bytes carry timestamps)."""
-    table = load_table(name, folder)
     digest = hashlib.sha256()
     arrays = (table.features, table.question, table.label, table.contained, table.unanswerable, table.near_miss,
               table.pair_contained, table.position, table.hit)  # fmt: skip

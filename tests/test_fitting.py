@@ -288,3 +288,23 @@ def test_gated_leave_one_out_chooses_everything_on_the_other_sets() -> None:
         gate = choose_gate(rest, [Gated.of(t, first, second) for t in rest], threshold)
         below, share = gated_figures(table, Gated.of(table, first, second), gate, threshold)
         assert held[table.name][0].row() == below.row() and held[table.name][2:] == (share, gate)
+
+
+def test_another_models_tables_live_in_the_cache_and_are_compared_with_the_defaults() -> None:
+    """The default model's tables are the committed ones; another model's are built into the cache
+    (``python -m fitting --model M --tables``), and its report puts each left-out figure beside the default
+    model's, each fitted on its own model's tables: the default model against itself gives equal pairs."""
+    from fitting.__main__ import model_report
+    from fitting.indexes import CACHE
+    from fitting.tables import tables_dir
+
+    assert tables_dir(DEFAULT_MODEL) == TABLES
+    assert tables_dir("all-MiniLM-L6-v2-qint8") == CACHE / "all-MiniLM-L6-v2-qint8" / "tables"
+    tables = [load_table(name) for name in ("gold", "title6", "title8")]
+    text = model_report(tables, DEFAULT_MODEL, leave_one_out(tables, model=DEFAULT_MODEL))
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith(("gold ", "title6 ", "title8 "))]
+    assert [row[0].strip() for row in rows] == ["gold", "title6", "title8"]
+    for row in rows:
+        for cell in row[2:]:
+            left, _, right = cell.strip().partition(" / ")
+            assert cell.strip() == "-" or left == right, row
