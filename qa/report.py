@@ -114,7 +114,7 @@ def _failure_row(r: ItemResult) -> str:
         "(abstained)" if r.abstained else (r.answer or ""),
         r.section,
         f"{r.confidence:.2f}: {deciding_terms(r.terms)}",
-        "–" if r.reader is None else f"{r.reader:+.2f}",
+        "not reread" if r.reader is None else f"{r.reader:+.2f}",
     ]
     return "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
 

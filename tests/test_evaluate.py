@@ -346,8 +346,9 @@ def test_the_report_reads_the_item_citations() -> None:
     assert "<details><summary><h2>Failures: hybrid (" in page  # failures come after the summary, folded
     assert page.index("<h2>Summary</h2>") < page.index("<details>")
     assert "Which bridge is old?" in page  # refused though answerable: a failure
-    # Each failure shows the cross-encoder's logit for its best candidate; the fake engine has none.
-    assert "<th>cross-encoder logit</th>" in page and "<td>–</td></tr>" in page
+    # Each failure shows the cross-encoder's logit for its best candidate; the fake engine rereads none (as
+    # with QA_READER_CANDIDATES=0, or a first answer surer than QA_READER_BELOW).
+    assert "<th>cross-encoder logit</th>" in page and "<td>not reread</td></tr>" in page
 
 
 def test_a_failure_row_shows_the_cross_encoders_logit() -> None:
