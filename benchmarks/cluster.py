@@ -244,7 +244,7 @@ async def faults(base: str, expected: dict[str, dict[str, Any]], seconds: float,
 def run(opts: Any) -> dict[str, Any]:
     from benchmarks.common import offline
     from qa.config import Settings
-    from qa.embed import SentenceTransformerEmbedder
+    from qa.embedders import load_embedder
     from qa.engine import engine_of
     from qa.records import answer_record
     from qa.storage import load_index
@@ -257,7 +257,8 @@ def run(opts: Any) -> dict[str, Any]:
             built = build(opts, cluster, work)
             index_dir, questions = served_index(work, opts.smoke)
             asked = questions[: opts.questions]
-            engine = engine_of(load_index(index_dir), SentenceTransformerEmbedder(), Settings())
+            # The embedder a server loads (questions on the ONNX export, as in the replicas).
+            engine = engine_of(load_index(index_dir), load_embedder(Settings().model, threads=1), Settings())
             expected = {q: {k: v for k, v in answer_record(engine.ask(q)).items() if k != "took_ms"} for q in asked}
             with server(index_dir, None) as single, server(index_dir, cluster.address) as ray:
                 served = overhead(single, ray, asked)

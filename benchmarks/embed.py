@@ -1,11 +1,15 @@
-"""Query embedding: torch against the ONNX models (int8, qint8), 1 thread against 2, idle and beside a busy process.
+"""Query embedding: torch against the ONNX models (the default model's export, int8, qint8), 1 thread against 2,
+idle and beside a busy process.
 
 The query embedding is most of a query's time. Every configuration embeds the
 same questions one at a time, interleaved per question (so a noisy neighbour
 hurts all of them alike), with the query cache cleared. "busy" repeats the run
 while a second process spins on one core, as a server's other work or another
-job on a 2-core machine would. The agreement table gives the cosine between
-the torch and each ONNX model's vectors of the same texts.
+job on a 2-core machine would. "onnx export" is how a server embeds the default
+model's questions (``qa.embedders.load_embedder``: its torch weights exported to
+onnxruntime as they are); "torch" is the same model on torch, its baseline. The
+agreement table gives the cosine between the torch and each ONNX model's vectors
+of the same texts.
 
     python -m benchmarks.embed
     python -m benchmarks.embed --questions 100 --json
@@ -29,7 +33,7 @@ def configurations(smoke: bool) -> dict[str, Callable[[str], Any]]:
     """Name -> a function embedding one question with the cache bypassed."""
     import torch
 
-    from qa.defaults import ONNX_INT8_MODEL, ONNX_QINT8_MODEL
+    from qa.defaults import DEFAULT_MODEL, ONNX_INT8_MODEL, ONNX_QINT8_MODEL
     from qa.embed import HashEmbedder, SentenceTransformerEmbedder
     from qa.onnx_embed import OnnxEmbedder
 
@@ -46,7 +50,8 @@ def configurations(smoke: bool) -> dict[str, Callable[[str], Any]]:
             return model.embed_queries([q])
 
         configs[f"torch, {threads} thread{'s' * (threads > 1)}"] = with_torch
-    for onnx_name, label in ((ONNX_INT8_MODEL, "onnx int8"), (ONNX_QINT8_MODEL, "onnx qint8")):
+    runtimes = ((DEFAULT_MODEL, "onnx export"), (ONNX_INT8_MODEL, "onnx int8"), (ONNX_QINT8_MODEL, "onnx qint8"))
+    for onnx_name, label in runtimes:
         for threads in (1, 2):
             onnx = OnnxEmbedder(onnx_name, threads=threads)
 
@@ -72,17 +77,18 @@ def interleaved(configs: dict[str, Callable[[str], Any]], asked: list[str]) -> d
 
 def agreement(asked: list[str], passages: list[str]) -> dict[str, dict[str, float]]:
     """Cosine between torch and each ONNX model's vectors of the same questions and passages."""
-    from qa.defaults import ONNX_MODELS
+    from qa.defaults import DEFAULT_MODEL, ONNX_MODELS
     from qa.embed import SentenceTransformerEmbedder
     from qa.onnx_embed import OnnxEmbedder
 
     torch_model = SentenceTransformerEmbedder()
     out = {}
-    for model in ONNX_MODELS:
+    for model in (DEFAULT_MODEL, *ONNX_MODELS):
         onnx_model = OnnxEmbedder(model)
         for name, texts in (("questions", asked), ("passages", passages)):
             cosine = np.sum(torch_model.embed_passages(texts) * onnx_model.embed_passages(texts), axis=1)
-            out[f"{model}: {name}"] = {
+            label = f"{model} (onnx export)" if model == DEFAULT_MODEL else model
+            out[f"{label}: {name}"] = {
                 "n": len(texts), "min": round(float(cosine.min()), 5), "mean": round(float(cosine.mean()), 5)
             }  # fmt: skip
     return out

@@ -126,11 +126,13 @@ async def load(base: str, asked: list[str], concurrency: int, seconds: float) ->
 
 
 def in_process(index_dir: Path, asked: list[str], threads: int) -> dict[str, Any]:
-    """``Engine.ask`` on the same index and questions, cache cleared: the baseline."""
-    from qa.embed import SentenceTransformerEmbedder
+    """``Engine.ask`` on the same index and questions, cache cleared, with the embedder a server loads: the
+    baseline."""
+    from qa.defaults import DEFAULT_MODEL
+    from qa.embedders import load_embedder
     from qa.storage import load_index
 
-    embedder = SentenceTransformerEmbedder(threads=threads)
+    embedder = load_embedder(DEFAULT_MODEL, threads=threads)
     engine = default_engine(load_index(index_dir, model=embedder.name), embedder)
     for question in asked[:5]:
         engine.ask(question)

