@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     model: str = Field(
         default=DEFAULT_MODEL,
         description=(
-            "Embedding model: 'all-MiniLM-L6-v2' (shipped in a package, on torch), the same model on onnxruntime "
+            "Embedding model: 'all-MiniLM-L6-v2' (shipped in a package; passages on torch, questions on its weights "
+            "exported to onnxruntime), its int8 export on onnxruntime "
             "as 'all-MiniLM-L6-v2-int8' or, fastest, 'all-MiniLM-L6-v2-qint8' (onnx extra), "
             "or a local sentence-transformers folder"
         ),
