@@ -37,7 +37,6 @@ from fitting.fit import (
     leave_one_out_reranker,
     reread_table,
 )
-from fitting.indexes import CACHE
 from fitting.sets import SET_NAMES, available
 from fitting.tables import (
     Table,
@@ -48,6 +47,7 @@ from fitting.tables import (
     save_texts,
     table_sha256,
     tables_dir,
+    texts_dir,
 )
 from qa.defaults import DEFAULT_MODEL, DEFAULT_READER_CANDIDATES
 from qa.features import FEATURES
@@ -67,16 +67,8 @@ GROUPS = {
     "dates": ("dated_elsewhere",),
 }
 
-
-def texts_dir(model: str) -> Path:
-    """Where the texts of an embedding model's tables are kept: they come from the shared sets, so they stay
-    in the cache, out of the repository."""
-    return CACHE / model / "texts"
-
-
-# The default model's, which the cross-encoder is trained on (fitting.reader).
+# The default model's tables' texts, which the cross-encoder is trained on (fitting.reader).
 TEXTS = texts_dir(DEFAULT_MODEL)
-
 
 # The numbers of candidates the report's ablation rereads.
 READ_COUNTS = (1, 2, 4)

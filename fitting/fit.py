@@ -30,6 +30,7 @@ from fitting.tables import Table
 from qa.features import COLUMN, FEATURES
 from qa.metrics import calibration_error
 from qa.scorer import HARD_RULES, READER_FEATURES, AnswerModel
+from qa.selection import rereads
 
 # L2 penalty on the standardised weights, per unit of total sample weight.
 PENALTY = 1e-3
@@ -534,9 +535,8 @@ class Gated:
         return cls(confidences_of(first, table), confidences_of(second, reread_table(table, first, second.reread)))
 
     def reread(self, gate: float) -> npt.NDArray[np.bool_]:
-        """Which questions the cross-encoder rereads under ``gate`` (``qa.engine.Engine.reread_best``)."""
-        confidence = self.first[0]
-        return np.ones(len(confidence), dtype=bool) if gate >= 1 else confidence < gate
+        """Which questions the cross-encoder rereads under ``gate`` (``qa.selection.rereads``, as the engine)."""
+        return rereads(self.first[0], gate)
 
     def outcome(self, gate: float) -> tuple[npt.NDArray[np.float64], ...]:
         """Per question under ``gate``: confidence, rightness, top-3, hard rule (each model's where it decides)."""

@@ -256,6 +256,12 @@ def tables_dir(model: str) -> Path:
     return TABLES if model == DEFAULT_MODEL else CACHE / model / "tables"
 
 
+def texts_dir(model: str) -> Path:
+    """Where the texts of an embedding model's tables are kept: they come from the shared sets, so they stay
+    in the cache, out of the repository."""
+    return CACHE / model / "texts"
+
+
 def table_sha256(table: Table) -> str:
     """The sha256 of a table's arrays (not of the zip, whose bytes carry timestamps)."""
     digest = hashlib.sha256()

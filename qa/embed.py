@@ -168,6 +168,11 @@ class SentenceTransformerEmbedder(CachingEncoder):
         self._lock = threading.Lock()
         self._questions = questions
 
+    @property
+    def questions(self) -> Embedder | None:
+        """The embedder questions go to instead of torch, when there is one."""
+        return self._questions
+
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         """Embed questions, remembering recent ones; on the ``questions`` embedder when there is one (the
         model embeds a question as it embeds any text, so its passage path is the plain one)."""

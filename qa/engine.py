@@ -25,7 +25,7 @@ from qa.question import Profile, profile
 from qa.reader import Reader, reader_for
 from qa.retrieve import LOCAL, Mode, Searcher, retrieve
 from qa.scorer import READER_COLUMN, AnswerModel, hard_rule, load_model, refusal_reason
-from qa.selection import Scored, alternatives, answer_span, citable, rank, rerank, reread
+from qa.selection import Scored, alternatives, answer_span, citable, rank, rerank, reread, rereads
 from qa.tokens import tokenize
 from qa.types import Alternative, Answer, Document, Hit, Passage
 
@@ -168,7 +168,7 @@ class Engine:
         first ranker's best is confident enough (``reread_below``, fitted: ``fitting.fit.choose_gate``)."""
         if self.reader is None or self.reranker is None or not ranked:
             return ranked, self.model
-        if self.reread_below < 1 and ranked[0].confidence >= self.reread_below:
+        if not rereads(ranked[0].confidence, self.reread_below):
             return ranked, self.model
         top = [candidate_text(self.index, s.candidate) for s in ranked[: self.reread]]
         return reread(ranked, self.reader.score(question, top), self.reranker), self.reranker

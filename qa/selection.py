@@ -60,6 +60,14 @@ def reread(ranked: Sequence[Scored], reader: npt.NDArray[np.float32], model: Ans
     return rank([s.candidate for s in top], matrix, model) + rest
 
 
+def rereads(confidence: npt.ArrayLike, below: float) -> npt.NDArray[np.bool_]:
+    """Whether the cross-encoder rereads a question whose first answer has ``confidence``: only below the
+    gate ``below`` (``QA_READER_BELOW``, fitted by ``fitting.fit.choose_gate``); a gate of 1 rereads every
+    question. Element-wise over an array of confidences."""
+    result: npt.NDArray[np.bool_] = np.logical_or(below >= 1, np.asarray(confidence) < below)
+    return result
+
+
 def rerank(hits: list[Hit], ranked: Sequence[Scored]) -> list[Hit]:
     """Hits ordered by their best candidate, then the hits no candidate was drawn from, in retrieval order.
 

@@ -142,6 +142,7 @@ def default_embedder() -> SentenceTransformerEmbedder:
     """What a server loads for the default model: torch for passages, the ONNX export for questions."""
     embedder = load_embedder(DEFAULT_MODEL, threads=1)
     assert isinstance(embedder, SentenceTransformerEmbedder) and embedder.name == DEFAULT_MODEL
+    assert isinstance(embedder.questions, OnnxEmbedder) and embedder.questions.name == DEFAULT_MODEL
     return embedder
 
 
@@ -183,4 +184,5 @@ def test_a_failed_export_leaves_the_questions_on_torch(
     with caplog.at_level(logging.WARNING, logger="qa.embedders"):
         fallen = load_embedder(DEFAULT_MODEL, threads=1)
     assert "questions are embedded on torch: cannot export the model in" in caplog.text
+    assert isinstance(fallen, SentenceTransformerEmbedder) and fallen.questions is None
     assert np.array_equal(fallen.embed_queries(QUESTIONS), embedder.embed_queries(QUESTIONS))

@@ -173,3 +173,14 @@ def test_reread_of_no_candidate_is_the_first_ranking() -> None:
     a = passage("a")
     first = rank([candidate(a, 0), candidate(a, 1)], rows([0.2, 0.7]), similarity_model())
     assert reread(first, np.zeros(0, dtype=np.float32), reader_model()) == first
+
+
+def test_only_questions_below_the_gate_are_reread_and_a_gate_of_one_rereads_all() -> None:
+    """``rereads`` is the one rule the engine and the fit share: below the gate, reread; at or above it,
+    not; a gate of 1 rereads every question, a confidence of 1 included."""
+    from qa.selection import rereads
+
+    assert [bool(rereads(c, 0.5)) for c in (0.0, 0.4999, 0.5, 0.9)] == [True, True, False, False]
+    assert rereads(np.array([0.2, 0.5, 1.0]), 0.5).tolist() == [True, False, False]
+    assert rereads(np.array([0.2, 0.5, 1.0]), 1.0).tolist() == [True, True, True]
+    assert not rereads(np.array([0.0, 1.0]), 0.0).any()
