@@ -31,8 +31,9 @@ bearer = HTTPBearer(auto_error=False, description="An API key from QA_API_KEYS o
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def get_settings(request: Request) -> Settings:
-    """The settings the app was made with (``create_app(settings)``)."""
+async def get_settings(request: Request) -> Settings:
+    """The settings the app was made with (``create_app(settings)``); async, as every cheap dependency here,
+    because FastAPI runs a plain ``def`` dependency in a worker thread: a hop per request for nothing."""
     settings: Settings = request.app.state.settings
     return settings
 
@@ -118,10 +119,13 @@ def reads_need_key(settings: Settings, collection: Collection) -> bool:
     return settings.require_key_for_reads or collection.require_key_for_reads
 
 
-def require_reader(request: Request, settings: SettingsDep, service: ServiceDep, credentials: Credentials) -> None:
-    """Reads are open unless the collection's read rule asks for a key with a read scope on it."""
+async def require_reader(
+    request: Request, settings: SettingsDep, service: ServiceDep, credentials: Credentials
+) -> None:
+    """Reads are open unless the collection's read rule asks for a key with a read scope on it; the check
+    runs in a thread, as it may reread the keys file, so an open read never leaves the event loop."""
     if reads_need_key(settings, service.collection):
-        check_key(request, credentials, "read")
+        await run_sync(check_key, request, credentials, "read")
 
 
 def require_writer(request: Request, service: ServiceDep, credentials: Credentials) -> None:
