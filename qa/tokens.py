@@ -58,11 +58,19 @@ def _bare(word: str) -> str:
     return word[:-2] if word.endswith(("'s", "’s")) else word
 
 
-@lru_cache(maxsize=1 << 17)
 def stem(word: str) -> str:
     """The Snowball English stem of a lower-cased word, possessive removed; months abbreviated."""
     word = _bare(word)
     return _MONTHS.get(word) or str(_stemmer().stemWord(word))
+
+
+@lru_cache(maxsize=1 << 17)
+def token_of(word: str) -> str | None:
+    """The token of a lower-cased word (``stem``), or None for a stop word; cached, as a corpus repeats its
+    words: tokenizing is most of what reading a passage for the first time costs."""
+    if word in STOPWORDS or _bare(word) in STOPWORDS:
+        return None
+    return stem(word)
 
 
 def tokenize(text: str) -> list[str]:
@@ -74,9 +82,16 @@ def tokenize(text: str) -> list[str]:
         >>> tokenize("shared infor-\\nmation")
         ['share', 'inform']
     """
-    folded = _LINE_END_HYPHEN.sub("", unicodedata.normalize("NFKC", text).casefold())
-    words = (match.group(0).replace(",", "") for match in _TOKEN.finditer(folded))
-    return [stem(word) for word in words if word not in STOPWORDS and _bare(word) not in STOPWORDS]
+    # NFKC leaves ASCII as it is, and casefold is lower there: most text skips both Unicode passes.
+    folded = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
+    if "-" in folded:
+        folded = _LINE_END_HYPHEN.sub("", folded)
+    tokens = []
+    for word in _TOKEN.findall(folded):
+        token = token_of(word.replace(",", "") if "," in word else word)
+        if token is not None:
+            tokens.append(token)
+    return tokens
 
 
 def strip_accents(token: str) -> str:

@@ -14,7 +14,7 @@ from qa.embed import HashEmbedder
 from qa.index import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, RESCORE_FACTOR, VectorIndex, make_dense
 from qa.indexing import index_corpus
 from qa.ingest import parse_document
-from qa.retrieve import RRF_K, dense_search, fuse_rrf, lexical_search, retrieve
+from qa.retrieve import RRF_K, bm25_scores, dense_search, fuse_rrf, lexical_search, retrieve, rows_with_any
 from qa.storage import load_index
 from qa.tokens import tokenize
 
@@ -164,6 +164,22 @@ def test_lexical_search_stems_and_ranks(hash_index: VectorIndex) -> None:
     assert [score for _, score in found] == sorted((score for _, score in found), reverse=True)
 
 
+# How many of the default corpus's 16 passages hold a word of each question.
+ROWS_WITH_ANY = {"biometric": 1, "license plate readers": 3, "data sharing ICE": 15, "zeppelin": 0, "": 0}
+
+
+@pytest.mark.parametrize("question", list(ROWS_WITH_ANY))
+def test_rows_with_any_are_the_rows_bm25_scores(hash_index: VectorIndex, question: str) -> None:
+    """Lexical search keeps the rows holding a question word instead of scanning every score for non-zeros:
+    they must be exactly the rows with a score."""
+    segment = hash_index.segments[0]
+    known = [t for t in tokenize(question) if t in hash_index.idf]
+    idf = np.asarray([hash_index.idf[t] for t in known], dtype=np.float32)
+    scores = bm25_scores(segment.postings, known, idf, np.float32(hash_index.mean_length))
+    assert rows_with_any(segment.postings, known).tolist() == np.flatnonzero(scores).tolist()
+    assert len(rows_with_any(segment.postings, known)) == ROWS_WITH_ANY[question]
+
+
 def test_lexical_search_with_unknown_or_no_tokens(hash_index: VectorIndex) -> None:
     assert lexical_search(hash_index, tokenize("zeppelin"), 10) == []
     assert lexical_search(hash_index, [], 10) == []
@@ -206,6 +222,22 @@ def test_k_larger_than_the_index(hash_index: VectorIndex) -> None:
     assert len(retrieve(hash_index, query, "data", k=100, mode="dense")) == 16
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The Agencies' data, 3,000 ICE-run", ["agenc", "data", "3000", "ice", "run"]),
+        ("Infor-\nmation SHARED in Jan. 2025", ["inform", "share", "jan", "2025"]),
+        ("\ufb01nance \uff21\uff22\uff23 Stra\u00dfe", ["financ", "abc", "strass"]),  # NFKC and casefold
+        ("The Agencies\u2019 data", ["agenc", "data"]),
+    ],
+)
+def test_tokenize_folds_text_the_same_on_its_ascii_path(text: str, expected: list[str]) -> None:
+    """ASCII text skips NFKC and casefold (identities there, lower-casing aside); a non-ASCII word appended
+    sends the same text down the Unicode path, and both give the same tokens."""
+    assert tokenize(text) == expected
+    assert tokenize(text + " \u00e9t\u00e9") == [*expected, "\u00e9t\u00e9"]
+
+
 def test_tokens_are_the_same_when_threads_stem_at_once() -> None:
     """A Snowball stemmer keeps its word in itself: shared by threads, it mixed their words up (a server
     answering two questions at once got wrong tokens, or an IndexError). Words never stemmed before, so the
@@ -221,7 +253,7 @@ def test_tokens_are_the_same_when_threads_stem_at_once() -> None:
 
     def stem_all(seed: int) -> None:
         for round_ in range(200):
-            qa.tokens.stem.cache_clear()
+            qa.tokens.token_of.cache_clear()
             for word in words[seed % len(words) :] + words[: seed % len(words)]:
                 got = "".join(qa.tokens.tokenize(word))
                 if got != expected[word]:

@@ -101,6 +101,15 @@ def test_hard_cap_keeps_pieces_trimmed() -> None:
         ("Number of Fusion Centers | ~80 | Operating nationwide |", False),
         ("Hurricane Dora in 1964", False),
         ("Why is it so?", False),
+        # Only the unit's last word is read: the word must start at a word boundary, and trailing
+        # whitespace (however long) is not part of it.
+        ("The definition of fishing", False),
+        ("Xincluding", False),
+        ("costs including", True),
+        ("including", True),
+        ("The data include   \n  ", True),
+        ("the following items; and", False),
+        ("x" * 5000 + " is", True),
     ],
 )
 def test_leads_in(unit: str, expected: bool) -> None:
