@@ -15,6 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+# At the top, not in the test: importing test_filters inside a running @given test ran its module-level
+# @given decorators there, which Hypothesis refuses as nested (when this file ran without test_filters.py).
+from test_filters import reference
+
 from qa import retrieve as retrieve_module
 from qa.build import build_index, update_index
 from qa.embed import HashEmbedder
@@ -60,8 +64,6 @@ def index() -> VectorIndex:
 
 def _oracle_rows(index: VectorIndex, data: dict[str, object]) -> list[int]:
     """Live rows of the documents the raw filter lets through, by the plain reference evaluator."""
-    from test_filters import reference
-
     return [
         row
         for row in range(index.n_rows)
