@@ -27,7 +27,6 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import CORPUS, USCODE, XQUAD, emit, log, machine, parser, summary, table
-from benchmarks.http_load import free_port, wait_ready
+from benchmarks.http_load import server
 
 REPEATS = 2
 PROJECTED = (10_000_000, 100_000_000)
@@ -140,26 +139,6 @@ def served_index(work: Path, smoke: bool) -> tuple[Path, list[str]]:
             index = update_index(index, embedder, add=part)
     save_index(index, work / "served")
     return work / "served", questions
-
-
-@contextmanager
-def server(index_dir: Path, ray_address: str | None) -> Iterator[str]:
-    """``qa serve`` (or ``qa serve --ray ADDRESS``) on a free loopback port, until the block ends."""
-    port = free_port()
-    command = [str(Path(sys.executable).with_name("qa")), "serve", "--port", str(port), "--index-dir", str(index_dir)]
-    if ray_address is not None:
-        command += ["--ray", ray_address, "--shards", "2", "--answer-replicas", "2"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        log(f"{'qa serve --ray' if ray_address else 'qa serve'} ready in {wait_ready(base, process):.1f} s")
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def record(response: Any) -> dict[str, Any]:

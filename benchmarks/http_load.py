@@ -21,11 +21,14 @@ import asyncio
 import concurrent.futures
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +90,29 @@ def wait_ready(base: str, server: subprocess.Popen[bytes]) -> float:
             pass
         time.sleep(0.05)
     raise RuntimeError(f"qa serve not ready after {READY_TIMEOUT_S} s")
+
+
+@contextmanager
+def server(index_dir: Path, ray_address: str | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``qa serve`` (or ``qa serve --ray ADDRESS``) on a free loopback port, with ``env`` added to this process's
+    environment, until the block ends; yields its base URL."""
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("qa")), "serve", "--port", str(port), "--index-dir", str(index_dir)]
+    if ray_address is not None:
+        command += ["--ray", ray_address, "--shards", "2", "--answer-replicas", "2"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        log(f"{'qa serve --ray' if ray_address else 'qa serve'} ready in {wait_ready(base, process):.1f} s")
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 async def load(base: str, asked: list[str], concurrency: int, seconds: float) -> dict[str, Any]:

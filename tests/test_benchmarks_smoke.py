@@ -224,7 +224,8 @@ def test_abstention_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
 
 @pytest.mark.model
 def test_peers_smoke_ours_only(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """Our system alone over the first two XQuAD articles' paragraphs, 8 questions.
+    """Our system in process and over HTTP (a real ``qa serve`` of the same paragraphs) over the first two
+    XQuAD articles' paragraphs, 8 questions.
 
     Recall@k is a share of those questions, and a paragraph among the first 1 is among the first 5.
     """
@@ -232,17 +233,20 @@ def test_peers_smoke_ours_only(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
 
     if not XQUAD.is_file():
         pytest.skip(f"{XQUAD} is absent")
-    payload = run_script("peers", monkeypatch, capsys, "--systems", "ours")
+    payload = run_script("peers", monkeypatch, capsys, "--systems", "ours,ours-http")
     paragraphs, questions = xquad_first_articles(XQUAD, 2)
     asked = min(8, questions)
     assert (payload["paragraphs"], payload["questions"]) == (paragraphs, asked)
-    assert list(payload["systems"]) == ["ours (default model)"]
-    ours = payload["systems"]["ours (default model)"]
-    assert_summary(ours, asked, "ours (default model)")
-    for k in ("recall@1", "recall@5"):
-        found = ours[k] * asked
-        assert found == pytest.approx(round(found), abs=1e-3), f"{k} = {ours[k]} is not a share of {asked} questions"
-    assert 0 <= ours["recall@1"] <= ours["recall@5"] <= 1
+    names = ["ours (default model)", "ours (default model) + cross-encoder, over HTTP"]
+    assert list(payload["systems"]) == names
+    for name in names:
+        ours = payload["systems"][name]
+        assert_summary(ours, asked, name)
+        for k in ("recall@1", "recall@5"):
+            found = ours[k] * asked
+            assert found == pytest.approx(round(found), abs=1e-3), f"{k} = {ours[k]} is not a share of {asked}"
+        assert 0 <= ours["recall@1"] <= ours["recall@5"] <= 1
+    assert payload["systems"][names[1]]["recall@5"] > 0, "the server's citations map to no paragraph"
 
 
 @pytest.mark.model
