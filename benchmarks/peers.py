@@ -52,6 +52,14 @@ def paragraphs() -> tuple[list[Any], list[Any], list[tuple[str, int, int]]]:
     return documents, [item for item in items if item.paragraph is not None], spans
 
 
+def paragraphs_of(index: Any, spans: list[tuple[str, int, int]]) -> dict[str, int]:
+    """Each passage of ``index`` -> the number of the paragraph (of ``spans``) that holds it."""
+    return {
+        p.id: i for p in index.live_passages() for i, (doc, start, end) in enumerate(spans)
+        if p.doc_id == doc and start <= p.start and p.end <= end
+    }  # fmt: skip
+
+
 def ours(
     documents: list[Any], spans: list[tuple[str, int, int]], model: str, threads: int, reread: int = 0,
     reader_threads: int = 1,
@@ -68,10 +76,7 @@ def ours(
     reader = load_reader(threads=reader_threads) if reread else None
     engine = Engine(build_index(documents, embedder), embedder, reader=reader, reread=reread, reread_below=reader_below)
     clear = getattr(embedder, "clear_cache", lambda: None)
-    paragraph_of = {
-        p.id: i for p in engine.index.live_passages() for i, (doc, start, end) in enumerate(spans)
-        if p.doc_id == doc and start <= p.start and p.end <= end
-    }  # fmt: skip
+    paragraph_of = paragraphs_of(engine.index, spans)
 
     def search(question: str) -> list[int]:
         clear()
@@ -105,10 +110,7 @@ def ours_http(
     address = urlsplit(stack.enter_context(server(work / "index", env=env)))
     connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=60)
     stack.callback(connection.close)
-    paragraph_of = {
-        p.id: i for p in index.live_passages() for i, (doc, start, end) in enumerate(spans)
-        if p.doc_id == doc and start <= p.start and p.end <= end
-    }  # fmt: skip
+    paragraph_of = paragraphs_of(index, spans)
 
     def search(question: str) -> list[int]:
         body = json.dumps({"question": question, "top_k": DEPTH})
