@@ -21,7 +21,7 @@ from qa.engine import MAX_QUESTION_CHARS, clean_question
 from qa.errors import QueryError
 from qa.ingest import check_document_id
 from qa.metadata import MetadataError, MetaValue, clean_metadata
-from qa.types import Citation
+from qa.types import Citation, Distinct
 from qa.verify import MAX_CITATIONS
 
 MAX_TITLE_CHARS = 500
@@ -101,6 +101,11 @@ FILTER_DESCRIPTION = (
     '{"date": {"gte": "2024-01-01"}}, {"document_id": {"in": ["a.md"]}}, and/or/not (docs/api.md)'
 )
 
+DISTINCT_DESCRIPTION = (
+    "With answers=n, what makes the answers distinct: 'quotes' (no answer lies within the first's quote or "
+    "repeats another; two may come from one passage) or 'passages' (each from a passage of its own)"
+)
+
 
 def parse_filter_param(value: str | None) -> object:
     """A ``filter`` query parameter: JSON text of an object (checked against the index by the engine)."""
@@ -126,7 +131,8 @@ class AskRequest(_Request):
     question: Annotated[Question, AfterValidator(check_question)]
     top_k: int = Field(3, ge=1, le=20, description="Citations to return")
     filter: dict[str, Any] | None = Field(None, description=FILTER_DESCRIPTION)
-    answers: int = Field(1, ge=1, le=MAX_ANSWERS, description="Distinct answers to give, each from its own passage")
+    answers: int = Field(1, ge=1, le=MAX_ANSWERS, description="Distinct answers to give, best first")
+    distinct: Distinct = Field("quotes", description=DISTINCT_DESCRIPTION)
 
 
 class DocumentIn(_Request):
@@ -193,7 +199,7 @@ class CollectionList(BaseModel):
 
 
 class AlternativeOut(BaseModel):
-    """One of several answers: a quote from a passage of its own."""
+    """One of several answers: a verbatim quote with its confidence and its citation."""
 
     answer: str
     confidence: float
@@ -214,9 +220,8 @@ class AnswerOut(BaseModel):
         "most); null when answered"
     )
     answers: list[AlternativeOut] = Field(
-        description="With answers=n: up to n distinct answers, best first (the first is `answer`); "
-        "each from its own passage, with its confidence (only the first must reach the threshold). "
-        "Empty for a refusal"
+        description="With answers=n: up to n distinct answers (as `distinct` says), best first (the first is "
+        "`answer`), each with its confidence (only the first must reach the threshold). Empty for a refusal"
     )
 
 

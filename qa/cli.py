@@ -17,6 +17,7 @@ import click
 
 from qa.defaults import MAX_ANSWERS
 from qa.records import answer_record, search_record
+from qa.types import DISTINCT, Distinct
 
 if TYPE_CHECKING:
     from qa.config import Settings
@@ -235,7 +236,14 @@ def _print_answer(answer: Answer) -> None:
     type=click.IntRange(1, MAX_ANSWERS),
     default=1,
     show_default=True,
-    help="Distinct answers, each from its own passage.",
+    help="Distinct answers, best first.",
+)
+@click.option(
+    "--distinct",
+    type=click.Choice(DISTINCT),
+    default="quotes",
+    show_default=True,
+    help="With --answers: answers distinct by quote (two may share a passage) or each from its own passage.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question per line (JSON Lines).")
 def ask_command(
@@ -245,6 +253,7 @@ def ask_command(
     filter_json: str | None,
     top_k: int,
     answers: int,
+    distinct: Distinct,
     as_json: bool,
 ) -> None:
     """Answer QUESTIONS (or '-' to read one question per line from stdin)."""
@@ -255,7 +264,7 @@ def ask_command(
     failed = False
     for question in _questions(questions):
         try:
-            answer = engine.ask(question, top_k=top_k, where=where, answers=answers)
+            answer = engine.ask(question, top_k=top_k, where=where, answers=answers, distinct=distinct)
         except QueryError as exc:
             failed = True
             click.echo(f"Error: {exc}: {question[:80]!r}", err=True)
@@ -420,6 +429,13 @@ _GATES = {
 )
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "all"]), default="hybrid", show_default=True)
 @click.option("-k", "top_k", type=click.IntRange(1, 20), default=3, show_default=True, help="Citations per answer.")
+@click.option(
+    "--distinct",
+    type=click.Choice(DISTINCT),
+    default="quotes",
+    show_default=True,
+    help="What makes the three answers of containment_answers3 distinct (as qa ask --distinct).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the aggregates as JSON.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write an HTML report here.")
 @click.option("--calibrate", is_flag=True, help="Propose the abstention threshold (<= 2% answerable refused).")
@@ -437,6 +453,7 @@ def eval_command(
     corpus_dir: Path | None,
     mode: str,
     top_k: int,
+    distinct: Distinct,
     as_json: bool,
     report: Path | None,
     calibrate: bool,
@@ -455,7 +472,8 @@ def eval_command(
     results = []
     for name in modes:
         with tqdm(total=len(items), desc=f"eval {name}", file=sys.stderr, disable=None) as bar:
-            results.append(evaluate(engine, items, mode=name, k=top_k, progress=lambda _: bar.update(1)))  # type: ignore[arg-type]  # name is a Mode
+            done = evaluate(engine, items, mode=name, k=top_k, distinct=distinct, progress=lambda _: bar.update(1))  # type: ignore[arg-type]  # name is a Mode
+            results.append(done)
     main_result = results[-1]
     threshold = None
     if calibrate:

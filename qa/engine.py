@@ -27,7 +27,7 @@ from qa.retrieve import LOCAL, Mode, Searcher, retrieve
 from qa.scorer import READER_COLUMN, AnswerModel, hard_rule, load_model, refusal_reason
 from qa.selection import Scored, alternatives, answer_span, citable, rank, rerank, reread, rereads
 from qa.tokens import tokenize
-from qa.types import Alternative, Answer, Document, Hit, Passage
+from qa.types import DISTINCT, Alternative, Answer, Distinct, Document, Hit, Passage
 
 if TYPE_CHECKING:
     from qa.config import Settings
@@ -181,12 +181,15 @@ class Engine:
         mode: Mode = "hybrid",
         where: Filter | None = None,
         answers: int = 1,
+        distinct: Distinct = "quotes",
     ) -> Answer:
         """Answer a question with a verbatim quote, or abstain.
 
         See ``ask_detailed`` for the arguments; this returns only the answer.
         """
-        return self.ask_detailed(question, top_k=top_k, mode=mode, where=where, answers=answers).answer
+        return self.ask_detailed(
+            question, top_k=top_k, mode=mode, where=where, answers=answers, distinct=distinct
+        ).answer
 
     def ask_detailed(
         self,
@@ -196,6 +199,7 @@ class Engine:
         mode: Mode = "hybrid",
         where: Filter | None = None,
         answers: int = 1,
+        distinct: Distinct = "quotes",
     ) -> Asked:
         """Answer a question, and keep the retrieved passages and the evidence score.
 
@@ -204,15 +208,17 @@ class Engine:
             top_k: Number of citations to return (1 to 20).
             mode: Retrieval mode.
             where: Answer only from the documents this filter matches (``parse_filter``).
-            answers: How many distinct answers to give (1 to MAX_ANSWERS), each from a passage of its
-                own, with its confidence: ``Answer.answers``.
+            answers: How many distinct answers to give (1 to MAX_ANSWERS), each with its confidence:
+                ``Answer.answers``.
+            distinct: What makes them distinct (``qa.selection.alternatives``): "quotes" (two may come
+                from one passage) or "passages" (each from a passage of its own).
 
         Returns:
             The answer (when ``answerable`` is false, ``answer`` is None and the
             citations are the closest passages, for reference), the hits and the evidence.
 
         Raises:
-            QueryError: If the question or ``top_k`` breaks an input rule.
+            QueryError: If the question, ``top_k``, ``answers`` or ``distinct`` breaks an input rule.
         """
         started = time.perf_counter()
         text = clean_question(question)
@@ -220,6 +226,8 @@ class Engine:
             raise QueryError(f"top_k ({top_k}) must be between 1 and 20")
         if not 1 <= answers <= MAX_ANSWERS:
             raise QueryError(f"answers ({answers}) must be between 1 and {MAX_ANSWERS}")
+        if distinct not in DISTINCT:
+            raise QueryError(f"distinct must be one of {', '.join(DISTINCT)}")
         hits, ranked, asked, model = self._ranked(text, mode, where)
         chosen = citable(ranked, top_k, model.merge_margin)
         best = chosen[0].confidence if chosen else 0.0
@@ -239,7 +247,7 @@ class Engine:
         given: tuple[Alternative, ...] = ()
         if answerable:
             first = Alternative(citations[0].quote, best, citations[:1])
-            more = [s for s in alternatives(ranked, answers - 1, chosen[0]) if self._givable(s)]
+            more = [s for s in alternatives(ranked, answers - 1, model.merge_margin, distinct) if self._givable(s)]
             given = (first, *(self._alternative(s) for s in more))
         answer = Answer(
             question=text,

@@ -7,7 +7,8 @@ scores and the aggregate. Aggregate keys (stable; ``qa eval --json`` prints them
 ``n``, ``n_answerable``    questions, and those the gold says are answerable
 ``containment``            share of answerable questions whose answer contains a gold answer
 ``containment_top3``       ... whose first three citations contain one
-``containment_answers3``   ... of which one of three distinct answers (``answers=3``) contains one
+``containment_answers3``   ... of which one of three distinct answers (``answers=3``, distinct quotes
+                           unless ``distinct`` says passages) contains one
 ``exact_match``, ``f1``    SQuAD exact match and token F1 of the answer (answerable questions)
 ``median_answer_chars``    median answer length in characters
 ``median_answer_units``    median number of sentences (units) in an answer
@@ -44,7 +45,7 @@ from qa.engine import Asked
 from qa.gold import GoldItem
 from qa.records import citation_record
 from qa.retrieve import Mode
-from qa.types import Document, Passage
+from qa.types import Distinct, Document, Passage
 
 # Passages of each ranking that are scored: the deepest cut-off reported (recall@10, mrr@10, ndcg@10).
 RETRIEVAL_DEPTH = 10
@@ -70,7 +71,9 @@ class Answerer(Protocol):
     @property
     def embedder(self) -> object: ...
 
-    def ask_detailed(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid", answers: int = 1) -> Asked: ...
+    def ask_detailed(
+        self, question: str, *, top_k: int = 3, mode: Mode = "hybrid", answers: int = 1, distinct: Distinct = "quotes"
+    ) -> Asked: ...
 
     def passage(self, passage_id: str) -> Passage: ...
 
@@ -129,13 +132,13 @@ def relevant_ids(item: GoldItem, passages: Sequence[Passage]) -> frozenset[str]:
     return frozenset(p.id for p in passages if is_relevant(item, p))
 
 
-def evaluate_item(engine: Answerer, item: GoldItem, *, mode: Mode, k: int) -> ItemResult:
+def evaluate_item(engine: Answerer, item: GoldItem, *, mode: Mode, k: int, distinct: Distinct = "quotes") -> ItemResult:
     """Ask one gold question and score the outcome."""
     clear_cache = getattr(engine.embedder, "clear_cache", None)
     if clear_cache is not None:
         clear_cache()
     started = time.perf_counter()
-    asked = engine.ask_detailed(item.question, top_k=k, mode=mode, answers=ANSWERS)
+    asked = engine.ask_detailed(item.question, top_k=k, mode=mode, answers=ANSWERS, distinct=distinct)
     latency = (time.perf_counter() - started) * 1000
     answer = asked.answer
     first = answer.citations[0] if answer.citations else None
@@ -230,6 +233,7 @@ def evaluate(
     *,
     mode: Mode = "hybrid",
     k: int = 3,
+    distinct: Distinct = "quotes",
     progress: Callable[[int], None] | None = None,
 ) -> EvalResult:
     """Ask every gold question and score the answers.
@@ -239,12 +243,13 @@ def evaluate(
         items: Gold questions.
         mode: Retrieval mode to evaluate.
         k: Citations per answer.
+        distinct: What makes the three answers of ``containment_answers3`` distinct (``Engine.ask``).
         progress: Called after each question with the number done.
     """
     engine.ask_detailed(items[0].question if items else "warm up", mode=mode)  # warm caches before timing
     result = EvalResult(mode)
     for done, item in enumerate(items, 1):
-        result.items.append(evaluate_item(engine, item, mode=mode, k=k))
+        result.items.append(evaluate_item(engine, item, mode=mode, k=k, distinct=distinct))
         if progress:
             progress(done)
     result.aggregate = aggregate(result.items)

@@ -28,7 +28,7 @@ _KEYS = (
 METRIC_HELP = {
     "containment": "answerable questions whose answer holds a gold answer",
     "containment_top3": "answerable questions with a gold answer in one of the first three citations",
-    "containment_answers3": "answerable questions with a gold answer in one of three distinct answers (answers=3)",
+    "containment_answers3": "answerable questions with a gold answer in one of three answers (answers=3, --distinct)",
     "exact_match": "SQuAD exact match of the answer: a whole sentence against a short span is 0 by construction",
     "f1": "SQuAD token F1 of the answer against the gold answer (low where gold answers are short spans)",
     "median_answer_chars": "median length of the answers given, in characters",

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from qa.features import Candidate
 from qa.scorer import AnswerModel
-from qa.types import Hit, Span
+from qa.types import Distinct, Hit, Passage, Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,18 +117,40 @@ def citable(ranked: Sequence[Scored], limit: int, margin: float) -> list[Scored]
     return chosen
 
 
-def alternatives(ranked: Sequence[Scored], count: int, answered: Scored) -> list[Scored]:
-    """Up to ``count`` more answers after ``answered``: the best candidate of each other passage, best first.
+def alternatives(ranked: Sequence[Scored], count: int, margin: float, distinct: Distinct) -> list[Scored]:
+    """Up to ``count`` more answers after the first (``ranked[0]``, joined as ``answer_span`` joins it), best
+    first.
 
-    Each comes from a passage no earlier answer came from, so the answers are distinct places in the
-    documents, not neighbouring sentences of one.
+    ``distinct="quotes"``: the best candidates whose unit lies outside the first answer's span (the
+    citations' rule, ``citable``) and whose text no earlier answer has; two answers may come from one
+    passage, where the right sentence of a question most often is when the first is wrong.
+    ``distinct="passages"``: the best candidate of each other passage, so the answers are distinct places in
+    the documents, never neighbouring sentences of one.
     """
-    seen = {answered.candidate.passage.id}
-    found: list[Scored] = []
-    for scored in ranked:
+    if not ranked:
+        return []
+    if distinct == "passages":
+        seen = {ranked[0].candidate.passage.id}
+        found: list[Scored] = []
+        for scored in ranked[1:]:
+            if len(found) >= count:
+                break
+            if scored.candidate.passage.id not in seen:
+                seen.add(scored.candidate.passage.id)
+                found.append(scored)
+        return found
+    quotes = {_text(ranked[0].candidate.passage, answer_span(ranked, margin))}
+    found = []
+    for scored in citable(ranked, len(ranked), margin)[1:]:
         if len(found) >= count:
             break
-        if scored.candidate.passage.id not in seen:
-            seen.add(scored.candidate.passage.id)
+        quote = _text(scored.candidate.passage, scored.candidate.unit)
+        if quote not in quotes:
+            quotes.add(quote)
             found.append(scored)
     return found
+
+
+def _text(passage: Passage, span: Span) -> str:
+    """The text of ``span`` (document offsets) within ``passage``."""
+    return passage.text[span.start - passage.start : span.end - passage.start]

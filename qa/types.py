@@ -166,9 +166,15 @@ class Citation:
     page_end: int | None = None
 
 
+# What makes several answers to one question distinct (``answers=n``): no answer's quote lies within the
+# first's span or repeats an earlier one ("quotes", the default), or each comes from a passage of its own.
+Distinct = Literal["quotes", "passages"]
+DISTINCT: tuple[Distinct, ...] = ("quotes", "passages")
+
+
 @dataclass(frozen=True, slots=True)
 class Alternative:
-    """One of several answers to a question: a verbatim quote from its own passage, with its confidence."""
+    """One of several answers to a question: a verbatim quote with its confidence and its citation."""
 
     answer: str
     confidence: float
@@ -180,7 +186,7 @@ class Answer:
     """The result of a question: a verbatim answer, or an abstention.
 
     ``citations[0]`` is the answer's own source when ``answerable`` is true. ``answers`` holds the answers
-    asked for with ``answers=n`` (the first is ``answer`` itself), each from a passage of its own; it is
+    asked for with ``answers=n`` (the first is ``answer`` itself), distinct as ``Distinct`` says; it is
     empty for a refusal.
     ``reason`` says why a question was refused ("these documents never mention
     “Texas”", "no passage mentions the “salary” asked about"); it is empty for an

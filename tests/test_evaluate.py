@@ -248,7 +248,9 @@ class FakeEngine:
         self.embedder = FakeEmbedder()
         self.asked: list[tuple[str, int, str]] = []
 
-    def ask_detailed(self, question: str, *, top_k: int = 3, mode: Mode = "hybrid", answers: int = 1) -> Asked:
+    def ask_detailed(
+        self, question: str, *, top_k: int = 3, mode: Mode = "hybrid", answers: int = 1, distinct: str = "quotes"
+    ) -> Asked:
         self.asked.append((question, top_k, mode))
         scripted = SCRIPT[question]
         citations = tuple(scripted.citations[:top_k])

@@ -170,7 +170,7 @@ ALLOWED: dict[str, set[str]] = {
     "api.render": {"qa.cite", "qa.structure", "qa.types"},
     "api.pages": {"api.deps", "api.render", "api.state", "qa.engine", "qa.errors"},
     "api.routes": {"api.schemas"},
-    "api.routes.ask": {"api.deps", "api.routes", "api.schemas", "qa.defaults", "qa.engine", "qa.records"},
+    "api.routes.ask": {"api.deps", "api.routes", "api.schemas", "qa.defaults", "qa.engine", "qa.records", "qa.types"},
     "api.routes.docs": set(),
     "api.routes.health": {"api.deps", "api.routes", "api.schemas"},
     "api.routes.search": {"api.deps", "api.routes", "api.schemas", "qa.cite", "qa.metadata", "qa.records"},

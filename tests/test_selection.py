@@ -10,7 +10,7 @@ import pytest
 
 from qa.features import COLUMN, FEATURES, Candidate
 from qa.scorer import READER_FEATURES, AnswerModel
-from qa.selection import Scored, citable, rank, rerank, reread
+from qa.selection import Scored, alternatives, citable, rank, rerank, reread
 from qa.types import Hit, Passage, Span
 
 TEXT = "Alpha is first. Beta is second. Gamma is third."
@@ -139,6 +139,51 @@ def test_citable_skips_units_inside_the_answer_from_another_passage_of_its_docum
     assert [(s.candidate.passage.id, s.candidate.unit) for s in citable(ranked, 3, 0.0)] == [
         ("p", Span(0, 15)), ("p2", Span(32, 47)),
     ]  # fmt: skip
+
+
+# --- alternatives (answers=n) -----------------------------------------------------------------------
+
+
+def test_distinct_quotes_may_share_the_answers_passage_but_never_repeat_or_nest() -> None:
+    """By quote: the best candidates outside the first answer's span, skipping a text an earlier answer has
+    (the same sentence in another document), in ranking order, at most ``count``."""
+    mine, theirs = passage("p", "one.txt"), passage("q", "two.txt")
+    answer = candidate(mine, 0, span=Span(0, 31))  # runs on over "Beta is second."
+    ranked = [
+        scored(answer, 5.0),
+        scored(candidate(mine, 1), 4.0),  # inside the answer's span
+        scored(candidate(theirs, 2), 3.0),
+        scored(candidate(mine, 2), 2.0),  # "Gamma is third." again, from the other document
+        scored(candidate(theirs, 0), 1.0),
+        scored(candidate(theirs, 1), 0.5),
+    ]
+    got = alternatives(ranked, 2, 0.0, "quotes")
+    assert [(s.candidate.passage.id, s.candidate.unit) for s in got] == [("q", Span(32, 47)), ("q", Span(0, 15))]
+    assert alternatives(ranked, 1, 0.0, "quotes") == got[:1]
+    assert alternatives(ranked, 0, 0.0, "quotes") == [] == alternatives([], 2, 0.0, "quotes")
+
+
+def test_distinct_quotes_skip_the_second_unit_when_the_answer_joins_it() -> None:
+    """When the answer joins two adjacent units (within the merge margin), neither is another answer."""
+    p = passage("p")
+    ranked = [scored(candidate(p, 1), 2.0), scored(candidate(p, 0), 1.9), scored(candidate(p, 2), 1.0)]
+    assert [s.candidate.unit for s in alternatives(ranked, 2, 0.5, "quotes")] == [Span(32, 47)]
+    assert [s.candidate.unit for s in alternatives(ranked, 2, 0.0, "quotes")] == [Span(0, 15), Span(32, 47)]
+
+
+def test_distinct_passages_give_the_best_candidate_of_each_other_passage() -> None:
+    """By passage: the first answer's passage gives no other answer; each other passage gives its best."""
+    a, b, c = passage("a"), passage("b"), passage("c")
+    ranked = [
+        scored(candidate(a, 0), 5.0),
+        scored(candidate(a, 1), 4.0),
+        scored(candidate(b, 2), 3.0),
+        scored(candidate(b, 0), 2.0),
+        scored(candidate(c, 1), 1.0),
+    ]
+    got = alternatives(ranked, 5, 0.0, "passages")
+    assert [(s.candidate.passage.id, s.candidate.unit) for s in got] == [("b", Span(32, 47)), ("c", Span(16, 31))]
+    assert len(alternatives(ranked, 1, 0.0, "passages")) == 1
 
 
 # --- reread -----------------------------------------------------------------------------------------
