@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,8 @@ class Figures:
     ece: float
     n: int
     n_unanswerable: int
+    # The genuine questions' confidences, which ``ece`` scores (``qa.metrics.calibration_floor`` reads them).
+    confidences: tuple[float, ...] = field(default=(), compare=False, repr=False)
 
     def row(self) -> list[str]:
         values = (self.picked, self.containment, self.containment_top3, self.abstention_recall,
@@ -154,6 +156,7 @@ def figures(table: Table, confidence: npt.NDArray[np.float64], right: npt.NDArra
         ece=calibration_error(confidence[genuine].tolist(), (right[genuine] > 0).tolist()),
         n=int(genuine.sum()),
         n_unanswerable=int(unanswerable.sum()),
+        confidences=tuple(confidence[genuine].tolist()),
     )
 
 

@@ -16,6 +16,7 @@ abstained" / "the question is unanswerable" as the positive class.
 from __future__ import annotations
 
 import math
+import random
 import re
 import string
 import unicodedata
@@ -509,3 +510,21 @@ def calibration_error(confidence: Sequence[float], right: Sequence[bool]) -> flo
         return 0.0
     gaps = sum(count * abs(c - r) for c, r, _, count in reliability_bins(confidence, right))
     return round(gaps / n, 6)
+
+
+def calibration_floor(confidence: Sequence[float], *, draws: int = 500, seed: int = 0) -> list[float]:
+    """The expected calibration errors of a perfectly calibrated confidence on these questions: each draw
+    makes every question right with the chance its confidence gives, and scores ``calibration_error``.
+
+    On a small set sampling alone keeps the error well above zero (0.1 to 0.2 for a few dozen questions
+    spread over the ten bins), so an error is only meaningful beside this floor.
+
+    Example:
+        >>> floor = calibration_floor([0.7] * 20, draws=200)
+        >>> 0.05 < mean(floor) < 0.15 and len(floor) == 200
+        True
+        >>> calibration_floor([1.0, 0.0], draws=3)
+        [0.0, 0.0, 0.0]
+    """
+    rng = random.Random(seed)
+    return [calibration_error(confidence, [rng.random() < c for c in confidence]) for _ in range(draws)]

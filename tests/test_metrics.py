@@ -11,6 +11,8 @@ from qa.metrics import (
     AbstentionScores,
     abstention_scores,
     best_threshold,
+    calibration_error,
+    calibration_floor,
     contains_answer,
     exact_match,
     fold,
@@ -399,3 +401,27 @@ def test_best_threshold_errors(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         best_threshold(answerable, unanswerable, max_false_refusal=max_false_refusal)
+
+
+# --- calibration_floor -----------------------------------------------------
+
+
+def test_calibration_floor_is_the_error_of_outcomes_drawn_from_the_confidences() -> None:
+    """Each draw scores outcomes drawn with the confidences' own chances: seeded, so the same every time;
+    certain confidences give a floor of zero."""
+    confidences = [0.2, 0.5, 0.8, 0.9] * 8
+    floor = calibration_floor(confidences, draws=50, seed=3)
+    assert len(floor) == 50 and floor == calibration_floor(confidences, draws=50, seed=3)
+    assert floor != calibration_floor(confidences, draws=50, seed=4)
+    assert all(0 <= e <= 1 for e in floor)
+    assert calibration_floor([0.0, 1.0, 1.0], draws=5) == [0.0] * 5
+
+
+def test_calibration_floor_falls_with_the_number_of_questions() -> None:
+    """Sampling error shrinks as 1/sqrt(n): at 0.5 confidence the floor's mean is about 0.4/sqrt(n)
+    (the mean absolute deviation of a binomial share); 32 questions sit far above 0.05, 3,200 below."""
+    small = statistics.fmean(calibration_floor([0.5] * 32, draws=400))
+    large = statistics.fmean(calibration_floor([0.5] * 3200, draws=100))
+    assert 0.055 < small < 0.085  # 0.798 * sqrt(0.25 / 32) = 0.0705
+    assert 0.005 < large < 0.009  # 0.798 * sqrt(0.25 / 3200) = 0.0071
+    assert calibration_error([0.5] * 4, [True, True, False, False]) == 0.0
