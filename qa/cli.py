@@ -213,7 +213,8 @@ def _print_answer(answer: Answer) -> None:
             click.echo(f"   {' > '.join(where.section_path) or where.section} | {where.document_id} "
                        f"[{where.start}:{where.end}]")  # fmt: skip
             click.echo(f"   confidence {other.confidence:.2f}")
-        rest = answer.citations[1:]
+        shown = {(a.citations[0].document_id, a.citations[0].start, a.citations[0].end) for a in answer.answers}
+        rest = tuple(c for c in answer.citations[1:] if (c.document_id, c.start, c.end) not in shown)
     else:
         click.echo(f"A: No answer in these documents ({answer.reason}).")
         rest = answer.citations

@@ -90,6 +90,11 @@ def test_qa_ask_answers_prints_each(model_index_dir, embedder, monkeypatch) -> N
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[1].startswith("A: ") and any(line.startswith("A2: ") for line in lines)
+    # "See also" lists only the citations not already given as answers: no quote is printed twice.
+    quotes = [line.split(": ", 1)[1] for line in lines if line.startswith("A")] + [
+        line.removeprefix("   - ") for line in lines if line.startswith("   - ")
+    ]
+    assert len(quotes) == len(set(quotes)) >= 3
     assert passages.exit_code == 0
     given = json.loads(passages.stdout)["answers"]
     ids = [a["citations"][0]["passage_id"] for a in given]
