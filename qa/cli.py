@@ -43,6 +43,13 @@ FILTER = click.option(
     metavar="JSON",
     help='Only documents whose metadata match, e.g. \'{"tags": "policy"}\' (docs/api.md, "Filters").',
 )
+DISTINCT_ANSWERS = click.option(
+    "--distinct",
+    type=click.Choice(DISTINCT),
+    default="quotes",
+    show_default=True,
+    help="What makes several answers distinct: their quotes (two may share a passage) or their passages.",
+)
 
 
 def _settings() -> Settings:
@@ -239,13 +246,7 @@ def _print_answer(answer: Answer) -> None:
     show_default=True,
     help="Distinct answers, best first.",
 )
-@click.option(
-    "--distinct",
-    type=click.Choice(DISTINCT),
-    default="quotes",
-    show_default=True,
-    help="With --answers: answers distinct by quote (two may share a passage) or each from its own passage.",
-)
+@DISTINCT_ANSWERS
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question per line (JSON Lines).")
 def ask_command(
     questions: tuple[str, ...],
@@ -430,13 +431,7 @@ _GATES = {
 )
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25", "all"]), default="hybrid", show_default=True)
 @click.option("-k", "top_k", type=click.IntRange(1, 20), default=3, show_default=True, help="Citations per answer.")
-@click.option(
-    "--distinct",
-    type=click.Choice(DISTINCT),
-    default="quotes",
-    show_default=True,
-    help="What makes the three answers of containment_answers3 distinct (as qa ask --distinct).",
-)
+@DISTINCT_ANSWERS
 @click.option("--json", "as_json", is_flag=True, help="Print the aggregates as JSON.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write an HTML report here.")
 @click.option("--calibrate", is_flag=True, help="Propose the abstention threshold (<= 2% answerable refused).")
