@@ -51,7 +51,7 @@ from fitting.tables import (
 )
 from qa.defaults import DEFAULT_MODEL, DEFAULT_READER_CANDIDATES
 from qa.features import FEATURES
-from qa.metrics import calibration_floor
+from qa.metrics import CALIBRATION_BINS, calibration_floor
 from qa.reader import READER_DIR
 from qa.scorer import HARD_RULES, AnswerModel, to_record, weights_name
 
@@ -184,7 +184,8 @@ def calibration_report(tables: list[Table], figures: dict[str, Figures], draws: 
     return "\n".join(
         [
             "Calibration in the default configuration (rereading below the gate), each set left out: its ECE",
-            f"(10 bins), and the ECE of a perfectly calibrated confidence on the same questions over {draws} draws",
+            f"({CALIBRATION_BINS} bins), and the ECE of a perfectly calibrated confidence on the same questions over "
+            f"{draws} draws",
             "(each question right with the chance its confidence gives): the mean, and the share of draws at or",
             f"below {ECE_TARGET}. On a small set sampling alone keeps the ECE above {ECE_TARGET}.",
             "",

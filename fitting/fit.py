@@ -146,6 +146,7 @@ def figures(table: Table, confidence: npt.NDArray[np.float64], right: npt.NDArra
     genuine = ~near
     refused = (confidence < threshold) | (hard if hard is not None else False)
     answered_right = (right > 0) & ~refused
+    kept = confidence[genuine].tolist()
     return Figures(
         picked=float((right > 0)[answerable].mean()) if answerable.any() else 0.0,
         containment=float(answered_right[answerable].mean()) if answerable.any() else 0.0,
@@ -153,10 +154,10 @@ def figures(table: Table, confidence: npt.NDArray[np.float64], right: npt.NDArra
         abstention_recall=float(refused[unanswerable].mean()) if unanswerable.any() else float("nan"),
         near_miss_refusals=float(refused[near].mean()) if near.any() else float("nan"),
         false_refusals=float(refused[answerable].mean()) if answerable.any() else 0.0,
-        ece=calibration_error(confidence[genuine].tolist(), (right[genuine] > 0).tolist()),
+        ece=calibration_error(kept, (right[genuine] > 0).tolist()),
         n=int(genuine.sum()),
         n_unanswerable=int(unanswerable.sum()),
-        confidences=tuple(confidence[genuine].tolist()),
+        confidences=tuple(kept),
     )
 
 

@@ -130,23 +130,25 @@ def alternatives(ranked: Sequence[Scored], count: int, margin: float, distinct: 
     if not ranked:
         return []
     if distinct == "passages":
-        seen = {ranked[0].candidate.passage.id}
-        found: list[Scored] = []
-        for scored in ranked[1:]:
-            if len(found) >= count:
-                break
-            if scored.candidate.passage.id not in seen:
-                seen.add(scored.candidate.passage.id)
-                found.append(scored)
-        return found
-    quotes = {_text(ranked[0].candidate.passage, answer_span(ranked, margin))}
-    found = []
-    for scored in citable(ranked, len(ranked), margin)[1:]:
+        pool: Sequence[Scored] = ranked[1:]
+
+        def key(scored: Scored) -> str:
+            return scored.candidate.passage.id
+
+        seen = {key(ranked[0])}
+    else:
+        pool = citable(ranked, len(ranked), margin)[1:]
+
+        def key(scored: Scored) -> str:
+            return _text(scored.candidate.passage, scored.candidate.unit)
+
+        seen = {_text(ranked[0].candidate.passage, answer_span(ranked, margin))}
+    found: list[Scored] = []
+    for scored in pool:
         if len(found) >= count:
             break
-        quote = _text(scored.candidate.passage, scored.candidate.unit)
-        if quote not in quotes:
-            quotes.add(quote)
+        if key(scored) not in seen:
+            seen.add(key(scored))
             found.append(scored)
     return found
 

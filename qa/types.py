@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from qa.metadata import MetaValue, metadata_from_record, metadata_record
 
@@ -169,7 +169,7 @@ class Citation:
 # What makes several answers to one question distinct (``answers=n``): no answer's quote lies within the
 # first's span or repeats an earlier one ("quotes", the default), or each comes from a passage of its own.
 Distinct = Literal["quotes", "passages"]
-DISTINCT: tuple[Distinct, ...] = ("quotes", "passages")
+DISTINCT: tuple[Distinct, ...] = get_args(Distinct)
 
 
 @dataclass(frozen=True, slots=True)
