@@ -20,7 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,30 @@ def summary(samples_ms: Sequence[float]) -> dict[str, float]:
         "p99": round(rank(99), 3),
         "mean": round(statistics.fmean(ordered), 3),
     }
+
+
+def turns(count: int, names: Sequence[str], block: int = 1) -> Iterator[tuple[str, range]]:
+    """Who asks which of ``count`` questions when: each name asks ``block`` questions in a row, then the next
+    name asks the same ones, the names' order rotating from block to block so that none always follows
+    the same neighbour. With ``block`` 1 every question goes to every system in turn, so a noisy
+    neighbour hurts all alike, but each system then starts on caches the one before it filled; a longer
+    block lets each run on its own warm caches and memory, as a dedicated server does."""
+    for n, start in enumerate(range(0, count, block)):
+        for name in [*names[n % len(names) :], *names[: n % len(names)]]:
+            yield name, range(start, min(start + block, count))
+
+
+def add_block(args: argparse.ArgumentParser) -> None:
+    """The ``--block`` option of the scripts that take ``turns``."""
+    args.add_argument(
+        "--block", type=int, default=1,
+        help="questions each system asks in a row before the next one's turn (1: every question interleaved)",
+    )  # fmt: skip
+
+
+def interleaving(block: int) -> str:
+    """How ``turns`` with ``block`` ran, for a table's title."""
+    return "interleaved" if block == 1 else f"in turns of {block} questions"
 
 
 def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:

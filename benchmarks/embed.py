@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import emit, log, machine, parser, summary, table, timed
+from benchmarks.common import add_block, emit, interleaving, log, machine, parser, summary, table, timed, turns
 
 SPIN = "import time\nend = time.monotonic() + 600\nwhile time.monotonic() < end:\n    pass\n"
 
@@ -63,15 +63,16 @@ def configurations(smoke: bool) -> dict[str, Callable[[str], Any]]:
     return configs
 
 
-def interleaved(configs: dict[str, Callable[[str], Any]], asked: list[str]) -> dict[str, dict[str, float]]:
-    """Latency of each configuration, asking every question of each in turn."""
+def interleaved(
+    configs: dict[str, Callable[[str], Any]], asked: list[str], block: int = 1
+) -> dict[str, dict[str, float]]:
+    """Latency of each configuration, taking turns ``block`` questions at a time (``benchmarks.common.turns``)."""
     for question in asked[:10]:
         for embed in configs.values():
             embed(question)
     times: dict[str, list[float]] = {name: [] for name in configs}
-    for question in asked:
-        for name, embed in configs.items():
-            times[name].append(timed(embed, question)[1])
+    for name, turn in turns(len(asked), list(configs), block):
+        times[name].extend(timed(configs[name], asked[i])[1] for i in turn)
     return {name: summary(ms) for name, ms in times.items()}
 
 
@@ -104,15 +105,17 @@ def run(opts: Any) -> dict[str, Any]:
     asked = questions(10 if opts.smoke else opts.questions)
     configs = configurations(opts.smoke)
     log("embedding, machine as it is")
-    idle = interleaved(configs, asked)
+    idle = interleaved(configs, asked, opts.block)
     log("embedding, beside a process spinning on one core")
     spinner = subprocess.Popen([sys.executable, "-c", SPIN])
     try:
-        busy = interleaved(configs, asked)
+        busy = interleaved(configs, asked, opts.block)
     finally:
         spinner.kill()
         spinner.wait()
-    payload: dict[str, Any] = {"machine": machine(), "questions": len(asked), "idle": idle, "busy": busy}
+    payload: dict[str, Any] = {
+        "machine": machine(), "questions": len(asked), "block": opts.block, "idle": idle, "busy": busy
+    }  # fmt: skip
     if not opts.smoke:
         passages = [retrieval_text(p) for d in load_corpus(CORPUS)[0] for p in chunk_document(d)]
         payload["agreement"] = agreement(asked, passages)
@@ -130,7 +133,9 @@ def render(payload: dict[str, Any]) -> str:
         ]
         for name in payload["idle"]
     ]
-    title = f"Query embedding, ms per question ({payload['questions']} questions, interleaved)"
+    title = (
+        f"Query embedding, ms per question ({payload['questions']} questions, {interleaving(payload.get('block', 1))})"
+    )
     out = table(title, ["configuration", "p50", "p99", "p50 busy", "p99 busy"], rows)
     if "agreement" in payload:
         rows = [[name, a["n"], f"{a['min']:.5f}", f"{a['mean']:.5f}"] for name, a in payload["agreement"].items()]
@@ -141,6 +146,7 @@ def render(payload: dict[str, Any]) -> str:
 def main() -> None:
     args = parser(__doc__ or "")
     args.add_argument("--questions", type=int, default=200, help="questions per configuration")
+    add_block(args)
     opts = args.parse_args()
     emit(run(opts), opts.json, render)
 

@@ -20,7 +20,9 @@ The 120 XQuAD paragraphs are indexed by each system with the same model
   with reciprocal rank fusion (``DocumentJoiner``), one ``Pipeline.run`` per question.
 
 Every question goes to every system in turn (interleaved, so a noisy
-neighbour hurts all alike), with our query cache cleared. Recall@k is the
+neighbour hurts all alike), or with ``--block N`` each system asks N questions
+in a row (``benchmarks.common.turns``: each on its own warm caches, as a
+dedicated server runs), with our query cache cleared. Recall@k is the
 share of questions whose gold paragraph is among the first k distinct
 paragraphs returned (our passages are mapped to the paragraph holding them).
 A peer that is not installed is skipped with a message: ``pip install -e '.[bench]'``.
@@ -37,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import XQUAD, emit, log, machine, parser, summary, table, timed
+from benchmarks.common import XQUAD, add_block, emit, interleaving, log, machine, parser, summary, table, timed, turns
 
 Search = Callable[[str], list[int]]  # question -> paragraph numbers, best first
 DEPTH = 5
@@ -238,12 +240,11 @@ def run(opts: Any) -> dict[str, Any]:
                 search(f"Warm-up: {item.question}")
         ranks: dict[str, list[int | None]] = {name: [] for name in found}
         times: dict[str, list[float]] = {name: [] for name in found}
-        for n, item in enumerate(items):
-            gold = spans.index(item.paragraph)
-            names = list(found)
-            for name in names[n % len(names) :] + names[: n % len(names)]:
+        for name, asked in turns(len(items), list(found), opts.block):
+            for item in (items[i] for i in asked):
                 result, ms = timed(found[name], item.question)
                 times[name].append(ms)
+                gold = spans.index(item.paragraph)
                 ranks[name].append(result.index(gold) if gold in result[:DEPTH] else None)
     rows = {
         name: {
@@ -260,6 +261,7 @@ def run(opts: Any) -> dict[str, Any]:
         "threads": opts.threads,
         "reader_threads": opts.reader_threads,
         "reader_below": opts.reader_below,
+        "block": opts.block,
         "systems": rows,
     }
 
@@ -270,7 +272,7 @@ def render(payload: dict[str, Any]) -> str:
     ]
     title = (
         f"XQuAD en dev: {payload['questions']} questions over {payload['paragraphs']} paragraphs, "
-        f"one at a time, interleaved (torch threads: {payload['threads']}, "
+        f"one at a time, {interleaving(payload.get('block', 1))} (torch threads: {payload['threads']}, "
         f"cross-encoder threads: {payload.get('reader_threads', payload['threads'])}, "
         f"rereading below confidence {payload.get('reader_below', 1.0)})"
     )
@@ -291,6 +293,7 @@ def main() -> None:
         "--reader-below", type=float, default=Settings().reader_below,
         help="the cross-encoder rereads questions whose first confidence is below this (QA_READER_BELOW; 1: all)",
     )  # fmt: skip
+    add_block(args)
     args.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of: {', '.join(SYSTEMS)}")
     opts = args.parse_args()
     if not XQUAD.is_file():

@@ -64,7 +64,10 @@ class Settings(BaseSettings):
         default=1,
         ge=1,
         le=256,
-        description="Torch threads for the embedding model (1 keeps latency steady on shared cores)",
+        description=(
+            "Threads for the embedding model (1: steadiest when every core is busy; more answer one question "
+            "faster, their pool spinning between operators, at some throughput under load)"
+        ),
     )
     min_score: float = Field(
         default=DEFAULT_MIN_SCORE,

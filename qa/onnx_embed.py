@@ -149,6 +149,16 @@ def exported_graph(folder: Path) -> bytes:
         raise ModelError(f"cannot export the model in {folder} to ONNX: {exc}") from exc
 
 
+def spinning(threads: int | None) -> str:
+    """onnxruntime's ``allow_spinning`` for a session on ``threads`` cores (None or 0: one per core): "1" when
+    there is a pool. A short question runs about a hundred operators; waking a sleeping pool thread for each
+    costs more than splitting it saves (``python -m benchmarks.embed --block 50``, the default model's export:
+    3.5 ms a question on two threads without spinning, 3.2 ms on one, 2.4 ms on two spinning). The price is a
+    core kept busy for a moment after each question, which costs throughput when every core is taken
+    (``QA_THREADS``)."""
+    return "0" if threads == 1 else "1"
+
+
 def cpu_session(source: str | bytes, threads: int | None) -> Any:
     """An onnxruntime CPU session over a graph (path or bytes), as the service runs its models."""
     import onnxruntime
@@ -158,8 +168,7 @@ def cpu_session(source: str | bytes, threads: int | None) -> Any:
     options.inter_op_num_threads = 1
     # The extended fusions give the same vectors here but run about 6% slower on one short question.
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    # Idle pool threads would spin for a while after each query, taking a core from the server's other work.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning(threads))
     return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 

@@ -163,10 +163,26 @@ def test_build_smoke(
     assert 1 + payload["overhead"] == pytest.approx(raw / per_text, rel=0.05 / raw + 0.05 / per_text + 1e-4)
 
 
-def test_embed_smoke(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """Each configuration (only the hash embedder in smoke) embeds every question once, idle and busy."""
-    payload = run_script("embed", monkeypatch, capsys)
+def test_turns_give_every_system_every_question_once_rotating_the_order() -> None:
+    """``--block 2`` over 5 questions and two systems: each asks a block in a row, the second block starts
+    with the other system, and the last block is what is left."""
+    from benchmarks.common import turns
+
+    assert [(name, list(asked)) for name, asked in turns(5, ["a", "b"], 2)] == [
+        ("a", [0, 1]), ("b", [0, 1]), ("b", [2, 3]), ("a", [2, 3]), ("a", [4]), ("b", [4]),
+    ]  # fmt: skip
+    assert [(name, list(asked)) for name, asked in turns(2, ["a", "b", "c"])] == [
+        ("a", [0]), ("b", [0]), ("c", [0]), ("b", [1]), ("c", [1]), ("a", [1]),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("block", ["1", "4"])
+def test_embed_smoke(block: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each configuration (only the hash embedder in smoke) embeds every question once, idle and busy,
+    interleaved or in turns."""
+    payload = run_script("embed", monkeypatch, capsys, "--block", block)
     assert payload["questions"] == 10, "--smoke asks 10 questions"
+    assert payload["block"] == int(block)
     assert list(payload["idle"]) == list(payload["busy"]) == ["hash"]
     assert_summary(payload["idle"]["hash"], 10, "idle")
     assert_summary(payload["busy"]["hash"], 10, "busy")

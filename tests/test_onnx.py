@@ -52,6 +52,26 @@ def qint8_embedder() -> OnnxEmbedder:
     return embedder
 
 
+def identity_graph() -> bytes:
+    from onnx import TensorProto, helper
+
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity", [value],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])  # fmt: skip
+    return bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+
+
+@pytest.mark.parametrize(("threads", "spins", "pool"), [(1, "0", 1), (2, "1", 2), (None, "1", 0)])
+def test_a_session_spins_only_with_a_pool_of_threads(threads: int | None, spins: str, pool: int) -> None:
+    """One thread never waits on a pool; two or more (None: one per core) keep their pool spinning between
+    a question's operators, as waking each sleeping thread costs more than the split saves."""
+    from qa.onnx_embed import cpu_session
+
+    options = cpu_session(identity_graph(), threads).get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == spins
+    assert options.intra_op_num_threads == pool
+
+
 def test_an_unknown_onnx_model_is_refused() -> None:
     with pytest.raises(ModelError, match="not an ONNX model"):
         OnnxEmbedder("paraphrase-MiniLM-L3-v2")
