@@ -17,7 +17,7 @@ from typing import Any
 import snowballstemmer
 
 # Bumped whenever tokens change: the lexical index must then be rebuilt.
-TOKENIZER_VERSION = 2
+TOKENIZER_VERSION = 3
 
 # A word hyphenated across a line end ("infor-\nmation", as PDF text often has it) is searched whole.
 _LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n[ \t]*(?=[^\W\d_])")
@@ -73,6 +73,16 @@ def token_of(word: str) -> str | None:
     return stem(word)
 
 
+def fold(text: str) -> str:
+    """Non-ASCII text as tokens read it: NFKC, case-folded, then recomposed (NFC), with the dot that
+    case-folding leaves over an i taken off. Case-folding decomposes some letters ("ΐ" into three code
+    points, "İ" into "i" and a combining dot), and the word pattern would split a word at the mark;
+    NFC puts back those that have a composed form, and "i" with a dot has none: "İstanbul" is
+    "istanbul", as "Istanbul" is. (For ASCII text, NFKC changes nothing and case-folding is ``lower``.)"""
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFKC", text).casefold())
+    return folded.replace("i\u0307", "i")
+
+
 def tokenize(text: str) -> list[str]:
     """Content tokens of a text, in order, with repeats.
 
@@ -82,8 +92,7 @@ def tokenize(text: str) -> list[str]:
         >>> tokenize("shared infor-\\nmation")
         ['share', 'inform']
     """
-    # NFKC leaves ASCII as it is, and casefold is lower there: most text skips both Unicode passes.
-    folded = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
+    folded = text.lower() if text.isascii() else fold(text)
     if "-" in folded:
         folded = _LINE_END_HYPHEN.sub("", folded)
     tokens = []

@@ -238,6 +238,19 @@ def test_tokenize_folds_text_the_same_on_its_ascii_path(text: str, expected: lis
     assert tokenize(text + " \u00e9t\u00e9") == [*expected, "\u00e9t\u00e9"]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\u0130stanbul and D\u0130YARBAKIR", ["istanbul", "diyarbakir"]),  # casefold leaves i + U+0307
+        ("\u0390 \u01f0ob", ["\u0390", "\u01f0ob"]),  # casefold decomposes both; NFC composes them again
+    ],
+)
+def test_a_letter_that_casefold_decomposes_stays_in_its_word(text: str, expected: list[str]) -> None:
+    """Before, the combining mark that case-folding leaves split the word: "İstanbul" was "stanbul"."""
+    assert tokenize(text) == expected
+    assert tokenize("Istanbul") == tokenize("\u0130stanbul")
+
+
 def test_tokens_are_the_same_when_threads_stem_at_once() -> None:
     """A Snowball stemmer keeps its word in itself: shared by threads, it mixed their words up (a server
     answering two questions at once got wrong tokens, or an IndexError). Words never stemmed before, so the
