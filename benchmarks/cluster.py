@@ -87,9 +87,13 @@ def build(opts: Any, cluster: Any, work: Path) -> dict[str, Any]:
         for where in ("local", "cluster"):
             runner = None if where == "local" else RayRunner(embedder.name, address=cluster.address, actors=2)
             seen: list[int] = []  # texts to embed, at each progress report
+
+            def progress(done: int, total: int, seen: list[int] = seen) -> None:
+                seen.append(total)
+
             started = time.perf_counter()
             report = index_corpus(corpus, work / where, embedder=embedder, runner=runner, force=True,
-                                  progress=lambda done, total, seen=seen: seen.append(total))  # fmt: skip
+                                  progress=progress)  # fmt: skip
             seconds = time.perf_counter() - started
             texts.append(seen[-1])
             runs[where].append(seconds)

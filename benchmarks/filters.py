@@ -111,7 +111,7 @@ def collections_memory(
 ) -> dict[str, Any]:
     import httpx
 
-    from benchmarks.cluster import server
+    from benchmarks.http_load import server
     from qa.collections import Collection, create_collection
     from qa.storage import save_index
 

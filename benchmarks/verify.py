@@ -63,8 +63,8 @@ def by_client(url: str, cited: list[dict[str, Any]]) -> Counter[str]:
 def run(opts: Any) -> dict[str, Any]:
     import httpx
 
-    from benchmarks.cluster import server
     from benchmarks.corpora import base_index
+    from benchmarks.http_load import server
     from qa.embedders import load_embedder
 
     embedder = load_embedder("all-MiniLM-L6-v2")
