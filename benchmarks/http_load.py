@@ -246,6 +246,13 @@ def main() -> None:
     args.add_argument("--seconds", type=float, default=90, help="stop sending at a level after this long")
     args.add_argument("--threads", type=int, default=1, help="QA_THREADS for the server and the baseline")
     opts = args.parse_args()
+    most = len(paraphrases()) // len(LEVELS)
+    if not 1 <= opts.requests <= most:
+        # Each level asks questions no other level asked (the server caches answers): more would leave
+        # the last level with none.
+        args.error(
+            f"--requests must be between 1 and {most}: {len(LEVELS)} levels share {most * len(LEVELS)} questions"
+        )
     emit(run(opts), opts.json, render)
 
 
