@@ -65,8 +65,8 @@ class Settings(BaseSettings):
         ge=1,
         le=256,
         description=(
-            "Threads for the embedding model (1: steadiest when every core is busy; more answer one question "
-            "faster, their pool spinning between operators, at some throughput under load)"
+            "Threads for the embedding model (1: steadiest when every core is busy; 2 on two cores answers one "
+            "question at a time about 15% faster, and about 16% fewer a second at concurrency 8)"
         ),
     )
     min_score: float = Field(
