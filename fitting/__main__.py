@@ -35,6 +35,7 @@ from fitting.fit import (
     leave_one_out,
     leave_one_out_gated,
     leave_one_out_reranker,
+    reranker_folds,
     reread_table,
 )
 from fitting.sets import SET_NAMES, available
@@ -317,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     written = {MODELS / weights_name(args.model): to_record(model)}
     scored = all(t.reader is not None for t in tables)
     if scored:
-        read = leave_one_out_reranker(tables, model=args.model, count=DEFAULT_READER_CANDIDATES)
+        folds = reranker_folds(tables, model=args.model, count=DEFAULT_READER_CANDIDATES)
+        read = leave_one_out_reranker(tables, model=args.model, count=DEFAULT_READER_CANDIDATES, folds=folds)
         second = fitted_reranker(tables, args.model, model, read, DEFAULT_READER_CANDIDATES)
         written[MODELS / weights_name(args.model, reranker=True)] = to_record(second)
     else:
@@ -337,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + model_report(tables, args.model, held))
     if scored:
         print("\n" + reader_report(tables, args.model, held, read))
-        gated = leave_one_out_gated(tables, model=args.model, count=DEFAULT_READER_CANDIDATES)
+        gated = leave_one_out_gated(tables, model=args.model, count=DEFAULT_READER_CANDIDATES, folds=folds)
         print("\n" + gate_report(tables, gated))
         print("\n" + calibration_report(tables, {name: g[0] for name, g in gated.items()}))
     if args.no_write:

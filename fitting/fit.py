@@ -503,19 +503,37 @@ def fit_reranker(tables: Sequence[Table], *, model: str, count: int, first: Answ
     return first, dataclasses.replace(second, reread=count)
 
 
-def leave_one_out_reranker(
-    tables: Sequence[Table], *, model: str, count: int, threshold: float | None = None
-) -> dict[str, Figures]:
-    """``leave_one_out`` of the first ranker and reranker together, each fitted on the other sets; the
-    held-out set's cross-encoder scores come from a model trained without it (``fitting.reader``)."""
-    out = {}
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """What is fitted with one set left out: both rankers, and the threshold chosen on the other sets."""
+
+    held: Table
+    rest: tuple[Table, ...]
+    first: AnswerModel
+    second: AnswerModel
+    threshold: float
+
+
+def reranker_folds(tables: Sequence[Table], *, model: str, count: int) -> list[Fold]:
+    """For each table, the first ranker and the reranker (over its ``count`` best) fitted on the others, and
+    the threshold chosen on them: fitted once, read by ``leave_one_out_reranker`` and ``leave_one_out_gated``."""
+    folds = []
     for i, held in enumerate(tables):
-        rest = [t for j, t in enumerate(tables) if j != i]
+        rest = tuple(t for j, t in enumerate(tables) if j != i)
         first, second = fit_reranker(rest, model=model, count=count)
-        reread = [reread_table(t, first, count) for t in rest]
-        chosen = choose_threshold(second, reread) if threshold is None else threshold
-        out[held.name] = model_figures(second, reread_table(held, first, count), chosen)
-    return out
+        threshold = choose_threshold(second, [reread_table(t, first, count) for t in rest])
+        folds.append(Fold(held, rest, first, second, threshold))
+    return folds
+
+
+def leave_one_out_reranker(
+    tables: Sequence[Table], *, model: str, count: int, folds: Sequence[Fold] | None = None
+) -> dict[str, Figures]:
+    """``leave_one_out`` of the first ranker and reranker together, each fitted on the other sets (``folds``,
+    when given, fitted so on ``tables``); the held-out set's cross-encoder scores come from a model trained
+    without it (``fitting.reader``)."""
+    folds = reranker_folds(tables, model=model, count=count) if folds is None else folds
+    return {f.held.name: model_figures(f.second, reread_table(f.held, f.first, count), f.threshold) for f in folds}
 
 
 # The cross-encoder rereads a question only when the first ranker's confidence is below a gate
@@ -583,19 +601,17 @@ def choose_gate(tables: Sequence[Table], gated: Sequence[Gated], threshold: floa
 
 
 def leave_one_out_gated(
-    tables: Sequence[Table], *, model: str, count: int
+    tables: Sequence[Table], *, model: str, count: int, folds: Sequence[Fold] | None = None
 ) -> dict[str, tuple[Figures, Figures, float, float]]:
-    """For each table, with the first ranker, the reranker, the threshold and the gate all chosen on the
-    other tables: its figures rereading only below the gate, rereading every question, the share of its
-    genuine questions reread, and the gate."""
+    """For each table, with the first ranker, the reranker, the threshold (``folds``, when given, fitted so on
+    ``tables``) and the gate all chosen on the other tables: its figures rereading only below the gate,
+    rereading every question, the share of its genuine questions reread, and the gate."""
+    folds = reranker_folds(tables, model=model, count=count) if folds is None else folds
     out = {}
-    for i, held in enumerate(tables):
-        rest = [t for j, t in enumerate(tables) if j != i]
-        first, second = fit_reranker(rest, model=model, count=count)
-        threshold = choose_threshold(second, [reread_table(t, first, count) for t in rest])
-        gate = choose_gate(rest, [Gated.of(t, first, second) for t in rest], threshold)
-        gated = Gated.of(held, first, second)
-        below, share = gated_figures(held, gated, gate, threshold)
-        every, _ = gated_figures(held, gated, 1.0, threshold)
-        out[held.name] = (below, every, share, gate)
+    for f in folds:
+        gate = choose_gate(f.rest, [Gated.of(t, f.first, f.second) for t in f.rest], f.threshold)
+        gated = Gated.of(f.held, f.first, f.second)
+        below, share = gated_figures(f.held, gated, gate, f.threshold)
+        every, _ = gated_figures(f.held, gated, 1.0, f.threshold)
+        out[f.held.name] = (below, every, share, gate)
     return out

@@ -25,6 +25,7 @@ from fitting.fit import (
     leave_one_out_reranker,
     model_figures,
     question_slices,
+    reranker_folds,
     reread_table,
 )
 from fitting.reader import MAX_READ
@@ -208,11 +209,22 @@ def test_reranker_learns_to_trust_a_reader_that_finds_the_answer() -> None:
 
 
 def test_reranker_leave_one_out_never_sees_the_left_out_set() -> None:
+    """Each left-out set's figures come from rankers and a threshold fitted without it, once for both reports."""
     tables = [read_table("a", 1), read_table("b", 2), read_table("c", 3)]
-    held = leave_one_out_reranker(tables, model="m", count=2, threshold=0.5)
+    folds = reranker_folds(tables, model="m", count=2)
+    held = leave_one_out_reranker(tables, model="m", count=2)
+    given = leave_one_out_reranker(tables, model="m", count=2, folds=folds)
+    assert {name: f.row() for name, f in given.items()} == {name: f.row() for name, f in held.items()}
+    gated = [leave_one_out_gated(tables, model="m", count=2, folds=given_folds) for given_folds in (folds, None)]
+    assert [{n: (b.row(), e.row(), share, gate) for n, (b, e, share, gate) in g.items()} for g in gated] == [
+        {n: (b.row(), e.row(), share, gate) for n, (b, e, share, gate) in gated[1].items()}
+    ] * 2
     for i, table in enumerate(tables):
-        first, second = fit_reranker([t for j, t in enumerate(tables) if j != i], model="m", count=2)
-        assert held[table.name].row() == model_figures(second, reread_table(table, first, 2), 0.5).row()
+        rest = [t for j, t in enumerate(tables) if j != i]
+        first, second = fit_reranker(rest, model="m", count=2)
+        threshold = choose_threshold(second, [reread_table(t, first, 2) for t in rest])
+        assert (folds[i].held, folds[i].rest, folds[i].threshold) == (table, tuple(rest), threshold)
+        assert held[table.name].row() == model_figures(second, reread_table(table, first, 2), threshold).row()
 
 
 def test_every_committed_table_holds_held_out_reader_scores() -> None:
