@@ -73,14 +73,18 @@ def token_of(word: str) -> str | None:
     return stem(word)
 
 
+# Combining diacritical marks: the word pattern would split a word at one.
+_LOOSE_MARK = re.compile("[\u0300-\u036f]")
+
+
 def fold(text: str) -> str:
-    """Non-ASCII text as tokens read it: NFKC, case-folded, then recomposed (NFC), with the dot that
-    case-folding leaves over an i taken off. Case-folding decomposes some letters ("ΐ" into three code
-    points, "İ" into "i" and a combining dot), and the word pattern would split a word at the mark;
-    NFC puts back those that have a composed form, and "i" with a dot has none: "İstanbul" is
-    "istanbul", as "Istanbul" is. (For ASCII text, NFKC changes nothing and case-folding is ``lower``.)"""
-    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFKC", text).casefold())
-    return folded.replace("i\u0307", "i")
+    """Non-ASCII text as tokens read it: NFKC, case-folded, recomposed (NFC), and without the combining
+    marks left over. Case-folding decomposes some letters ("ΐ" into three code points, "İ" into "i" and a
+    combining dot), and text may carry a mark no letter composes with; the word pattern would split the
+    word at the mark. NFC puts back the marks that have a composed letter ("é" stays "é"), and the rest
+    go: "İstanbul" is "istanbul", as "Istanbul" is. (For ASCII text, NFKC changes nothing and case-folding
+    is ``lower``.)"""
+    return _LOOSE_MARK.sub("", unicodedata.normalize("NFC", unicodedata.normalize("NFKC", text).casefold()))
 
 
 def tokenize(text: str) -> list[str]:

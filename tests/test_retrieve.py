@@ -243,10 +243,12 @@ def test_tokenize_folds_text_the_same_on_its_ascii_path(text: str, expected: lis
     [
         ("\u0130stanbul and D\u0130YARBAKIR", ["istanbul", "diyarbakir"]),  # casefold leaves i + U+0307
         ("\u0390 \u01f0ob", ["\u0390", "\u01f0ob"]),  # casefold decomposes both; NFC composes them again
+        ("q\u0301uick caf\u0065\u0301", ["quick", "caf\u00e9"]),  # a mark no letter composes with; one that does
     ],
 )
 def test_a_letter_that_casefold_decomposes_stays_in_its_word(text: str, expected: list[str]) -> None:
-    """Before, the combining mark that case-folding leaves split the word: "İstanbul" was "stanbul"."""
+    """Before, a combining mark (one that case-folding leaves, or one in the text that composes with no
+    letter) split the word: "İstanbul" was "stanbul"."""
     assert tokenize(text) == expected
     assert tokenize("Istanbul") == tokenize("\u0130stanbul")
 
