@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import CORPUS, USCODE, XQUAD, emit, log, machine, parser, summary, table
-from benchmarks.http_load import server
+from benchmarks.http_load import run_loop, server
 
 REPEATS = 2
 PROJECTED = (10_000_000, 100_000_000)
@@ -247,7 +247,7 @@ def run(opts: Any) -> dict[str, Any]:
                 served = overhead(single, ray, asked)
             with server(index_dir, cluster.address) as ray:
                 seconds = 15.0 if opts.smoke else opts.seconds
-                fault = asyncio.run(faults(ray, expected, seconds, opts.concurrency))
+                fault = run_loop(faults(ray, expected, seconds, opts.concurrency))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {"machine": machine(), "build": built, "serving": served, "faults": fault}
