@@ -144,11 +144,14 @@ def test_every_set_has_a_committed_table() -> None:
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_gold_table_is_what_the_code_computes(embedder) -> None:  # type: ignore[no-untyped-def]
-    """Rebuilding the gold set's table with today's code and the real model gives the committed table."""
-    if not available("gold"):
-        pytest.skip("the default corpus is absent")
-    (rebuilt, _), committed = build_table("gold", embedder), load_table("gold")
+@pytest.mark.parametrize("name", ["gold", "title6"])
+def test_table_is_what_the_code_computes(embedder, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Rebuilding a set's table with today's code and the real model gives the committed table. Title 6 is
+    rebuilt too: its retrieval holds near ties, so a table built from an index of older code (one cached
+    before the build settings were in the cache's key) differs in which of two passages comes first."""
+    if not available(name):
+        pytest.skip(f"the {name} set's source is absent (the default corpus, or ../shared/datasets)")
+    (rebuilt, _), committed = build_table(name, embedder), load_table(name)
     assert rebuilt.question.tolist() == committed.question.tolist()
     assert rebuilt.label.tolist() == committed.label.tolist()
     assert rebuilt.near_miss.tolist() == committed.near_miss.tolist()
