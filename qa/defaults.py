@@ -29,6 +29,6 @@ DEFAULT_READER_CANDIDATES = 2
 # lowest gate that keeps all but 0.5% of the right answers and refusals rereading every question gives on
 # the fit's six sets (fitting.fit.choose_gate); the reranker's card records it, and a test checks the two
 # agree. Rereading is most of an answer's time, and a confident first answer is rarely changed by it.
-DEFAULT_READER_BELOW = 0.5
+DEFAULT_READER_BELOW = 0.55
 # Distinct answers one question may ask for (``answers=n`` on ask, ``qa ask --answers``).
 MAX_ANSWERS = 5
