@@ -49,8 +49,8 @@ def test_ask_answers_with_a_verbatim_cited_quote(model_client, corpus_document) 
 
     The one citation quotes that sentence verbatim, at its place in the corpus, from the Fusion Centers
     passage; the confidence is pinned too, so a scoring change shows here. (The metrics table's row
-    "Number of Fusion Centers | ~80 | ..." holds the same number; the weights fitted before 2026-12-02
-    preferred the row, today's the sentence, a near tie either way.)
+    "Number of Fusion Centers | ~80 | ..." holds the same number and was quoted by the weights fitted
+    before 2026-12-02: the choice between the two follows the fitted weights.)
     """
     body = model_client.post("/v1/ask", json={"question": "How many fusion centers are there?", "top_k": 1}).json()
     assert isinstance(body.pop("took_ms"), float)
