@@ -128,7 +128,7 @@ def ours_http(
 
 
 def txtai_search(texts: list[str], path: str) -> Search:
-    from txtai import Embeddings  # type: ignore[import-untyped]  # txtai ships no type hints
+    from txtai import Embeddings
 
     embeddings = Embeddings(path=path, method="sentence-transformers", hybrid=True, content=False)
     embeddings.index([(i, text, None) for i, text in enumerate(texts)])
