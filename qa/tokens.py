@@ -2,7 +2,10 @@
 
 Lower-cased words and numbers (``3,000`` and ``2.8`` stay whole), English
 stop words dropped, and the Snowball English stemmer, so that "agencies"
-finds "agency" and "authorizes" finds "authorized".
+finds "agency" and "authorizes" finds "authorized". The stemmer is PyStemmer,
+Snowball's C build, whose stems are those of Snowball's pure-Python build
+(``snowballstemmer``, which the lexical indexes were first built with) at about
+a twentieth of the cost: a word new to the process costs 2 µs instead of 39.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Container, Iterable
 from functools import lru_cache
 from typing import Any
 
-import snowballstemmer
+import Stemmer  # PyStemmer
 
 # Bumped whenever tokens change: the lexical index must then be rebuilt.
 TOKENIZER_VERSION = 3
@@ -34,15 +37,15 @@ STOPWORDS = frozenset(
 )
 
 
-# A Snowball stemmer keeps the word it works on in itself: two threads stemming at once corrupt each
-# other's words (or raise IndexError), and a server answers in several threads. One stemmer per thread.
+# A stemmer keeps the word it works on (and a cache) in itself and is not safe to share between threads,
+# and a server answers in several threads. One stemmer per thread.
 _STEMMERS = threading.local()
 
 
 def _stemmer() -> Any:
     stemmer = getattr(_STEMMERS, "stemmer", None)
     if stemmer is None:
-        stemmer = _STEMMERS.stemmer = snowballstemmer.stemmer("english")
+        stemmer = _STEMMERS.stemmer = Stemmer.Stemmer("english")
     return stemmer
 
 

@@ -282,6 +282,28 @@ def test_tokens_are_the_same_when_threads_stem_at_once() -> None:
     assert failures == []
 
 
+def test_the_c_stemmer_gives_the_stems_the_lexical_indexes_were_built_with() -> None:
+    """``qa.tokens`` stems with PyStemmer (Snowball in C); indexes built before it stemmed with Snowball's
+    pure-Python build. The same stems keep those indexes valid (no TOKENIZER_VERSION bump): every word of
+    the default corpus and the gold questions, words whose suffixes the algorithm treats specially, and
+    words with letters outside a-z."""
+    from snowballstemmer.english_stemmer import EnglishStemmer
+
+    import qa.tokens
+
+    root = Path(__file__).resolve().parent.parent
+    text = " ".join(p.read_text(encoding="utf-8") for p in sorted((root / "corpus").rglob("*")) if p.is_file())
+    text += (root / "tests" / "data" / "gold.jsonl").read_text(encoding="utf-8")
+    words = {w.replace(",", "") for w in qa.tokens._TOKEN.findall(text.lower())}
+    words |= {"generously", "dying", "skies", "news", "cosmos", "sses", "ies", "yyy", "y", "o'neill", "don’t",
+              "café", "naïve", "résumé", "straße", "maizière", "istanbul"}  # fmt: skip
+    assert len(words) > 500
+    python = EnglishStemmer()
+    c = qa.tokens._stemmer()
+    assert {w: c.stemWord(w) for w in words} == {w: python.stemWord(w) for w in words}
+    assert qa.tokens.stem("authorizes") == qa.tokens.stem("authorized") == "author"
+
+
 def test_a_stored_hnsw_index_is_read_when_first_searched(
     monkeypatch: pytest.MonkeyPatch, corpus_dir: Path, tmp_path: Path
 ) -> None:
