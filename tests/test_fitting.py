@@ -28,9 +28,10 @@ from fitting.fit import (
     reranker_folds,
     reread_table,
 )
+from fitting.probe import PROBES, compare, defined_term, time_columns, with_probe
 from fitting.reader import MAX_READ
 from fitting.sets import SET_NAMES, available
-from fitting.tables import TABLES, Table, build_table, load_table
+from fitting.tables import TABLES, Table, Texts, build_table, load_table
 from qa.defaults import DEFAULT_MODEL
 from qa.features import COLUMN, FEATURES
 from qa.scorer import READER_FEATURES, from_record, load_model, to_record, weights_name
@@ -330,3 +331,61 @@ def test_another_models_tables_live_in_the_cache_and_are_compared_with_the_defau
         assert [(left, right) for left, _, right in pairs if right] == [
             (a, b) for a, b in expected if a != "nan"
         ], row  # fmt: skip
+
+
+def probe_fixture(name: str, seed: int) -> tuple[Table, Texts]:
+    """``fixture_table`` with its similarity column shuffled (no feature tells the answer any more), and texts
+    in which the answer, and it alone, defines the term its question asks about."""
+    table = fixture_table(name, seed, questions=100)
+    features = table.features.copy()
+    features[:, COLUMN["similarity"]] = np.random.default_rng(seed).permutation(features[:, COLUMN["similarity"]])
+    questions = [f"What is a widget{q}?" for q in range(table.n_questions)]
+    candidates = [
+        f"A widget{table.question[r]} is a small gadget."
+        if table.label[r]
+        else f"Shops sold widget{table.question[r]}s."
+        for r in range(len(table.label))
+    ]
+    return dataclasses.replace(table, features=features), Texts(questions, candidates)
+
+
+@pytest.mark.parametrize(
+    ("question", "term"),
+    [
+        ("What is a 287(g) agreement?", "287(g) agreement"),
+        ("Who is an immigration judge?", "immigration judge"),
+        ("What counts as a national under the immigration statute?", "national"),
+        ("What does the term alien mean?", "alien"),
+        ("What is the population of Paris?", None),  # an attribute, not a term
+        ("What is it that the agency does?", None),  # a clause
+    ],
+)
+def test_the_definition_probe_finds_the_term_asked_about(question: str, term: str | None) -> None:
+    assert defined_term(question) == term
+
+
+def test_probe_columns_are_appended_to_each_questions_candidates() -> None:
+    """``with_probe`` adds the probe's columns after the features, row for row: definition_found where the
+    candidate defines the term, definition_missing elsewhere; time_unmet where the year asked is absent."""
+    table, texts = probe_fixture("a", 1)
+    probed = with_probe(table, texts, PROBES["definition"])
+    assert probed.features.shape == (len(table.label), len(FEATURES) + 2)
+    assert np.array_equal(probed.features[:, : len(FEATURES)], table.features)
+    assert probed.features[:, -2].tolist() == table.label.astype(np.float32).tolist()
+    assert probed.features[:, -1].tolist() == (1 - table.label).astype(np.float32).tolist()
+    assert time_columns("How many were admitted in 2022?", ["In 2022, 5 were.", "In 2019, 4 were.", "None."]
+                        ).ravel().tolist() == [0.0, 1.0, 1.0]  # fmt: skip
+    assert time_columns("Who is the current director?", ["As of 2025 it is Lee.", "The director leads it."]
+                        ).ravel().tolist() == [0.0, 1.0]  # fmt: skip
+    with pytest.raises(ValueError, match="not those of the table"):
+        with_probe(table, Texts(texts.questions[:-1], texts.candidates), PROBES["definition"])
+
+
+def test_a_probe_that_tells_the_answer_lifts_the_left_out_figures() -> None:
+    """On tables where no feature tells the answer, the probe whose column does is learnt by the fit and
+    picks every left-out answer; without it the pick is about chance (one in six)."""
+    fixtures = [probe_fixture(name, seed) for name, seed in (("a", 1), ("b", 2), ("c", 3))]
+    figures = compare([t for t, _ in fixtures], {t.name: x for t, x in fixtures}, PROBES["definition"])
+    for probed, plain in figures.values():
+        assert probed.picked == 1.0
+        assert plain.picked < 0.4
