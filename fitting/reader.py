@@ -18,7 +18,8 @@ figures (``python -m fitting``) stay held out, and the scorer learns how much
 to trust an out-of-sample reader. The shipped model is trained the same way on
 all six sets.
 
-Deterministic: seeded, one thread order, a fixed sample of each set. Each model
+Deterministic: seeded, a fixed sample of each set, and the same CPU kernels and threads on any machine
+(``KERNELS``, ``TRAIN_THREADS``), so the same pairs give the same model. Each model
 is exported to ONNX with int8 weights (``int8_weights``: about 23 MB) under
 ``qa/models/reader/`` with the tokenizer and a card (data sha256s, settings,
 held-out figures); fold models go to the cache only.
@@ -69,6 +70,16 @@ BATCH = 16
 RECIPE = "joint-mean-pooled-product-head/balanced-bce/1"
 LEARNING_RATE = 5e-5
 WARMUP = 0.1
+# Which CPU kernels sum a training step's float products (PyTorch's own, AVX-512 or AVX2; MKL's matrix
+# products) and over how many threads changes the last bits, and an epoch of steps turns those bits into
+# another model: 20 steps on this machine's AVX-512 kernels and on its AVX2 ones differ by up to 4e-6 in a
+# weight, and the fold models retrained here on 2026-12-02 scored the held-out sets differently from those
+# of 2026-12-01 (PolicyQA top-1 0.481 against 0.442) from the same pairs. So ``python -m fitting.reader``
+# trains on the AVX2 kernels, which every x86-64 machine of the last decade has, on TRAIN_THREADS threads
+# whatever its cores: the same pairs give the same model on any of them, with the library versions the
+# card records. Both variables are read when torch loads, so ``main`` sets them before anything imports it.
+KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"}
+TRAIN_THREADS = 2
 
 
 Pair = tuple[str, str, float]
@@ -155,7 +166,10 @@ def train(pairs: Sequence[Pair], *, steps: int | None = None, max_tokens: int = 
     from qa.embed import resolve_model_path
 
     torch.manual_seed(SEED)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(TRAIN_THREADS)
+    if (kernels := torch.backends.cpu.get_cpu_capability()) != KERNELS["ATEN_CPU_CAPABILITY"].upper():
+        log(f"  training on {kernels} kernels: torch was loaded before fitting.reader could choose AVX2, so this")
+        log("  model will not be bit for bit the one python -m fitting.reader trains")
     tokenizer = Reader.tokenizer_of(resolve_model_path(DEFAULT_MODEL) / "tokenizer.json", max_tokens)
     model = mean_pooled(resolve_model_path(DEFAULT_MODEL))
     batches = batches_of(pairs)[:steps]
@@ -342,10 +356,23 @@ def held_out_figures(table: Table) -> dict[str, float]:
             "similarity_top1": round(similarity / max(1, total), 4)}  # fmt: skip
 
 
+def environment() -> dict[str, object]:
+    """What the trained bits depend on beside the data and settings: the kernels and threads training runs
+    on, and the versions of the libraries that train, export and run the model."""
+    from importlib.metadata import version
+
+    return {
+        **KERNELS,
+        "threads": TRAIN_THREADS,
+        **{package: version(package) for package in ("torch", "transformers", "tokenizers", "onnx", "onnxruntime")},
+    }
+
+
 def trained(folder: Path, pairs: Sequence[Pair], steps: int | None) -> float:
     """Seconds spent training a fold model on ``pairs`` and exporting it to ``folder``; a model already
     there from the same pairs and settings is kept (the run is deterministic), and its time reported."""
-    recipe = [RECIPE, list(pairs), steps, SEED, BATCH, LEARNING_RATE, WARMUP, DEFAULT_READER_TOKENS]
+    recipe = [RECIPE, list(pairs), steps, SEED, BATCH, LEARNING_RATE, WARMUP, DEFAULT_READER_TOKENS, KERNELS,
+              TRAIN_THREADS]  # fmt: skip
     key = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()
     stamp = folder / "trained.json"
     if stamp.is_file() and (folder / "model.onnx").is_file():
@@ -420,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.update(KERNELS)
     steps = 40 if args.quick else None
     tables = {name: load_table(name) for name in SET_NAMES}
     try:
@@ -448,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_tokens": DEFAULT_READER_TOKENS,
             "steps": steps,
         },  # fmt: skip
+        "environment": environment(),
         "data": {name: sha256_of(tables[name], texts[name]) for name in SET_NAMES},
         "pairs": {name: len(pairs[name]) for name in SET_NAMES},
         "folds": {},

@@ -2,10 +2,12 @@
 
 The card written by ``python -m fitting.reader`` records the trained torch model's logits on a few
 fixed pairs (``fitting.reader.FIXTURE``); the exported ONNX graph must give the same within a stated
-tolerance, and the same sign (answers / does not): 0.1 with float arithmetic (only the int8 rounding of
-the stored weights differs; 0.03 at most when measured) and 0.75 with int8 arithmetic (activations rounded
-too, and how far that moves a logit depends on the trained weights: 0.43 at most for the model of
-2026-11-30, 0.64 for the one of 2026-12-02, on logits of about ±2; the sign must hold either way).
+tolerance, and the same sign (answers / does not) wherever the trained logit is farther from 0 than that:
+0.1 with float arithmetic (only the int8 rounding of the stored weights differs; 0.03 at most when
+measured) and 0.75 with int8 arithmetic (activations rounded too, and how far that moves a logit depends on
+the trained weights: 0.43 at most for the model of 2026-11-30, 0.64 for the first of 2026-12-02, 0.40 for
+the one trained on AVX2 kernels that day, on logits of about ±2; that one's fixture holds a pair the trained
+model scores -0.19 and int8 arithmetic +0.21, a sign no rounding this coarse can be held to).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fitting.reader import FIXTURE
+from fitting.reader import FIXTURE, KERNELS, TRAIN_THREADS
 from qa.defaults import DEFAULT_READER_TOKENS
 from qa.errors import ModelError
 from qa.reader import READER_DIR, Reader, load_reader, reader_for
@@ -39,13 +41,23 @@ def test_the_model_ships_inside_the_package_within_25_mb() -> None:
     assert [(f["question"], f["text"]) for f in CARD["fixture"]] == list(FIXTURE)
 
 
+def test_the_card_records_what_the_trained_bits_depend_on() -> None:
+    """The shipped model was trained on the kernels and threads ``fitting.reader`` pins (AVX2, 2 threads),
+    and its card names the library versions that trained, exported and run it."""
+    environment = CARD["environment"]
+    assert {key: environment[key] for key in KERNELS} == KERNELS
+    assert environment["threads"] == TRAIN_THREADS
+    assert {"torch", "transformers", "tokenizers", "onnx", "onnxruntime"} <= set(environment)
+
+
 @pytest.mark.parametrize(("quantized", "tolerance"), [(False, FLOAT_TOLERANCE), (True, INT8_TOLERANCE)])
 def test_exported_model_scores_the_fixture_like_the_trained_one(quantized: bool, tolerance: float) -> None:
     reader = Reader(quantized=quantized, threads=1)
     for item in CARD["fixture"]:
         (score,) = reader.score(item["question"], [item["text"]])
         assert abs(float(score) - item["logit"]) <= tolerance, (item["question"], item["text"], score, item["logit"])
-        assert (score > 0) == (item["logit"] > 0)
+        if abs(item["logit"]) > tolerance:
+            assert (score > 0) == (item["logit"] > 0)
 
 
 def test_the_sentence_that_answers_outscores_its_neighbour() -> None:
