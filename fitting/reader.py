@@ -73,8 +73,8 @@ WARMUP = 0.1
 # Which CPU kernels sum a training step's float products (PyTorch's own, AVX-512 or AVX2; MKL's matrix
 # products) and over how many threads changes the last bits, and an epoch of steps turns those bits into
 # another model: 20 steps on this machine's AVX-512 kernels and on its AVX2 ones differ by up to 4e-6 in a
-# weight, and the fold models retrained here on 2026-12-02 scored the held-out sets differently from those
-# of 2026-12-01 (PolicyQA top-1 0.481 against 0.442) from the same pairs. So ``python -m fitting.reader``
+# weight, and fold models retrained on this machine scored the held-out sets differently from those committed
+# early on 2026-12-02 (PolicyQA top-1 0.481 against 0.442) from the same pairs. So ``python -m fitting.reader``
 # trains on the AVX2 kernels, which every x86-64 machine of the last decade has, on TRAIN_THREADS threads
 # whatever its cores: the same pairs give the same model on any of them, with the library versions the
 # card records. Both variables are read when torch loads, so ``main`` sets them before anything imports it.
