@@ -446,15 +446,13 @@ def baseline_figures(table: Table) -> Figures:
 def leave_one_out(
     tables: Sequence[Table], *, model: str, threshold: float | None = None, columns: Sequence[int] | None = None,
     rules: Sequence[str] = tuple(HARD_RULES), names: tuple[str, ...] = FEATURES,
-    confidence_columns: Sequence[int] | None = None,
 ) -> dict[str, Figures]:  # fmt: skip
-    """For each table, the figures of a scorer fitted on all the others (``fit``'s ``columns``, ``names``
-    and ``confidence_columns``); the threshold is ``threshold``, or when None, ``choose_threshold`` on the
-    other tables."""
+    """For each table, the figures of a scorer fitted on all the others (``fit``'s ``columns`` of the tables'
+    ``names``); the threshold is ``threshold``, or when None, ``choose_threshold`` on the other tables."""
     out = {}
     for i, held in enumerate(tables):
         rest = [t for j, t in enumerate(tables) if j != i]
-        fitted = fit(rest, model=model, columns=columns, names=names, confidence_columns=confidence_columns)
+        fitted = fit(rest, model=model, columns=columns, names=names)
         chosen = choose_threshold(fitted, rest) if threshold is None else threshold
         out[held.name] = model_figures(fitted, held, chosen, rules=rules)
     return out

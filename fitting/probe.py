@@ -3,9 +3,9 @@
     python -m fitting.probe                # every probe in PROBES, each set's left-out figures with and without
     python -m fitting.probe definition     # one of them
 
-A feature built into ``qa.features`` changes the candidate tables (``python -m fitting --tables``, about 20
-minutes on 2 cores with the indexes cached) and the cross-encoder, whose training pairs the scorer ranks
-(``python -m fitting.reader``, about 50). A probe skips both: it computes its columns from the texts the
+A feature built into ``qa.features`` changes the candidate tables (``python -m fitting --tables``) and the
+cross-encoder, whose training pairs the scorer ranks (``python -m fitting.reader``, 16 minutes on 2 cores).
+A probe skips both: it computes its columns from the texts the
 tables were built from (each question and candidate, kept in the cache by ``python -m fitting --tables``),
 appends them to the committed tables, and prints each set's leave-one-dataset-out figures of the first ranker
 (no cross-encoder) fitted with them beside those fitted without, in the same run. The fit gives a probe's
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from fitting.__main__ import HEADER, TEXTS, _mean, _pairs, _table
+from fitting.__main__ import HEADER, MEAN_HEADER, TEXTS, _mean, _pairs, _table
 from fitting.fit import Figures, leave_one_out, question_slices
 from fitting.sets import SET_NAMES
 from fitting.tables import Table, Texts, load_table, load_texts
@@ -42,13 +42,11 @@ Columns = Callable[[str, Sequence[str]], npt.NDArray[np.float32]]
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """Columns appended to every candidate's features; ``ranked``: the ranker sees them too, not only the
-    confidence."""
+    """Columns appended to every candidate's features, which both the ranker and the confidence may weigh."""
 
     name: str
     columns: tuple[str, ...]
     compute: Columns
-    ranked: bool = True
     about: str = ""
 
 
@@ -94,11 +92,11 @@ def defines(term: str, text: str) -> bool:
     """Whether ``text`` reads as a definition of ``term``: its last word (any ending) before a defining
     phrase, or "the term “...”"."""
     head = term.split()[-1].lower().strip(".,")
-    stem = re.escape(head[: max(4, len(head) - 2)])
+    prefix = head[: max(4, len(head) - 2)]
     lowered = text.lower()
-    if re.search(r"\bthe\s+terms?\s+[“\"']", lowered) and head[: max(4, len(head) - 2)] in lowered:
+    if re.search(r"\bthe\s+terms?\s+[“\"']", lowered) and prefix in lowered:
         return True
-    return bool(re.search(rf"{stem}\w*[”\"'’)]*\s*(?:\([^)]{{0,40}}\)\s*)?{_DEFINING}", lowered))
+    return bool(re.search(rf"{re.escape(prefix)}\w*[”\"'’)]*\s*(?:\([^)]{{0,40}}\)\s*)?{_DEFINING}", lowered))
 
 
 def definition_columns(question: str, candidates: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -172,14 +170,14 @@ def with_probe(table: Table, texts: Texts, probe: Probe) -> Table:
     return dataclasses.replace(table, features=np.hstack([table.features, extra]))
 
 
-def compare(tables: Sequence[Table], texts: dict[str, Texts], probe: Probe) -> dict[str, tuple[Figures, Figures]]:
-    """Each set's left-out figures with ``probe``'s columns and without, fitted the same way."""
-    names = FEATURES + probe.columns
+def compare(
+    tables: Sequence[Table], texts: dict[str, Texts], probe: Probe, plain: dict[str, Figures] | None = None
+) -> dict[str, tuple[Figures, Figures]]:
+    """Each set's left-out figures with ``probe``'s columns and without (``plain``: ``leave_one_out`` of
+    ``tables``, computed when None), fitted the same way."""
     probed = [with_probe(t, texts[t.name], probe) for t in tables]
-    ranked = None if probe.ranked else list(range(len(FEATURES)))
-    held = leave_one_out(probed, model=DEFAULT_MODEL, names=names, columns=ranked,
-                         confidence_columns=list(range(len(names))))  # fmt: skip
-    plain = leave_one_out(tables, model=DEFAULT_MODEL)
+    held = leave_one_out(probed, model=DEFAULT_MODEL, names=FEATURES + probe.columns)
+    plain = leave_one_out(tables, model=DEFAULT_MODEL) if plain is None else plain
     return {t.name: (held[t.name], plain[t.name]) for t in tables}
 
 
@@ -189,11 +187,10 @@ def report(probe: Probe, figures: dict[str, tuple[Figures, Figures]]) -> str:
     means = zip(_mean(f[0] for f in figures.values()), _mean(f[1] for f in figures.values()), strict=True)
     title = (f"Probe {probe.name} ({', '.join(probe.columns)}: {probe.about}); left out, first ranker, "
              "each cell with / without")  # fmt: skip
-    mean_header = ["picked right", "containment", "abstention", "near misses refused", "ECE"]
     return "\n\n".join([
         title,
         _table(rows, ["left out", "questions", *HEADER]),
-        _table([["mean", *[f"{a:.3f} / {b:.3f}" for a, b in means]]], ["over the sets", *mean_header]),
+        _table([["mean", *[f"{a:.3f} / {b:.3f}" for a, b in means]]], ["over the sets", *MEAN_HEADER]),
     ])  # fmt: skip
 
 
@@ -209,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError:
         print(f"the tables' texts are not in {TEXTS}: run python -m fitting --tables first", file=sys.stderr)
         return 1
+    plain = leave_one_out(tables, model=DEFAULT_MODEL)  # the baseline, the same for every probe
     for name in args.probes or PROBES:
-        print(report(PROBES[name], compare(tables, texts, PROBES[name])) + "\n")
+        print(report(PROBES[name], compare(tables, texts, PROBES[name], plain)) + "\n")
     return 0
 
 

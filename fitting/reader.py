@@ -402,7 +402,7 @@ def ablation(tables: dict[str, Table], texts: dict[str, Texts], count: int) -> s
     """What each run-time setting of the cross-encoder costs: each set of ABLATION_SETS rescored by its fold
     model under each of VARIANTS, then measured with the reranker fitted on the other sets' committed scores
     (a setting changed at run time, the shipped reranker kept), beside the time per candidate read."""
-    from fitting.__main__ import HEADER, _mean, _table
+    from fitting.__main__ import MEAN_HEADER, _mean, _table
     from fitting.fit import choose_threshold, fit_reranker, model_figures, reread_table
 
     fitted = {}
@@ -433,9 +433,8 @@ def ablation(tables: dict[str, Table], texts: dict[str, Texts], count: int) -> s
             figures.append(model_figures(second, reread_table(variant, first, count), threshold))
         label = f"{'int8' if quantized else 'float'} arithmetic, {tokens} tokens"
         rows.append([label, f"{1000 * seconds / max(1.0, pairs):.2f}", *[f"{v:.3f}" for v in _mean(figures)]])
-    names = [HEADER[0], HEADER[1], HEADER[3], HEADER[4], HEADER[6]]
     title = f"Cross-encoder settings at run time (mean over {', '.join(ABLATION_SETS)}, left out, {count} reread)"
-    return title + "\n\n" + _table(rows, ["setting", "ms per candidate", *names])
+    return title + "\n\n" + _table(rows, ["setting", "ms per candidate", *MEAN_HEADER])
 
 
 def main(argv: list[str] | None = None) -> int:
