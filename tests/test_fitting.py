@@ -389,3 +389,36 @@ def test_a_probe_that_tells_the_answer_lifts_the_left_out_figures() -> None:
     for probed, plain in figures.values():
         assert probed.picked == 1.0
         assert plain.picked < 0.4
+
+
+def test_training_pairs_sample_at_most_the_questions_asked_for() -> None:
+    """``fitting.reader.pairs_of`` (what ``--questions N`` varies): at most N questions and N near misses per set,
+    drawn with the seed (the same draw twice); each question's labelled candidates as positives (at most
+    POSITIVES), its best-ranked unlabelled ones as negatives (at most NEGATIVES), near misses negatives only."""
+    import random
+
+    from fitting.reader import NEGATIVES, POSITIVES, SEED, pairs_of
+
+    table = fixture_table("pairs", 21, questions=40)
+    near = np.zeros(table.n_questions, np.int8)
+    near[30:] = 1  # ten near misses: unanswerable, nothing labelled
+    unanswerable = np.maximum(table.unanswerable, near)
+    label = np.where(near[table.question] == 1, 0, table.label).astype(np.int8)
+    table = dataclasses.replace(table, near_miss=near, unanswerable=unanswerable, label=label, contained=label.copy())
+    rows = range(len(table.label))
+    texts = Texts([f"question {q}" for q in range(table.n_questions)],
+                  [f"q{table.question[r]} row {r} label {table.label[r]}" for r in rows])  # fmt: skip
+    pairs = pairs_of(table, texts, random.Random(SEED), questions=5)
+    assert pairs == pairs_of(table, texts, random.Random(SEED), questions=5)
+    asked = {q for q, _, _ in pairs}
+    near_asked = {q for q in asked if near[int(q.split()[1])]}
+    assert len(asked - near_asked) == 5 and len(near_asked) == 5
+    for question, text, target in pairs:
+        assert text.startswith(f"q{question.split()[1]} ") and target == float(text.endswith("label 1"))
+    for question in asked:
+        its = [p for p in pairs if p[0] == question]
+        assert sum(p[2] for p in its) <= POSITIVES and sum(1 - p[2] for p in its) == NEGATIVES
+        if question in near_asked:
+            assert all(p[2] == 0.0 for p in its)
+    everything = pairs_of(table, texts, random.Random(SEED), questions=1000)
+    assert {q for q, _, _ in everything} == set(texts.questions)
