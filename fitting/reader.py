@@ -3,6 +3,7 @@
     python -m fitting.reader            # train the fold models and the shipped one, score the tables
     python -m fitting.reader --quick    # 40 steps per model: checks the pipeline end to end (minutes)
     python -m fitting.reader --questions 800   # fold models on another sample size, beside the committed ones
+    python -m fitting.reader --listwise 1      # fold models with a listwise loss, beside the committed ones
 
 The cross-encoder is all-MiniLM-L6-v2 (the shipped embedder's weights) with a
 one-logit head, fine-tuned for one epoch on (question, candidate) pairs read
@@ -123,6 +124,43 @@ def batches_of(pairs: Sequence[Pair]) -> list[list[int]]:
     return batches
 
 
+def question_batches(pairs: Sequence[Pair]) -> list[list[int]]:
+    """One epoch's batches for the listwise recipe (``train``'s ``listwise``): each question's pairs in one
+    batch, whole questions packed into batches of at most BATCH pairs, in a seeded order; questions of
+    about one length share a batch (sorted by their longest pair within windows of 64 batches' worth)."""
+    rng = random.Random(SEED)
+    by_question: dict[str, list[int]] = {}
+    for i, pair in enumerate(pairs):
+        by_question.setdefault(pair[0], []).append(i)
+    questions = list(by_question.values())
+    rng.shuffle(questions)
+
+    def packed(window: list[list[int]]) -> list[list[int]]:
+        window.sort(key=lambda rows: max(len(pairs[i][0]) + len(pairs[i][1]) for i in rows))
+        out: list[list[int]] = []
+        batch: list[int] = []
+        for rows in window:
+            if batch and len(batch) + len(rows) > BATCH:
+                out.append(batch)
+                batch = []
+            batch = batch + rows
+        return [*out, batch] if batch else out
+
+    batches: list[list[int]] = []
+    window: list[list[int]] = []
+    size = 0
+    for rows in questions:
+        window.append(rows)
+        size += len(rows)
+        if size >= 64 * BATCH:
+            batches += packed(window)
+            window, size = [], 0
+    if window:
+        batches += packed(window)
+    rng.shuffle(batches)
+    return batches
+
+
 def mean_pooled(folder: Path) -> Any:
     """A cross-encoder over the BERT encoder in ``folder``, read jointly: the question's and the candidate's
     token states are each averaged (the pooling the encoder was trained with as an embedder) and
@@ -160,8 +198,15 @@ def mean_pooled(folder: Path) -> Any:
     return MeanPooled()
 
 
-def train(pairs: Sequence[Pair], *, steps: int | None = None, max_tokens: int = DEFAULT_READER_TOKENS) -> Any:
-    """A cross-encoder fine-tuned from all-MiniLM-L6-v2 on ``pairs`` (one epoch, or ``steps`` batches)."""
+def train(
+    pairs: Sequence[Pair], *, steps: int | None = None, max_tokens: int = DEFAULT_READER_TOKENS, listwise: float = 0.0
+) -> Any:
+    """A cross-encoder fine-tuned from all-MiniLM-L6-v2 on ``pairs`` (one epoch, or ``steps`` batches).
+
+    With ``listwise`` above 0 (a recipe tried, not the shipped one: docs/fitting.md) a batch holds whole
+    questions (``question_batches``), and each question with a positive and a negative in it adds, weighed
+    by ``listwise``, the softmax loss of its positives against its other pairs to the pairs' own loss.
+    """
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -174,7 +219,7 @@ def train(pairs: Sequence[Pair], *, steps: int | None = None, max_tokens: int = 
         log("  model will not be bit for bit the one python -m fitting.reader trains")
     tokenizer = Reader.tokenizer_of(resolve_model_path(DEFAULT_MODEL) / "tokenizer.json", max_tokens)
     model = mean_pooled(resolve_model_path(DEFAULT_MODEL))
-    batches = batches_of(pairs)[:steps]
+    batches = (question_batches(pairs) if listwise > 0 else batches_of(pairs))[:steps]
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.01)
     schedule = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]
         optimizer, int(WARMUP * len(batches)), len(batches)
@@ -190,6 +235,8 @@ def train(pairs: Sequence[Pair], *, steps: int | None = None, max_tokens: int = 
         labels = torch.tensor([pairs[i][2] for i in batch])
         logits = model(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(types)).squeeze(-1)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=balance)
+        if listwise > 0:
+            loss = _with_listwise(loss, logits, labels, [pairs[i][0] for i in batch], listwise)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -202,6 +249,23 @@ def train(pairs: Sequence[Pair], *, steps: int | None = None, max_tokens: int = 
             log(f"  step {step}/{len(batches)}: loss {running:.3f}, {elapsed:.0f} s")
     model.eval()
     return model
+
+
+def _with_listwise(loss: Any, logits: Any, labels: Any, questions: Sequence[str], weight: float) -> Any:
+    """``loss`` plus ``weight`` times the mean, over the batch's questions with both a positive and a
+    negative pair, of -log of the softmax share of the question's positives among its pairs."""
+    import torch
+
+    rows: dict[str, list[int]] = {}
+    for k, question in enumerate(questions):
+        rows.setdefault(question, []).append(k)
+    terms = []
+    for ks in rows.values():
+        targets = labels[ks]
+        if 0 < targets.sum() < len(ks):
+            scores = logits[ks]
+            terms.append(torch.logsumexp(scores, 0) - torch.logsumexp(scores[targets > 0], 0))
+    return loss + weight * torch.stack(terms).mean() if terms else loss
 
 
 # Pairs whose trained (torch) logits the card records, so a test can check the exported model against them.
@@ -370,11 +434,14 @@ def environment() -> dict[str, object]:
     }
 
 
-def trained(folder: Path, pairs: Sequence[Pair], steps: int | None) -> float:
-    """Seconds spent training a fold model on ``pairs`` and exporting it to ``folder``; a model already
-    there from the same pairs and settings is kept (the run is deterministic), and its time reported."""
-    recipe = [RECIPE, list(pairs), steps, SEED, BATCH, LEARNING_RATE, WARMUP, DEFAULT_READER_TOKENS, KERNELS,
-              TRAIN_THREADS]  # fmt: skip
+def trained(folder: Path, pairs: Sequence[Pair], steps: int | None, listwise: float = 0.0) -> float:
+    """Seconds spent training a fold model on ``pairs`` (``train``'s ``listwise``) and exporting it to
+    ``folder``; a model already there from the same pairs and settings is kept (the run is deterministic),
+    and its time reported."""
+    recipe: list[Any] = [RECIPE, list(pairs), steps, SEED, BATCH, LEARNING_RATE, WARMUP, DEFAULT_READER_TOKENS,
+                         KERNELS, TRAIN_THREADS]  # fmt: skip
+    if listwise > 0:
+        recipe.append({"listwise": listwise})
     key = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()
     stamp = folder / "trained.json"
     if stamp.is_file() and (folder / "model.onnx").is_file():
@@ -383,7 +450,7 @@ def trained(folder: Path, pairs: Sequence[Pair], steps: int | None) -> float:
             log(f"  kept the model in {folder} (same pairs and settings)")
             return float(record["seconds"])
     started = time.perf_counter()
-    export(train(pairs, steps=steps), folder)
+    export(train(pairs, steps=steps, listwise=listwise), folder)
     seconds = time.perf_counter() - started
     stamp.write_text(json.dumps({"key": key, "seconds": round(seconds)}), encoding="utf-8")
     return seconds
@@ -439,11 +506,12 @@ def ablation(tables: dict[str, Table], texts: dict[str, Texts], count: int) -> s
     return title + "\n\n" + _table(rows, ["setting", "ms per candidate", *MEAN_HEADER])
 
 
-def sample_report(tables: dict[str, Table], texts: dict[str, Texts], questions: int) -> str:
-    """What another training sample would give: the fold models trained on at most ``questions`` questions
-    (and as many near misses) per set, each scoring its held-out group, beside the committed scores (the
-    reader alone, then the default configuration's leave-one-dataset-out figures, the first ranker, reranker,
-    threshold and gate all fitted on the other sets). Fold models go to the cache; nothing else is written."""
+def sample_report(tables: dict[str, Table], texts: dict[str, Texts], questions: int, listwise: float = 0.0) -> str:
+    """What another training would give: the fold models trained on at most ``questions`` questions (and as
+    many near misses) per set, with ``train``'s ``listwise``, each scoring its held-out group, beside the
+    committed scores (the reader alone, then the default configuration's leave-one-dataset-out figures, the
+    first ranker, reranker, threshold and gate all fitted on the other sets). Fold models go to the cache;
+    nothing else is written."""
     from fitting.__main__ import HEADER, _pairs, _table
     from fitting.fit import leave_one_out_gated
 
@@ -454,8 +522,9 @@ def sample_report(tables: dict[str, Table], texts: dict[str, Texts], questions: 
     for group in FOLDS:
         training = [p for name in SET_NAMES if name not in group for p in pairs[name]]
         log(f"fold without {', '.join(group)}: {len(training)} pairs")
-        folder = CACHE / DEFAULT_MODEL / f"reader-{questions}-questions" / "-".join(group)
-        trained(folder, training, None)
+        recipe = f"reader-{questions}-questions" + (f"-listwise-{listwise:g}" if listwise > 0 else "")
+        folder = CACHE / DEFAULT_MODEL / recipe / "-".join(group)
+        trained(folder, training, None, listwise)
         for table in score_tables(folder, [tables[name] for name in group], texts, chosen):
             scored[table.name] = table
     variant = leave_one_out_gated([scored[n] for n in SET_NAMES], model=DEFAULT_MODEL, count=DEFAULT_READER_CANDIDATES)
@@ -466,8 +535,8 @@ def sample_report(tables: dict[str, Table], texts: dict[str, Texts], questions: 
         rows.append([name, str(len(pairs[name])), f"{alone['reader_top1']:.3f} / {before['reader_top1']:.3f}",
                      f"{variant[name][3]:.2f} / {committed[name][3]:.2f}",
                      *_pairs(variant[name][0], committed[name][0])])  # fmt: skip
-    title = (f"Fold models trained on at most {questions} questions per set / the committed scores "
-             f"({QUESTIONS_PER_SET}); the default configuration, each set left out")  # fmt: skip
+    recipe = f"at most {questions} questions per set" + (f", listwise {listwise:g}" if listwise > 0 else "")
+    title = f"Fold models trained on {recipe} / the committed scores; the default configuration, each set left out"
     return title + "\n\n" + _table(rows, ["left out", "pairs", "reader top-1", "gate", *HEADER])
 
 
@@ -482,6 +551,10 @@ def main(argv: list[str] | None = None) -> int:
         "--questions", type=int, metavar="N", help="train the fold models on at most N questions per set and "
         "print their figures beside the committed scores' (writes nothing but the cache)"
     )  # fmt: skip
+    parser.add_argument(
+        "--listwise", type=float, metavar="W", help="the same with whole questions per batch and a listwise "
+        "loss weighed W beside the pairs' own (docs/fitting.md)"
+    )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.update(KERNELS)
@@ -495,10 +568,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.ablation:
         print(ablation(tables, texts, DEFAULT_READER_CANDIDATES))
         return 0
-    if args.questions is not None:
-        if args.questions < 1:
-            parser.error("--questions must be at least 1")
-        print(sample_report(tables, texts, args.questions))
+    if args.questions is not None or args.listwise is not None:
+        questions = QUESTIONS_PER_SET if args.questions is None else args.questions
+        listwise = 0.0 if args.listwise is None else args.listwise
+        if questions < 1 or listwise < 0:
+            parser.error("--questions must be at least 1 and --listwise at least 0")
+        print(sample_report(tables, texts, questions, listwise))
         return 0
     rng = random.Random(SEED)
     pairs = {name: pairs_of(tables[name], texts[name], rng) if name in TRAINED_ON else [] for name in SET_NAMES}

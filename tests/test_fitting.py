@@ -422,3 +422,41 @@ def test_training_pairs_sample_at_most_the_questions_asked_for() -> None:
             assert all(p[2] == 0.0 for p in its)
     everything = pairs_of(table, texts, random.Random(SEED), questions=1000)
     assert {q for q, _, _ in everything} == set(texts.questions)
+
+
+def test_question_batches_keep_each_question_whole() -> None:
+    """The listwise recipe's batches (``fitting.reader.question_batches``): every pair once, a question's
+    pairs all in one batch, at most BATCH pairs a batch, the same order on every call."""
+    from fitting.reader import BATCH, question_batches
+
+    pairs = [(f"question {q}", f"candidate {q}.{k}" + "x" * (q % 7), float(k == 0)) for q in range(300)
+             for k in range(1 + q % 5)]  # fmt: skip
+    batches = question_batches(pairs)
+    assert batches == question_batches(pairs)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(pairs)))
+    assert max(len(batch) for batch in batches) <= BATCH
+    home = {pairs[i][0]: n for n, batch in enumerate(batches) for i in batch}
+    assert all(home[pairs[i][0]] == n for n, batch in enumerate(batches) for i in batch)
+
+
+def test_listwise_loss_adds_each_questions_softmax_loss() -> None:
+    """``fitting.reader._with_listwise``: the pairs' loss plus the weight times the mean, over questions with
+    a positive and a negative, of -log of the positives' softmax share; a question with no negative or no
+    positive adds nothing."""
+    import math
+
+    import torch
+
+    from fitting.reader import _with_listwise
+
+    logits = torch.tensor([2.0, 0.0, 1.0, 3.0, -1.0, 0.5])
+    labels = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 0.0])
+    questions = ["a", "a", "a", "b", "b", "c"]  # b has no negative, c no positive: only a adds a term
+    share_a = math.exp(2.0) / (math.exp(2.0) + 1.0 + math.exp(1.0))
+    got = _with_listwise(torch.tensor(0.25), logits, labels, questions, 0.5)
+    assert float(got) == pytest.approx(0.25 + 0.5 * -math.log(share_a), abs=1e-6)
+    mixed = ["a", "a", "a", "b", "c", "c"]  # now b has only a positive, c a positive and a negative
+    share_c = math.exp(-1.0) / (math.exp(-1.0) + math.exp(0.5))
+    got = _with_listwise(torch.tensor(0.0), logits, labels, mixed, 1.0)
+    assert float(got) == pytest.approx((-math.log(share_a) - math.log(share_c)) / 2, abs=1e-6)
+    assert float(_with_listwise(torch.tensor(0.7), logits, labels * 0, questions, 1.0)) == pytest.approx(0.7)
