@@ -4,6 +4,7 @@
     python -m fitting.reader --quick    # 40 steps per model: checks the pipeline end to end (minutes)
     python -m fitting.reader --questions 800   # fold models on another sample size, beside the committed ones
     python -m fitting.reader --listwise 1      # fold models with a listwise loss, beside the committed ones
+    python -m fitting.reader --seed 1          # fold models from another seed, beside the committed ones
 
 The cross-encoder is all-MiniLM-L6-v2 (the shipped embedder's weights) with a
 one-logit head, fine-tuned for one epoch on (question, candidate) pairs read
@@ -109,10 +110,10 @@ def pairs_of(table: Table, texts: Texts, rng: random.Random, questions: int = QU
     return out
 
 
-def batches_of(pairs: Sequence[Pair]) -> list[list[int]]:
+def batches_of(pairs: Sequence[Pair], seed: int = SEED) -> list[list[int]]:
     """One epoch's batches of pair indexes, in a seeded order; each batch holds pairs of about one length
     (sorted within windows of 64 batches), so little of a batch is padding."""
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     order = list(range(len(pairs)))
     rng.shuffle(order)
     window = 64 * BATCH
@@ -124,11 +125,11 @@ def batches_of(pairs: Sequence[Pair]) -> list[list[int]]:
     return batches
 
 
-def question_batches(pairs: Sequence[Pair]) -> list[list[int]]:
+def question_batches(pairs: Sequence[Pair], seed: int = SEED) -> list[list[int]]:
     """One epoch's batches for the listwise recipe (``train``'s ``listwise``): each question's pairs in one
     batch, whole questions packed into batches of at most BATCH pairs, in a seeded order; questions of
     about one length share a batch (sorted by their longest pair within windows of 64 batches' worth)."""
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     by_question: dict[str, list[int]] = {}
     for i, pair in enumerate(pairs):
         by_question.setdefault(pair[0], []).append(i)
@@ -199,7 +200,12 @@ def mean_pooled(folder: Path) -> Any:
 
 
 def train(
-    pairs: Sequence[Pair], *, steps: int | None = None, max_tokens: int = DEFAULT_READER_TOKENS, listwise: float = 0.0
+    pairs: Sequence[Pair],
+    *,
+    steps: int | None = None,
+    max_tokens: int = DEFAULT_READER_TOKENS,
+    listwise: float = 0.0,
+    seed: int = SEED,
 ) -> Any:
     """A cross-encoder fine-tuned from all-MiniLM-L6-v2 on ``pairs`` (one epoch, or ``steps`` batches).
 
@@ -212,14 +218,14 @@ def train(
 
     from qa.embed import resolve_model_path
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     torch.set_num_threads(TRAIN_THREADS)
     if (kernels := torch.backends.cpu.get_cpu_capability()) != KERNELS["ATEN_CPU_CAPABILITY"].upper():
         log(f"  training on {kernels} kernels: torch was loaded before fitting.reader could choose AVX2, so this")
         log("  model will not be bit for bit the one python -m fitting.reader trains")
     tokenizer = Reader.tokenizer_of(resolve_model_path(DEFAULT_MODEL) / "tokenizer.json", max_tokens)
     model = mean_pooled(resolve_model_path(DEFAULT_MODEL))
-    batches = (question_batches(pairs) if listwise > 0 else batches_of(pairs))[:steps]
+    batches = (question_batches(pairs, seed) if listwise > 0 else batches_of(pairs, seed))[:steps]
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.01)
     schedule = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]
         optimizer, int(WARMUP * len(batches)), len(batches)
@@ -434,11 +440,11 @@ def environment() -> dict[str, object]:
     }
 
 
-def trained(folder: Path, pairs: Sequence[Pair], steps: int | None, listwise: float = 0.0) -> float:
-    """Seconds spent training a fold model on ``pairs`` (``train``'s ``listwise``) and exporting it to
+def trained(folder: Path, pairs: Sequence[Pair], steps: int | None, listwise: float = 0.0, seed: int = SEED) -> float:
+    """Seconds spent training a fold model on ``pairs`` (``train``'s ``listwise`` and ``seed``) and exporting it to
     ``folder``; a model already there from the same pairs and settings is kept (the run is deterministic),
     and its time reported."""
-    recipe: list[Any] = [RECIPE, list(pairs), steps, SEED, BATCH, LEARNING_RATE, WARMUP, DEFAULT_READER_TOKENS,
+    recipe: list[Any] = [RECIPE, list(pairs), steps, seed, BATCH, LEARNING_RATE, WARMUP, DEFAULT_READER_TOKENS,
                          KERNELS, TRAIN_THREADS]  # fmt: skip
     if listwise > 0:
         recipe.append({"listwise": listwise})
@@ -450,7 +456,7 @@ def trained(folder: Path, pairs: Sequence[Pair], steps: int | None, listwise: fl
             log(f"  kept the model in {folder} (same pairs and settings)")
             return float(record["seconds"])
     started = time.perf_counter()
-    export(train(pairs, steps=steps, listwise=listwise), folder)
+    export(train(pairs, steps=steps, listwise=listwise, seed=seed), folder)
     seconds = time.perf_counter() - started
     stamp.write_text(json.dumps({"key": key, "seconds": round(seconds)}), encoding="utf-8")
     return seconds
@@ -506,16 +512,18 @@ def ablation(tables: dict[str, Table], texts: dict[str, Texts], count: int) -> s
     return title + "\n\n" + _table(rows, ["setting", "ms per candidate", *MEAN_HEADER])
 
 
-def sample_report(tables: dict[str, Table], texts: dict[str, Texts], questions: int, listwise: float = 0.0) -> str:
+def sample_report(
+    tables: dict[str, Table], texts: dict[str, Texts], questions: int, listwise: float = 0.0, seed: int = SEED
+) -> str:
     """What another training would give: the fold models trained on at most ``questions`` questions (and as
-    many near misses) per set, with ``train``'s ``listwise``, each scoring its held-out group, beside the
-    committed scores (the reader alone, then the default configuration's leave-one-dataset-out figures, the
-    first ranker, reranker, threshold and gate all fitted on the other sets). Fold models go to the cache;
-    nothing else is written."""
+    many near misses) per set, with ``train``'s ``listwise`` and ``seed`` (which also draws the sample), each
+    scoring its held-out group, beside the committed scores (the reader alone, then the default
+    configuration's leave-one-dataset-out figures, the first ranker, reranker, threshold and gate all fitted
+    on the other sets). Fold models go to the cache; nothing else is written."""
     from fitting.__main__ import HEADER, _pairs, _table
     from fitting.fit import leave_one_out_gated
 
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     pairs = {n: pairs_of(tables[n], texts[n], rng, questions) if n in TRAINED_ON else [] for n in SET_NAMES}
     chosen = rows_to_read(tables)
     scored: dict[str, Table] = {}
@@ -523,8 +531,8 @@ def sample_report(tables: dict[str, Table], texts: dict[str, Texts], questions: 
         training = [p for name in SET_NAMES if name not in group for p in pairs[name]]
         log(f"fold without {', '.join(group)}: {len(training)} pairs")
         recipe = f"reader-{questions}-questions" + (f"-listwise-{listwise:g}" if listwise > 0 else "")
-        folder = CACHE / DEFAULT_MODEL / recipe / "-".join(group)
-        trained(folder, training, None, listwise)
+        folder = CACHE / DEFAULT_MODEL / (recipe if seed == SEED else f"{recipe}-seed-{seed}") / "-".join(group)
+        trained(folder, training, None, listwise, seed)
         for table in score_tables(folder, [tables[name] for name in group], texts, chosen):
             scored[table.name] = table
     variant = leave_one_out_gated([scored[n] for n in SET_NAMES], model=DEFAULT_MODEL, count=DEFAULT_READER_CANDIDATES)
@@ -536,6 +544,7 @@ def sample_report(tables: dict[str, Table], texts: dict[str, Texts], questions: 
                      f"{variant[name][3]:.2f} / {committed[name][3]:.2f}",
                      *_pairs(variant[name][0], committed[name][0])])  # fmt: skip
     recipe = f"at most {questions} questions per set" + (f", listwise {listwise:g}" if listwise > 0 else "")
+    recipe += f", seed {seed}"
     title = f"Fold models trained on {recipe} / the committed scores; the default configuration, each set left out"
     return title + "\n\n" + _table(rows, ["left out", "pairs", "reader top-1", "gate", *HEADER])
 
@@ -555,6 +564,9 @@ def main(argv: list[str] | None = None) -> int:
         "--listwise", type=float, metavar="W", help="the same with whole questions per batch and a listwise "
         "loss weighed W beside the pairs' own (docs/fitting.md)"
     )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=int, metavar="S", help=f"the same with another seed (of the sample, order and start; {SEED})"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.update(KERNELS)
@@ -568,12 +580,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.ablation:
         print(ablation(tables, texts, DEFAULT_READER_CANDIDATES))
         return 0
-    if args.questions is not None or args.listwise is not None:
+    if args.questions is not None or args.listwise is not None or args.seed is not None:
         questions = QUESTIONS_PER_SET if args.questions is None else args.questions
         listwise = 0.0 if args.listwise is None else args.listwise
         if questions < 1 or listwise < 0:
             parser.error("--questions must be at least 1 and --listwise at least 0")
-        print(sample_report(tables, texts, questions, listwise))
+        print(sample_report(tables, texts, questions, listwise, SEED if args.seed is None else args.seed))
         return 0
     rng = random.Random(SEED)
     pairs = {name: pairs_of(tables[name], texts[name], rng) if name in TRAINED_ON else [] for name in SET_NAMES}

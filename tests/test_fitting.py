@@ -426,13 +426,14 @@ def test_training_pairs_sample_at_most_the_questions_asked_for() -> None:
 
 def test_question_batches_keep_each_question_whole() -> None:
     """The listwise recipe's batches (``fitting.reader.question_batches``): every pair once, a question's
-    pairs all in one batch, at most BATCH pairs a batch, the same order on every call."""
+    pairs all in one batch, at most BATCH pairs a batch, the same order on every call with one seed and
+    another with another seed."""
     from fitting.reader import BATCH, question_batches
 
     pairs = [(f"question {q}", f"candidate {q}.{k}" + "x" * (q % 7), float(k == 0)) for q in range(300)
              for k in range(1 + q % 5)]  # fmt: skip
     batches = question_batches(pairs)
-    assert batches == question_batches(pairs)
+    assert batches == question_batches(pairs) != question_batches(pairs, seed=1)
     assert sorted(i for batch in batches for i in batch) == list(range(len(pairs)))
     assert max(len(batch) for batch in batches) <= BATCH
     home = {pairs[i][0]: n for n, batch in enumerate(batches) for i in batch}
