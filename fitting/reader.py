@@ -39,7 +39,7 @@ import random
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,32 @@ def pairs_of(table: Table, texts: Texts, rng: random.Random, questions: int = QU
         out += [(question, texts.candidates[r], 1.0) for r in positives]
         out += [(question, texts.candidates[r], 0.0) for r in negatives]
     return out
+
+
+def training_pairs(
+    tables: dict[str, Table], texts: dict[str, Texts], questions: int = QUESTIONS_PER_SET, seed: int = SEED
+) -> dict[str, list[Pair]]:
+    """Every set's training pairs (``pairs_of``, one generator seeded ``seed`` across the sets in SET_NAMES'
+    order); none for the sets not TRAINED_ON."""
+    rng = random.Random(seed)
+    return {n: pairs_of(tables[n], texts[n], rng, questions) if n in TRAINED_ON else [] for n in SET_NAMES}
+
+
+def fold_models(
+    tables: dict[str, Table], texts: dict[str, Texts], pairs: dict[str, list[Pair]], root: Path,
+    *, steps: int | None = None, listwise: float = 0.0, seed: int = SEED,
+) -> Iterator[tuple[list[str], float, list[Table]]]:  # fmt: skip
+    """For each group of FOLDS, a model trained on the other sets' ``pairs`` (``trained``, in ``root``/<group>)
+    and the group's tables scored by it (``score_tables``): the sets trained on, the seconds, the tables."""
+    chosen = rows_to_read(tables)
+    for group in FOLDS:
+        rest = [name for name in SET_NAMES if name not in group]
+        training = [p for name in rest for p in pairs[name]]
+        sources = [name for name in rest if pairs[name]]
+        log(f"fold without {', '.join(group)}: {len(training)} pairs from {', '.join(sources)}")
+        folder = root / "-".join(group)
+        took = trained(folder, training, steps, listwise, seed)
+        yield rest, took, score_tables(folder, [tables[name] for name in group], texts, chosen)
 
 
 def batches_of(pairs: Sequence[Pair], seed: int = SEED) -> list[list[int]]:
@@ -523,18 +549,16 @@ def sample_report(
     from fitting.__main__ import HEADER, _pairs, _table
     from fitting.fit import leave_one_out_gated
 
-    rng = random.Random(seed)
-    pairs = {n: pairs_of(tables[n], texts[n], rng, questions) if n in TRAINED_ON else [] for n in SET_NAMES}
-    chosen = rows_to_read(tables)
-    scored: dict[str, Table] = {}
-    for group in FOLDS:
-        training = [p for name in SET_NAMES if name not in group for p in pairs[name]]
-        log(f"fold without {', '.join(group)}: {len(training)} pairs")
-        recipe = f"reader-{questions}-questions" + (f"-listwise-{listwise:g}" if listwise > 0 else "")
-        folder = CACHE / DEFAULT_MODEL / (recipe if seed == SEED else f"{recipe}-seed-{seed}") / "-".join(group)
-        trained(folder, training, None, listwise, seed)
-        for table in score_tables(folder, [tables[name] for name in group], texts, chosen):
-            scored[table.name] = table
+    pairs = training_pairs(tables, texts, questions, seed)
+    folder = f"reader-{questions}-questions" + (f"-listwise-{listwise:g}" if listwise > 0 else "")
+    folder += "" if seed == SEED else f"-seed-{seed}"
+    scored = {
+        table.name: table
+        for _, _, held in fold_models(
+            tables, texts, pairs, CACHE / DEFAULT_MODEL / folder, listwise=listwise, seed=seed
+        )
+        for table in held
+    }
     variant = leave_one_out_gated([scored[n] for n in SET_NAMES], model=DEFAULT_MODEL, count=DEFAULT_READER_CANDIDATES)
     committed = leave_one_out_gated(list(tables.values()), model=DEFAULT_MODEL, count=DEFAULT_READER_CANDIDATES)
     rows = []
@@ -587,8 +611,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--questions must be at least 1 and --listwise at least 0")
         print(sample_report(tables, texts, questions, listwise, SEED if args.seed is None else args.seed))
         return 0
-    rng = random.Random(SEED)
-    pairs = {name: pairs_of(tables[name], texts[name], rng) if name in TRAINED_ON else [] for name in SET_NAMES}
+    pairs = training_pairs(tables, texts)
     card: dict[str, Any] = {
         "trained_by": "python -m fitting.reader" + (" --quick" if args.quick else ""),
         "base": DEFAULT_MODEL,
@@ -611,15 +634,8 @@ def main(argv: list[str] | None = None) -> int:
         "folds": {},
     }
     scored: dict[str, Table] = {}
-    chosen = rows_to_read(tables)
-    for group in FOLDS:
-        rest = [name for name in SET_NAMES if name not in group]
-        training = [p for name in rest for p in pairs[name]]
-        sources = [name for name in rest if pairs[name]]
-        log(f"fold without {', '.join(group)}: {len(training)} pairs from {', '.join(sources)}")
-        folder = CACHE / DEFAULT_MODEL / "reader" / "-".join(group)
-        took = trained(folder, training, steps)
-        for table in score_tables(folder, [tables[name] for name in group], texts, chosen):
+    for rest, took, held in fold_models(tables, texts, pairs, CACHE / DEFAULT_MODEL / "reader", steps=steps):
+        for table in held:
             scored[table.name] = table
             figures = held_out_figures(table)
             log(f"  {table.name} (held out): {figures}")

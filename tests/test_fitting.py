@@ -415,11 +415,16 @@ def test_training_pairs_sample_at_most_the_questions_asked_for() -> None:
     assert len(asked - near_asked) == 5 and len(near_asked) == 5
     for question, text, target in pairs:
         assert text.startswith(f"q{question.split()[1]} ") and target == float(text.endswith("label 1"))
+    logits = fit([table], model=DEFAULT_MODEL).logits(table.features)
     for question in asked:
         its = [p for p in pairs if p[0] == question]
         assert sum(p[2] for p in its) <= POSITIVES and sum(1 - p[2] for p in its) == NEGATIVES
         if question in near_asked:
             assert all(p[2] == 0.0 for p in its)
+        # the negatives are the question's best-ranked unlabelled candidates, by a scorer fitted on the set
+        rows_of = [r for r in rows if texts.questions[table.question[r]] == question and not table.label[r]]
+        best = sorted(rows_of, key=lambda r: (-logits[r], r))[:NEGATIVES]
+        assert sorted(int(t.split()[2]) for _, t, y in its if y == 0.0) == sorted(best)
     everything = pairs_of(table, texts, random.Random(SEED), questions=1000)
     assert {q for q, _, _ in everything} == set(texts.questions)
 
