@@ -34,7 +34,8 @@ from fitting.sets import SET_NAMES
 from fitting.tables import Table, Texts, load_table, load_texts
 from qa.defaults import DEFAULT_MODEL
 from qa.features import FEATURES
-from qa.question import year_ranges
+from qa.question import _AUXILIARY, answer_type, year_ranges
+from qa.tokens import tokenize
 
 # A probe's columns for one question's candidates: (question, candidates) -> one row per candidate.
 Columns = Callable[[str, Sequence[str]], npt.NDArray[np.float32]]
@@ -137,6 +138,18 @@ def time_columns(question: str, candidates: Sequence[str]) -> npt.NDArray[np.flo
     return out
 
 
+_YES_NO = re.compile(rf"^\W*(?:{_AUXILIARY}|may|shall)\b", re.IGNORECASE)
+
+
+def question_columns(question: str, candidates: Sequence[str]) -> npt.NDArray[np.float32]:
+    """``yes_no``, ``typed`` and ``question_length``: the question's own shape, the same for each of its
+    candidates (so only the confidence can weigh it): a yes/no question, one that asks for a kind of
+    answer, and the log of its content words."""
+    row = [float(bool(_YES_NO.search(question))), float(answer_type(question) != "none"),
+           float(np.log1p(len(tokenize(question))))]  # fmt: skip
+    return np.tile(np.asarray(row, dtype=np.float32), (len(candidates), 1))
+
+
 PROBES = {
     probe.name: probe
     for probe in (
@@ -151,6 +164,12 @@ PROBES = {
             ("time_unmet",),
             time_columns,
             about="the years or the present asked about, absent from the candidate",
+        ),
+        Probe(
+            "question",
+            ("yes_no", "typed", "question_length"),
+            question_columns,
+            about="the question's shape: yes/no, a kind of answer asked for, its length",
         ),
     )  # fmt: skip
 }

@@ -28,7 +28,7 @@ from fitting.fit import (
     reranker_folds,
     reread_table,
 )
-from fitting.probe import PROBES, compare, defined_term, time_columns, with_probe
+from fitting.probe import PROBES, compare, defined_term, question_columns, time_columns, with_probe
 from fitting.reader import MAX_READ
 from fitting.sets import SET_NAMES, available
 from fitting.tables import TABLES, Table, Texts, build_table, load_table
@@ -403,6 +403,22 @@ def probe_fixture(name: str, seed: int) -> tuple[Table, Texts]:
 )
 def test_the_definition_probe_finds_the_term_asked_about(question: str, term: str | None) -> None:
     assert defined_term(question) == term
+
+
+@pytest.mark.parametrize(
+    ("question", "row"),
+    [
+        ("Do you share my data with third parties?", [1.0, 0.0, 4]),  # share, data, third, parties
+        ("Can an alien apply for asylum?", [1.0, 0.0, 3]),  # alien, apply, asylum
+        ("How many agencies participate in Secure Communities?", [0.0, 1.0, 4]),
+        ("What is a 287(g) agreement?", [0.0, 0.0, 3]),  # 287, g, agreement
+    ],
+)
+def test_the_question_probe_reads_the_questions_shape(question: str, row: list[float]) -> None:
+    """yes_no, typed and log(1 + content words), the same row for every candidate."""
+    columns = question_columns(question, ["one candidate", "another"])
+    assert columns.shape == (2, 3) and np.array_equal(columns[0], columns[1])
+    assert columns[0, :2].tolist() == row[:2] and columns[0, 2] == pytest.approx(np.log1p(row[2]))
 
 
 def test_probe_columns_are_appended_to_each_questions_candidates() -> None:
