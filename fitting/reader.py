@@ -5,13 +5,16 @@
     python -m fitting.reader --questions 800   # fold models on another sample size, beside the committed ones
     python -m fitting.reader --listwise 1      # fold models with a listwise loss, beside the committed ones
     python -m fitting.reader --seed 1          # fold models from another seed, beside the committed ones
+    python -m fitting.reader --no-headings     # fold models reading candidates without their headings
 
 The cross-encoder is all-MiniLM-L6-v2 (the shipped embedder's weights) with a
 one-logit head, fine-tuned for one epoch on (question, candidate) pairs read
 from the candidate tables (``fitting.tables``): the candidates the engine
 itself draws, the ones holding a gold answer as positives, the best-ranked
 others as hard negatives (same passage or section), and near misses (a
-question asked without its answer's passages) as negatives only.
+question asked without its answer's passages) as negatives only. A candidate
+is read after the headings above it (``with_headings``, ``qa.reader.read_as``),
+as the engine reads it.
 
 **Held out honestly.** The six sets fall into ``FOLDS``, three groups of two;
 for each group a model is trained on the other four sets, and that model
@@ -52,7 +55,8 @@ from fitting.indexes import CACHE, log
 from fitting.sets import SET_NAMES
 from fitting.tables import TABLES, Table, Texts, load_table, load_texts, save_table
 from qa.defaults import DEFAULT_MODEL, DEFAULT_READER_CANDIDATES, DEFAULT_READER_TOKENS
-from qa.reader import READER_DIR, Reader
+from qa.features import HEADINGS_READ
+from qa.reader import READER_DIR, Reader, read_as
 
 # The sets whose pairs train the model. PolicyQA's are left out: its labels are gold spans of a few words
 # while its generic questions ("Do you share my data?") are answered by many sentences of a policy, so most
@@ -538,20 +542,36 @@ def ablation(tables: dict[str, Table], texts: dict[str, Texts], count: int) -> s
     return title + "\n\n" + _table(rows, ["setting", "ms per candidate", *MEAN_HEADER])
 
 
+def with_headings(texts: Texts) -> Texts:
+    """``texts`` with each candidate as the cross-encoder reads it, after the headings above it
+    (``qa.reader.read_as``).
+
+    Raises:
+        ValueError: If the texts hold no headings (written before they were kept: rebuild the tables).
+    """
+    if len(texts.headings) != len(texts.candidates):
+        raise ValueError("the tables' texts hold no headings: run python -m fitting --tables")
+    read = [read_as(c, h) for c, h in zip(texts.candidates, texts.headings, strict=True)]
+    return dataclasses.replace(texts, candidates=read)
+
+
 def sample_report(
-    tables: dict[str, Table], texts: dict[str, Texts], questions: int, listwise: float = 0.0, seed: int = SEED
-) -> str:
+    tables: dict[str, Table], texts: dict[str, Texts], questions: int, listwise: float = 0.0, seed: int = SEED,
+    headings: bool = True,
+) -> str:  # fmt: skip
     """What another training would give: the fold models trained on at most ``questions`` questions (and as
     many near misses) per set, with ``train``'s ``listwise`` and ``seed`` (which also draws the sample), each
     scoring its held-out group, beside the committed scores (the reader alone, then the default
     configuration's leave-one-dataset-out figures, the first ranker, reranker, threshold and gate all fitted
-    on the other sets). Fold models go to the cache; nothing else is written."""
+    on the other sets). ``texts`` are as the models read them: ``headings`` says whether each candidate
+    comes after its headings (``with_headings``) or alone, as before 2026-12-03. Fold models go to the
+    cache; nothing else is written."""
     from fitting.__main__ import HEADER, _pairs, _table
     from fitting.fit import leave_one_out_gated
 
     pairs = training_pairs(tables, texts, questions, seed)
     folder = f"reader-{questions}-questions" + (f"-listwise-{listwise:g}" if listwise > 0 else "")
-    folder += "" if seed == SEED else f"-seed-{seed}"
+    folder += ("" if seed == SEED else f"-seed-{seed}") + ("-headings" if headings else "-text-alone")
     scored = {
         table.name: table
         for _, _, held in fold_models(
@@ -568,7 +588,7 @@ def sample_report(
                      f"{variant[name][3]:.2f} / {committed[name][3]:.2f}",
                      *_pairs(variant[name][0], committed[name][0])])  # fmt: skip
     recipe = f"at most {questions} questions per set" + (f", listwise {listwise:g}" if listwise > 0 else "")
-    recipe += f", seed {seed}"
+    recipe += f", seed {seed}" + ("" if headings else ", candidates read without their headings")
     title = f"Fold models trained on {recipe} / the committed scores; the default configuration, each set left out"
     return title + "\n\n" + _table(rows, ["left out", "pairs", "reader top-1", "gate", *HEADER])
 
@@ -591,6 +611,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed", type=int, metavar="S", help=f"the same with another seed (of the sample, order and start; {SEED})"
     )
+    parser.add_argument(
+        "--no-headings", action="store_true", help="the same with each candidate read without its headings"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.update(KERNELS)
@@ -601,15 +624,21 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError:
         log(f"the tables' texts are not in {TEXTS}: run python -m fitting --tables first")
         return 1
+    try:
+        texts = {name: with_headings(t) for name, t in texts.items()} if not args.no_headings else texts
+    except ValueError as error:
+        log(str(error))
+        return 1
     if args.ablation:
         print(ablation(tables, texts, DEFAULT_READER_CANDIDATES))
         return 0
-    if args.questions is not None or args.listwise is not None or args.seed is not None:
+    if args.questions is not None or args.listwise is not None or args.seed is not None or args.no_headings:
         questions = QUESTIONS_PER_SET if args.questions is None else args.questions
         listwise = 0.0 if args.listwise is None else args.listwise
         if questions < 1 or listwise < 0:
             parser.error("--questions must be at least 1 and --listwise at least 0")
-        print(sample_report(tables, texts, questions, listwise, SEED if args.seed is None else args.seed))
+        seed = SEED if args.seed is None else args.seed
+        print(sample_report(tables, texts, questions, listwise, seed, not args.no_headings))
         return 0
     pairs = training_pairs(tables, texts)
     card: dict[str, Any] = {
@@ -626,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup": WARMUP,
             "epochs": 1,
             "max_tokens": DEFAULT_READER_TOKENS,
+            "headings": 0 if args.no_headings else HEADINGS_READ,
             "steps": steps,
         },  # fmt: skip
         "environment": environment(),

@@ -45,7 +45,7 @@ from fitting.sets import Corpus, corpora
 from qa.defaults import DEFAULT_MODEL
 from qa.embed import Embedder
 from qa.evaluate import is_relevant
-from qa.features import FEATURES, candidate_features, candidate_text, through_lead_in
+from qa.features import FEATURES, candidate_features, candidate_headings, candidate_text, through_lead_in
 from qa.gold import GoldItem
 from qa.index import VectorIndex
 from qa.metrics import contains_answer
@@ -95,21 +95,23 @@ def _labels(item: GoldItem, doc_id: str, start: int, end: int, text: str) -> tup
 
 @dataclass(frozen=True, slots=True)
 class Texts:
-    """What a table's rows read: each question's text and each candidate's (its span), for the cross-encoder."""
+    """What a table's rows read: each question's text, each candidate's (its span) and the headings above it
+    (``qa.features.candidate_headings``), for the cross-encoder."""
 
     questions: list[str]
     candidates: list[str]
+    headings: list[str] = dataclasses.field(default_factory=list)
 
 
 def _rows(
     index: VectorIndex, item: GoldItem, asked: Profile, vector: npt.NDArray[np.float32], hits: list[Hit]
-) -> tuple[npt.NDArray[np.float32], list[tuple[int, int, int, int, int]], list[str]]:
+) -> tuple[npt.NDArray[np.float32], list[tuple[int, int, int, int, int]], list[tuple[str, str]]]:
     """The candidates' features of one retrieval, each candidate's (label, contained, pair_contained,
-    position, hit), and each candidate's text."""
+    position, hit), and each candidate's text and headings."""
     found, matrix = candidate_features(index, hits, asked, vector)
     order = {passage_id: i for i, passage_id in enumerate(dict.fromkeys(c.passage.id for c in found))}
     labels = []
-    texts = [candidate_text(index, c) for c in found]
+    texts = [(candidate_text(index, c), candidate_headings(c)) for c in found]
     for candidate in found:
         passage, span = candidate.passage, candidate.span
         text = index.documents[passage.doc_id].text
@@ -122,7 +124,7 @@ def _rows(
     return matrix, labels, texts
 
 
-Rows = tuple[npt.NDArray[np.float32], list[tuple[int, int, int, int, int]], bool, bool, list[str]]
+Rows = tuple[npt.NDArray[np.float32], list[tuple[int, int, int, int, int]], bool, bool, list[tuple[str, str]]]
 
 
 def corpus_rows(set_name: str, corpus: Corpus, embedder: Embedder) -> list[Rows]:
@@ -168,7 +170,8 @@ def build_table(set_name: str, embedder: Embedder) -> tuple[Table, Texts]:
                 item = next(items)
             assert item is not None
             texts.questions.append(item.question)
-            texts.candidates.extend(candidates)
+            texts.candidates.extend(text for text, _ in candidates)
+            texts.headings.extend(headings for _, headings in candidates)
             number = len(unanswerable)
             parts.append(matrix)
             questions.extend([number] * len(found))
@@ -208,7 +211,7 @@ def save_texts(name: str, texts: Texts, folder: Path) -> Path:
 def load_texts(name: str, folder: Path) -> Texts:
     """Texts written by ``save_texts``."""
     record = json.loads(gzip.decompress((folder / f"{name}.texts.json.gz").read_bytes()))
-    return Texts(list(record["questions"]), list(record["candidates"]))
+    return Texts(list(record["questions"]), list(record["candidates"]), list(record.get("headings", [])))
 
 
 def save_table(table: Table, folder: Path = TABLES) -> Path:

@@ -16,13 +16,13 @@ from qa.cite import cite
 from qa.defaults import DEFAULT_MIN_SCORE, DEFAULT_READER_BELOW, DEFAULT_READER_CANDIDATES, MAX_ANSWERS
 from qa.embed import Embedder
 from qa.errors import NO_DOCUMENT, DocumentNotFound, QueryError
-from qa.features import candidate_features, candidate_text, passage_tokens
+from qa.features import candidate_features, candidate_headings, candidate_text, passage_tokens
 from qa.filters import Filter, parse_filter, schema_of
 from qa.index import VectorIndex
 from qa.ingest import normalize_id
 from qa.metadata import FieldType
 from qa.question import Profile, profile
-from qa.reader import Reader, reader_for
+from qa.reader import Reader, read_as, reader_for
 from qa.retrieve import LOCAL, Mode, Searcher, retrieve
 from qa.scorer import READER_COLUMN, AnswerModel, hard_rule, load_model, refusal_reason
 from qa.selection import Scored, alternatives, answer_span, citable, rank, rerank, reread, rereads
@@ -170,7 +170,8 @@ class Engine:
             return ranked, self.model
         if not rereads(ranked[0].confidence, self.reread_below):
             return ranked, self.model
-        top = [candidate_text(self.index, s.candidate) for s in ranked[: self.reread]]
+        top = [read_as(candidate_text(self.index, s.candidate), candidate_headings(s.candidate))
+               for s in ranked[: self.reread]]  # fmt: skip
         return reread(ranked, self.reader.score(question, top), self.reranker), self.reranker
 
     def ask(

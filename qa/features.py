@@ -115,8 +115,19 @@ class Candidate:
 
 
 def candidate_text(index: VectorIndex, candidate: Candidate) -> str:
-    """The text a candidate would be quoted as (its span), as the cross-encoder (``qa.reader``) reads it."""
+    """The text a candidate would be quoted as (its span); the cross-encoder reads it after
+    ``candidate_headings`` (``qa.reader.read_as``)."""
     return index.documents[candidate.passage.doc_id].text[candidate.span.start : candidate.span.end]
+
+
+# The innermost headings the cross-encoder reads before a candidate: the section and the one above it
+# ("§ 1158. Asylum › (a) Authority to apply for asylum"); the outer ones (a chapter) tell candidates apart little.
+HEADINGS_READ = 2
+
+
+def candidate_headings(candidate: Candidate) -> str:
+    """The innermost ``HEADINGS_READ`` headings above a candidate, joined by " › " ("" at a document's top)."""
+    return " › ".join(candidate.passage.section_path[-HEADINGS_READ:])
 
 
 def _pairs(tokens: Sequence[str]) -> set[tuple[str, str]]:

@@ -6,7 +6,8 @@ sentence that answers from a neighbour that only shares its words. It is
 all-MiniLM-L6-v2 fine-tuned with a one-logit head by ``python -m
 fitting.reader`` on the fit sets' candidates, and ships inside the package
 (``qa/models/reader/``: the ONNX graph with int8 weights, the tokenizer and
-the card that records how it was trained). Nothing is downloaded.
+the card that records how it was trained). Nothing is downloaded. It reads a
+candidate after the headings above it (``read_as``).
 
 Two speeds, as for the embedder (``qa.onnx_embed``): ``quantized`` runs the
 graph's matrix products in int8 (dynamic quantization, at load), the default;
@@ -37,6 +38,19 @@ from qa.defaults import DEFAULT_READER_TOKENS
 from qa.errors import ModelError
 
 READER_DIR = Path(str(resources.files("qa") / "models" / "reader"))
+
+
+def read_as(text: str, headings: str) -> str:
+    """What the cross-encoder reads of a candidate: the headings above it (``qa.features.candidate_headings``),
+    then its text; a sentence of a statute says little of what it governs without its section's title.
+
+    Example:
+        >>> read_as("(1) In general. An alien may apply.", "§ 1158. Asylum › (a) Authority to apply")
+        '§ 1158. Asylum › (a) Authority to apply: (1) In general. An alien may apply.'
+        >>> read_as("Text at the top.", "")
+        'Text at the top.'
+    """
+    return f"{headings}: {text}" if headings else text
 
 
 class Reader:

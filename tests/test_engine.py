@@ -380,6 +380,26 @@ def test_the_cross_encoder_rereads_and_its_logit_is_reported(read_engine: Engine
 
 
 @pytest.mark.model
+def test_the_cross_encoder_reads_the_answer_after_its_headings(read_engine: Engine) -> None:
+    """The logit reported is the cross-encoder's score of the answer read after its section's headings
+    ("Notable Data Sharing Programs and Agreements › Secure Communities: Over 3,000 ..."), not of the
+    sentence alone: what it was trained on (``fitting.reader.with_headings``)."""
+    from qa.reader import read_as
+
+    question = "How many agencies participate in Secure Communities?"
+    asked = read_engine.ask_detailed(question)
+    citation = asked.answer.citations[0]
+    assert citation.quote == AGENCIES_SENTENCE
+    headings = " › ".join(citation.section_path[-2:])
+    assert headings == "Notable Data Sharing Programs and Agreements › Secure Communities"
+    assert read_engine.reader is not None
+    (with_headings, alone) = read_engine.reader.score(
+        question, [read_as(AGENCIES_SENTENCE, headings), AGENCIES_SENTENCE]
+    )
+    assert asked.reader == pytest.approx(float(with_headings), abs=1e-4) and with_headings != alone
+
+
+@pytest.mark.model
 def test_without_the_cross_encoder_the_first_ranker_decides(model_engine: Engine) -> None:
     """``reread=0`` (QA_READER_CANDIDATES=0) or no reader: no cross-encoder term, no logit reported."""
     asked = model_engine.ask_detailed("How many agencies participate in Secure Communities?")

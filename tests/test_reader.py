@@ -24,6 +24,7 @@ import pytest
 from fitting.reader import FIXTURE, KERNELS, TRAIN_THREADS
 from qa.defaults import DEFAULT_READER_TOKENS
 from qa.errors import ModelError
+from qa.features import HEADINGS_READ
 from qa.reader import READER_DIR, Reader, load_reader, reader_for
 
 CARD = json.loads((READER_DIR / "card.json").read_text(encoding="utf-8"))
@@ -38,6 +39,7 @@ def test_the_model_ships_inside_the_package_within_25_mb() -> None:
     assert (READER_DIR / "tokenizer.json").is_file()
     assert hashlib.sha256(graph.read_bytes()).hexdigest() == CARD["model_sha256"]
     assert CARD["settings"]["max_tokens"] == DEFAULT_READER_TOKENS
+    assert CARD["settings"]["headings"] == HEADINGS_READ  # trained on candidates read as the engine reads them
     assert [(f["question"], f["text"]) for f in CARD["fixture"]] == list(FIXTURE)
 
 
