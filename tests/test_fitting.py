@@ -523,3 +523,20 @@ def test_listwise_loss_adds_each_questions_softmax_loss() -> None:
     got = _with_listwise(torch.tensor(0.0), logits, labels, mixed, 1.0)
     assert float(got) == pytest.approx((-math.log(share_a) - math.log(share_c)) / 2, abs=1e-6)
     assert float(_with_listwise(torch.tensor(0.7), logits, labels * 0, questions, 1.0)) == pytest.approx(0.7)
+
+
+def test_the_cross_encoder_is_trained_on_candidates_read_after_their_headings(tmp_path: Path) -> None:
+    """``with_headings`` puts each candidate after its headings as the engine reads it (``qa.reader.read_as``),
+    a candidate at a document's top alone; texts kept before headings were are refused, not read bare; the
+    headings survive the texts' round trip through the cache."""
+    from fitting.reader import with_headings
+    from fitting.tables import load_texts, save_texts
+
+    texts = Texts(["q?"], ["(1) In general. An alien may apply.", "Top text."], ["§ 1158. Asylum › (a) Authority", ""])
+    assert with_headings(texts).candidates == ["§ 1158. Asylum › (a) Authority: (1) In general. An alien may apply.",
+                                               "Top text."]  # fmt: skip
+    assert with_headings(texts).headings == texts.headings
+    save_texts("fixture", texts, tmp_path)
+    assert load_texts("fixture", tmp_path) == texts
+    with pytest.raises(ValueError, match="no headings"):
+        with_headings(Texts(texts.questions, texts.candidates))
