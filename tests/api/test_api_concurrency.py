@@ -56,7 +56,7 @@ def test_asking_continuously_during_upload_and_delete(model_index_copy: Path, em
             asker.join(timeout=60)
     assert failures == []
     assert during > 0 and set(answered) == {
-        "Number of Fusion Centers | ~80 | Operating nationwide including New York State |"
+        "About 80 fusion centers are federally overseen but locally operated nationwide, including New York."
     }
     assert after_add["answerable"] is True and after_add["answer"] == FACT
     assert after_add["citations"][0]["document_id"] == "notes/puffins.md"

@@ -81,8 +81,8 @@ def test_ready_within_a_bounded_wait(served: Served) -> None:
 def test_answers(served: Served) -> None:
     response = httpx.post(f"{served.url}/v1/ask", json={"question": "How many fusion centers are there?"}, timeout=30)
     assert response.status_code == 200
-    assert (
-        response.json()["answer"] == "Number of Fusion Centers | ~80 | Operating nationwide including New York State |"
+    assert response.json()["answer"] == (
+        "About 80 fusion centers are federally overseen but locally operated nationwide, including New York."
     )
     assert httpx.get(f"{served.url}/healthz").headers["x-content-type-options"] == "nosniff"
 
