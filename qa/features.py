@@ -121,7 +121,8 @@ def candidate_text(index: VectorIndex, candidate: Candidate) -> str:
 
 
 # The innermost headings the cross-encoder reads before a candidate: the section and the one above it
-# ("§ 1158. Asylum › (a) Authority to apply for asylum"); the outer ones (a chapter) tell candidates apart little.
+# ("§ 1158. Asylum › (a) Authority to apply for asylum"). Only 2 has been trained and measured (docs/fitting.md,
+# "Reading the headings"); a statute's headings are long, so more would cut more candidates short.
 HEADINGS_READ = 2
 
 
