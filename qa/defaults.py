@@ -18,7 +18,7 @@ DEFAULT_MAX_CHARS = 800
 # Chosen by `python -m fitting` over its six sets: the highest threshold that withholds at most 3% of
 # the right answers (fitting.fit.MAX_RIGHT_LOST); the shipped weights' card records it, and a test
 # checks the two agree.
-DEFAULT_MIN_SCORE = 0.14
+DEFAULT_MIN_SCORE = 0.13
 # The cross-encoder (qa.reader) reads the question and a candidate up to this many word pieces in all:
 # most candidates fit (a sentence and its run-on); longer ones are cut from the longer side.
 DEFAULT_READER_TOKENS = 128
@@ -29,6 +29,6 @@ DEFAULT_READER_CANDIDATES = 2
 # lowest gate that keeps all but 0.5% of the right answers and refusals rereading every question gives on
 # the fit's six sets (fitting.fit.choose_gate); the reranker's card records it, and a test checks the two
 # agree. Rereading is most of an answer's time, and a confident first answer is rarely changed by it.
-DEFAULT_READER_BELOW = 0.65
+DEFAULT_READER_BELOW = 0.7
 # Distinct answers one question may ask for (``answers=n`` on ask, ``qa ask --answers``).
 MAX_ANSWERS = 5

@@ -12,6 +12,7 @@ import pytest
 
 from fitting.__main__ import MODELS, fitted_model
 from fitting.fit import (
+    CONFIDENCE_SET_WEIGHT,
     Figures,
     Gated,
     choose_gate,
@@ -72,6 +73,22 @@ def test_fit_is_deterministic_and_learns_the_fixture() -> None:
     assert from_record(json.loads(json.dumps(to_record(first)))).rank_weights.tolist() == pytest.approx(
         first.rank_weights.tolist(), abs=1e-8
     )
+
+
+def test_policyqa_weighs_a_quarter_in_the_confidences_fit_and_fully_in_the_rankers() -> None:
+    """A set whose labels call every answer wrong (``contained`` all 0, the ranker's labels intact) pulls
+    the confidence down less when it is PolicyQA (``CONFIDENCE_SET_WEIGHT``: a quarter) than under any other
+    name, and the ranker it fits is the same either way."""
+    clean = fixture_table("clean", 1, questions=200)
+    noisy = fixture_table("noisy", 2, questions=200)
+    noisy = dataclasses.replace(noisy, contained=np.zeros_like(noisy.contained))
+    assert CONFIDENCE_SET_WEIGHT == {"policyqa": 0.25}
+    full = fit([clean, noisy], model="m")
+    quarter = fit([clean, dataclasses.replace(noisy, name="policyqa")], model="m")
+    assert quarter.rank_weights.tolist() == full.rank_weights.tolist()
+    held = fixture_table("held", 3, questions=100)
+    lighter, heavier = model_figures(quarter, held, 0.0), model_figures(full, held, 0.0)
+    assert np.mean(lighter.confidences) > np.mean(heavier.confidences) + 0.1
 
 
 def test_conditional_logit_matches_a_closed_form() -> None:
