@@ -6,6 +6,7 @@
     python -m fitting.reader --listwise 1      # fold models with a listwise loss, beside the committed ones
     python -m fitting.reader --seed 1          # fold models from another seed, beside the committed ones
     python -m fitting.reader --no-headings     # fold models reading candidates without their headings
+    python -m fitting.reader --tokens 192      # fold models trained and read on longer inputs
 
 The cross-encoder is all-MiniLM-L6-v2 (the shipped embedder's weights) with a
 one-logit head, fine-tuned for one epoch on (question, candidate) pairs read
@@ -125,10 +126,11 @@ def training_pairs(
 
 def fold_models(
     tables: dict[str, Table], texts: dict[str, Texts], pairs: dict[str, list[Pair]], root: Path,
-    *, steps: int | None = None, listwise: float = 0.0, seed: int = SEED,
+    *, steps: int | None = None, listwise: float = 0.0, seed: int = SEED, max_tokens: int = DEFAULT_READER_TOKENS,
 ) -> Iterator[tuple[list[str], float, list[Table]]]:  # fmt: skip
     """For each group of FOLDS, a model trained on the other sets' ``pairs`` (``trained``, in ``root``/<group>)
-    and the group's tables scored by it (``score_tables``): the sets trained on, the seconds, the tables."""
+    and the group's tables scored by it (``score_tables``), both cutting inputs to ``max_tokens``: the sets
+    trained on, the seconds, the tables."""
     chosen = rows_to_read(tables)
     for group in FOLDS:
         rest = [name for name in SET_NAMES if name not in group]
@@ -136,8 +138,8 @@ def fold_models(
         sources = [name for name in rest if pairs[name]]
         log(f"fold without {', '.join(group)}: {len(training)} pairs from {', '.join(sources)}")
         folder = root / "-".join(group)
-        took = trained(folder, training, steps, listwise, seed)
-        yield rest, took, score_tables(folder, [tables[name] for name in group], texts, chosen)
+        took = trained(folder, training, steps, listwise, seed, max_tokens)
+        yield rest, took, score_tables(folder, [tables[name] for name in group], texts, chosen, max_tokens)
 
 
 def batches_of(pairs: Sequence[Pair], seed: int = SEED) -> list[list[int]]:
@@ -418,12 +420,14 @@ def rows_to_read(tables: dict[str, Table]) -> dict[str, npt.NDArray[np.bool_]]:
 
 
 def score_tables(
-    model_dir: Path, tables: Sequence[Table], texts: dict[str, Texts], chosen: dict[str, npt.NDArray[np.bool_]]
-) -> list[Table]:
+    model_dir: Path, tables: Sequence[Table], texts: dict[str, Texts], chosen: dict[str, npt.NDArray[np.bool_]],
+    max_tokens: int = DEFAULT_READER_TOKENS,
+) -> list[Table]:  # fmt: skip
     """``tables`` with the ``chosen`` rows of their ``reader`` column scored by the exported model in
-    ``model_dir``, as the engine runs it by default (int8 arithmetic, one pair per call); NaN elsewhere."""
+    ``model_dir``, as the engine runs it by default (int8 arithmetic, one pair per call, inputs cut to
+    ``max_tokens``); NaN elsewhere."""
 
-    reader = Reader(model_dir)
+    reader = Reader(model_dir, max_tokens=max_tokens)
     out = []
     for table in tables:
         started = time.perf_counter()
@@ -470,11 +474,14 @@ def environment() -> dict[str, object]:
     }
 
 
-def trained(folder: Path, pairs: Sequence[Pair], steps: int | None, listwise: float = 0.0, seed: int = SEED) -> float:
-    """Seconds spent training a fold model on ``pairs`` (``train``'s ``listwise`` and ``seed``) and exporting it to
-    ``folder``; a model already there from the same pairs and settings is kept (the run is deterministic),
-    and its time reported."""
-    recipe: list[Any] = [RECIPE, list(pairs), steps, seed, BATCH, LEARNING_RATE, WARMUP, DEFAULT_READER_TOKENS,
+def trained(
+    folder: Path, pairs: Sequence[Pair], steps: int | None, listwise: float = 0.0, seed: int = SEED,
+    max_tokens: int = DEFAULT_READER_TOKENS,
+) -> float:  # fmt: skip
+    """Seconds spent training a fold model on ``pairs`` (``train``'s ``listwise``, ``seed`` and ``max_tokens``) and
+    exporting it to ``folder``; a model already there from the same pairs and settings is kept (the run is
+    deterministic), and its time reported."""
+    recipe: list[Any] = [RECIPE, list(pairs), steps, seed, BATCH, LEARNING_RATE, WARMUP, max_tokens,
                          KERNELS, TRAIN_THREADS]  # fmt: skip
     if listwise > 0:
         recipe.append({"listwise": listwise})
@@ -486,7 +493,7 @@ def trained(folder: Path, pairs: Sequence[Pair], steps: int | None, listwise: fl
             log(f"  kept the model in {folder} (same pairs and settings)")
             return float(record["seconds"])
     started = time.perf_counter()
-    export(train(pairs, steps=steps, listwise=listwise, seed=seed), folder)
+    export(train(pairs, steps=steps, listwise=listwise, seed=seed, max_tokens=max_tokens), folder)
     seconds = time.perf_counter() - started
     stamp.write_text(json.dumps({"key": key, "seconds": round(seconds)}), encoding="utf-8")
     return seconds
@@ -557,25 +564,26 @@ def with_headings(texts: Texts) -> Texts:
 
 def sample_report(
     tables: dict[str, Table], texts: dict[str, Texts], questions: int, listwise: float = 0.0, seed: int = SEED,
-    headings: bool = True,
+    headings: bool = True, max_tokens: int = DEFAULT_READER_TOKENS,
 ) -> str:  # fmt: skip
     """What another training would give: the fold models trained on at most ``questions`` questions (and as
-    many near misses) per set, with ``train``'s ``listwise`` and ``seed`` (which also draws the sample), each
-    scoring its held-out group, beside the committed scores (the reader alone, then the default
-    configuration's leave-one-dataset-out figures, the first ranker, reranker, threshold and gate all fitted
-    on the other sets). ``texts`` are as the models read them: ``headings`` says whether each candidate
-    comes after its headings (``with_headings``) or alone, as before 2026-12-03. Fold models go to the
-    cache; nothing else is written."""
+    many near misses) per set, with ``train``'s ``listwise``, ``seed`` (which also draws the sample) and
+    ``max_tokens`` (in training and in scoring), each scoring its held-out group, beside the committed scores
+    (the reader alone, then the default configuration's leave-one-dataset-out figures, the first ranker,
+    reranker, threshold and gate all fitted on the other sets). ``texts`` are as the models read them:
+    ``headings`` says whether each candidate comes after its headings (``with_headings``) or alone, as before
+    2026-12-03. Fold models go to the cache; nothing else is written."""
     from fitting.__main__ import HEADER, _pairs, _table
     from fitting.fit import leave_one_out_gated
 
     pairs = training_pairs(tables, texts, questions, seed)
     folder = f"reader-{questions}-questions" + (f"-listwise-{listwise:g}" if listwise > 0 else "")
     folder += ("" if seed == SEED else f"-seed-{seed}") + ("-headings" if headings else "-text-alone")
+    folder += "" if max_tokens == DEFAULT_READER_TOKENS else f"-tokens-{max_tokens}"
     scored = {
         table.name: table
         for _, _, held in fold_models(
-            tables, texts, pairs, CACHE / DEFAULT_MODEL / folder, listwise=listwise, seed=seed
+            tables, texts, pairs, CACHE / DEFAULT_MODEL / folder, listwise=listwise, seed=seed, max_tokens=max_tokens
         )
         for table in held
     }
@@ -589,6 +597,7 @@ def sample_report(
                      *_pairs(variant[name][0], committed[name][0])])  # fmt: skip
     recipe = f"at most {questions} questions per set" + (f", listwise {listwise:g}" if listwise > 0 else "")
     recipe += f", seed {seed}" + ("" if headings else ", candidates read without their headings")
+    recipe += "" if max_tokens == DEFAULT_READER_TOKENS else f", inputs cut to {max_tokens} word pieces"
     title = f"Fold models trained on {recipe} / the committed scores; the default configuration, each set left out"
     return title + "\n\n" + _table(rows, ["left out", "pairs", "reader top-1", "gate", *HEADER])
 
@@ -614,6 +623,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-headings", action="store_true", help="the same with each candidate read without its headings"
     )
+    parser.add_argument(
+        "--tokens", type=int, metavar="N",
+        help=f"the same with inputs cut to N word pieces in training and scoring ({DEFAULT_READER_TOKENS})",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.update(KERNELS)
@@ -632,13 +645,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.ablation:
         print(ablation(tables, texts, DEFAULT_READER_CANDIDATES))
         return 0
-    if args.questions is not None or args.listwise is not None or args.seed is not None or args.no_headings:
+    variants = (args.questions, args.listwise, args.seed, args.tokens)
+    if any(v is not None for v in variants) or args.no_headings:
         questions = QUESTIONS_PER_SET if args.questions is None else args.questions
         listwise = 0.0 if args.listwise is None else args.listwise
-        if questions < 1 or listwise < 0:
-            parser.error("--questions must be at least 1 and --listwise at least 0")
+        tokens = DEFAULT_READER_TOKENS if args.tokens is None else args.tokens
+        if questions < 1 or listwise < 0 or not 16 <= tokens <= 512:
+            parser.error("--questions must be at least 1, --listwise at least 0, --tokens from 16 to 512")
         seed = SEED if args.seed is None else args.seed
-        print(sample_report(tables, texts, questions, listwise, seed, not args.no_headings))
+        print(sample_report(tables, texts, questions, listwise, seed, not args.no_headings, tokens))
         return 0
     pairs = training_pairs(tables, texts)
     card: dict[str, Any] = {
