@@ -8,7 +8,9 @@ confidence, a logistic regression over each question's best candidate
 (``AnswerModel.confidence_inputs``) whose target is "the best candidate
 holds the answer", 0 for every unanswerable question. A set of n questions
 weighs as min(n, SET_WEIGHT_CAP) questions, so no set outweighs the others by
-size alone; a near miss weighs NEAR_MISS_WEIGHT of a question in the confidence.
+size alone; a near miss weighs NEAR_MISS_WEIGHT of a question in the confidence,
+and a set in CONFIDENCE_SET_WEIGHT (PolicyQA, whose labels count many right
+answers wrong) that share of its weight there.
 
 ``leave_one_out`` fits on five sets and measures on the sixth, for each set;
 the same figures are computed for the hand-set weights the scorer replaced
