@@ -498,7 +498,20 @@ def reread_table(table: Table, first: AnswerModel, count: int) -> Table:
         table, features=np.hstack([table.features[kept], extra]).astype(np.float32), question=table.question[kept],
         label=table.label[kept], contained=table.contained[kept], pair_contained=table.pair_contained[kept],
         position=table.position[kept], hit=table.hit[kept], reader=table.reader[kept],
+        half=None if table.half is None else table.half[kept],
+        pair_half=None if table.pair_half is None else table.pair_half[kept],
     )  # fmt: skip
+
+
+def by_half(table: Table) -> Table | None:
+    """``table`` with an answer counted right when it covers half a gold span (``fitting.tables``' ``half``
+    columns) instead of holding a whole gold answer; None when the table has no such columns or they say
+    nothing more (no gold offsets: the same as containment)."""
+    if table.half is None or table.pair_half is None:
+        return None
+    if np.array_equal(table.half, table.contained) and np.array_equal(table.pair_half, table.pair_contained):
+        return None
+    return dataclasses.replace(table, contained=table.half, pair_contained=table.pair_half)
 
 
 def fit_reranker(tables: Sequence[Table], *, model: str, count: int, first: AnswerModel | None = None,

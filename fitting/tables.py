@@ -12,6 +12,12 @@ is labelled:
   (``qa.selection.answer_span`` quotes two adjacent units when nearly tied);
   ``position``: its unit's place in its passage, and ``hit``: its passage's place
   in the retrieval (the two say which candidates are adjacent).
+* ``half``, ``pair_half``: where the gold gives offsets, the span (or the span
+  joined to the next unit) overlaps at least half of a gold span's characters;
+  elsewhere the same as ``contained`` and ``pair_contained``. It measures the
+  span where the gold locates it: a sentence that repeats a short answer's words
+  elsewhere does not count, one holding most of a span that crosses a sentence's
+  end does. The report prints it beside containment (``fitting.fit.by_half``).
 
 Each answerable question (every ``NEAR_MISS_EVERY``-th of PolicyQA's, whose
 568 distinct questions repeat over 20 policies) is also asked as a **near
@@ -35,7 +41,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -78,6 +84,10 @@ class Table:
     # The cross-encoder's score of each candidate (qa.reader), from a model trained without this set
     # (fitting.reader); None until ``python -m fitting.reader`` has scored the table.
     reader: npt.NDArray[np.float32] | None = None
+    # Whether the candidate (joined to the next unit) covers half a gold span (module docstring); None in a
+    # table written before these columns, read as ``contained`` and ``pair_contained``.
+    half: npt.NDArray[np.int8] | None = None
+    pair_half: npt.NDArray[np.int8] | None = None
 
     @property
     def n_questions(self) -> int:
@@ -93,6 +103,20 @@ def _labels(item: GoldItem, doc_id: str, start: int, end: int, text: str) -> tup
     return contained, contained
 
 
+def covers_half(item: GoldItem, doc_id: str, start: int, end: int, contained: int) -> int:
+    """Whether ``start:end`` of ``doc_id`` overlaps at least half of one of ``item``'s gold spans (``contained``,
+    whether it holds a gold answer's text, where the gold gives no offsets).
+
+    Example:
+        >>> item = GoldItem(id="q", question="?", answers=("cde",), spans=(("d", 2, 5),))
+        >>> covers_half(item, "d", 0, 4, 0), covers_half(item, "d", 0, 3, 0), covers_half(item, "e", 0, 9, 0)
+        (1, 0, 0)
+    """
+    if item.unanswerable or not item.spans:
+        return contained
+    return int(any(d == doc_id and 2 * (min(end, e) - max(start, s)) >= e - s for d, s, e in item.spans))
+
+
 @dataclass(frozen=True, slots=True)
 class Texts:
     """What a table's rows read: each question's text, each candidate's (its span) and the headings above it
@@ -103,11 +127,23 @@ class Texts:
     headings: list[str] = dataclasses.field(default_factory=list)
 
 
+class Labels(NamedTuple):
+    """One candidate's labels and place (the Table's columns of the same names)."""
+
+    label: int
+    contained: int
+    pair_contained: int
+    position: int
+    hit: int
+    half: int
+    pair_half: int
+
+
 def _rows(
     index: VectorIndex, item: GoldItem, asked: Profile, vector: npt.NDArray[np.float32], hits: list[Hit]
-) -> tuple[npt.NDArray[np.float32], list[tuple[int, int, int, int, int]], list[tuple[str, str]]]:
-    """The candidates' features of one retrieval, each candidate's (label, contained, pair_contained,
-    position, hit), and each candidate's text and headings."""
+) -> tuple[npt.NDArray[np.float32], list[Labels], list[tuple[str, str]]]:
+    """The candidates' features of one retrieval, each candidate's labels, and each candidate's text and
+    headings."""
     found, matrix = candidate_features(index, hits, asked, vector)
     order = {passage_id: i for i, passage_id in enumerate(dict.fromkeys(c.passage.id for c in found))}
     labels = []
@@ -116,15 +152,17 @@ def _rows(
         passage, span = candidate.passage, candidate.span
         text = index.documents[passage.doc_id].text
         label, contained = _labels(item, passage.doc_id, span.start, span.end, text[span.start : span.end])
-        pair = contained
+        half = covers_half(item, passage.doc_id, span.start, span.end, contained)
+        pair, pair_half = contained, half
         if candidate.position + 1 < len(passage.units) and not item.unanswerable:
             end = through_lead_in(passage, passage.units[candidate.position + 1]).end
             pair = int(contains_answer(text[candidate.unit.start : end], item.answers))
-        labels.append((label, contained, pair, candidate.position, order[passage.id]))
+            pair_half = covers_half(item, passage.doc_id, candidate.unit.start, end, pair)
+        labels.append(Labels(label, contained, pair, candidate.position, order[passage.id], half, pair_half))
     return matrix, labels, texts
 
 
-Rows = tuple[npt.NDArray[np.float32], list[tuple[int, int, int, int, int]], bool, bool, list[tuple[str, str]]]
+Rows = tuple[npt.NDArray[np.float32], list[Labels], bool, bool, list[tuple[str, str]]]
 
 
 def corpus_rows(set_name: str, corpus: Corpus, embedder: Embedder) -> list[Rows]:
@@ -145,8 +183,8 @@ def corpus_rows(set_name: str, corpus: Corpus, embedder: Embedder) -> list[Rows]
         kept = [h for h in hits if not is_relevant(item, h.passage)][:RETRIEVE]
         renumbered = [dataclasses.replace(h, rank=rank) for rank, h in enumerate(kept)]
         matrix, labels, texts = _rows(index, item, asked, vector, renumbered)
-        if not any(contained or pair for _, contained, pair, _, _ in labels):
-            out.append((matrix, [(0, 0, 0, p, h) for _, _, _, p, h in labels], True, True, texts))
+        if not any(x.contained or x.pair_contained for x in labels):
+            out.append((matrix, [Labels(0, 0, 0, x.position, x.hit, 0, 0) for x in labels], True, True, texts))
     return out
 
 
@@ -154,11 +192,7 @@ def build_table(set_name: str, embedder: Embedder) -> tuple[Table, Texts]:
     """The candidate table of one set and what its rows read (indexes from the cache, built when missing)."""
     parts: list[npt.NDArray[np.float32]] = []
     questions: list[int] = []
-    labels: list[int] = []
-    contained: list[int] = []
-    pairs: list[int] = []
-    positions: list[int] = []
-    hits: list[int] = []
+    labels: list[Labels] = []
     unanswerable: list[int] = []
     near: list[int] = []
     texts = Texts([], [])
@@ -172,28 +206,30 @@ def build_table(set_name: str, embedder: Embedder) -> tuple[Table, Texts]:
             texts.questions.append(item.question)
             texts.candidates.extend(text for text, _ in candidates)
             texts.headings.extend(headings for _, headings in candidates)
-            number = len(unanswerable)
+            questions.extend([len(unanswerable)] * len(found))
             parts.append(matrix)
-            questions.extend([number] * len(found))
-            labels.extend(p[0] for p in found)
-            contained.extend(p[1] for p in found)
-            pairs.extend(p[2] for p in found)
-            positions.extend(p[3] for p in found)
-            hits.extend(p[4] for p in found)
+            labels.extend(found)
             unanswerable.append(int(impossible))
             near.append(int(near_miss))
         log(f"{set_name}/{corpus.name}: {len(unanswerable)} questions so far")
+    columns = {name: [getattr(x, name) for x in labels] for name in Labels._fields}
+
+    def int8(name: str) -> npt.NDArray[np.int8]:
+        return np.asarray(columns[name], dtype=np.int8)
+
     table = Table(
         set_name,
         np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, len(FEATURES)), np.float32),
         np.asarray(questions, dtype=np.int32),
-        np.asarray(labels, dtype=np.int8),
-        np.asarray(contained, dtype=np.int8),
+        int8("label"),
+        int8("contained"),
         np.asarray(unanswerable, dtype=np.int8),
         np.asarray(near, dtype=np.int8),
-        np.asarray(pairs, dtype=np.int8),
-        np.asarray(positions, dtype=np.int16),
-        np.asarray(hits, dtype=np.int8),
+        int8("pair_contained"),
+        np.asarray(columns["position"], dtype=np.int16),
+        int8("hit"),
+        half=int8("half"),
+        pair_half=int8("pair_half"),
     )
     return table, texts
 
@@ -214,6 +250,21 @@ def load_texts(name: str, folder: Path) -> Texts:
     return Texts(list(record["questions"]), list(record["candidates"]), list(record.get("headings", [])))
 
 
+def kept_scores(table: Table, texts: Texts, folder: Path, texts_folder: Path) -> tuple[Table, Texts]:
+    """A rebuilt ``table`` with the cross-encoder scores of the one it replaces in ``folder``, when both read the
+    same questions, candidates and headings (the texts in ``texts_folder``): the scores are the fold models'
+    reading of those texts, so a rebuild that only adds or relabels columns keeps them, and
+    ``python -m fitting.reader`` need not run again."""
+    try:
+        old, old_texts = load_table(table.name, folder), load_texts(table.name, texts_folder)
+    except (FileNotFoundError, ValueError):  # none yet, or written for other features: nothing to keep
+        return table, texts
+    if old.reader is None or old_texts != texts or len(old.reader) != len(table.label):
+        return table, texts
+    log(f"{table.name}: the same texts as the table it replaces, so its cross-encoder scores are kept")
+    return dataclasses.replace(table, reader=old.reader), texts
+
+
 def save_table(table: Table, folder: Path = TABLES) -> Path:
     """Write a table (compressed ``.npz`` and the feature names beside it), atomically."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -224,8 +275,8 @@ def save_table(table: Table, folder: Path = TABLES) -> Path:
         "unanswerable": table.unanswerable, "near_miss": table.near_miss, "pair_contained": table.pair_contained,
         "position": table.position, "hit": table.hit, "names": np.asarray(FEATURES),
     }  # fmt: skip
-    if table.reader is not None:
-        arrays["reader"] = table.reader
+    optional = {"reader": table.reader, "half": table.half, "pair_half": table.pair_half}
+    arrays.update({key: array for key, array in optional.items() if array is not None})
     np.savez_compressed(tmp, allow_pickle=False, **arrays)
     tmp.replace(path)
     return path
@@ -243,7 +294,7 @@ def load_table(name: str, folder: Path = TABLES) -> Table:
         return Table(
             name, data["features"], data["question"], data["label"], data["contained"], data["unanswerable"],
             data["near_miss"], data["pair_contained"], data["position"], data["hit"],
-            data["reader"] if "reader" in data else None,
+            *(data[key] if key in data else None for key in ("reader", "half", "pair_half")),
         )  # fmt: skip
 
 

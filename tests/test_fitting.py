@@ -15,6 +15,7 @@ from fitting.fit import (
     CONFIDENCE_SET_WEIGHT,
     Figures,
     Gated,
+    by_half,
     choose_gate,
     choose_threshold,
     conditional_logit,
@@ -32,9 +33,20 @@ from fitting.fit import (
 from fitting.probe import PROBES, compare, defined_term, question_columns, time_columns, with_probe
 from fitting.reader import MAX_READ
 from fitting.sets import SET_NAMES, available
-from fitting.tables import TABLES, Table, Texts, build_table, load_table
+from fitting.tables import (
+    TABLES,
+    Table,
+    Texts,
+    build_table,
+    covers_half,
+    kept_scores,
+    load_table,
+    save_table,
+    save_texts,
+)
 from qa.defaults import DEFAULT_MODEL
 from qa.features import COLUMN, FEATURES
+from qa.gold import GoldItem
 from qa.scorer import READER_FEATURES, from_record, load_model, to_record, weights_name
 
 
@@ -557,3 +569,88 @@ def test_the_cross_encoder_is_trained_on_candidates_read_after_their_headings(tm
     assert load_texts("fixture", tmp_path) == texts
     with pytest.raises(ValueError, match="no headings"):
         with_headings(Texts(texts.questions, texts.candidates))
+
+
+# --- gold spans covered by half -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("doc_id", "start", "end", "contained", "covered"),
+    [
+        ("d", 10, 20, 0, 1),  # the whole span
+        ("d", 0, 15, 0, 1),  # its first half, exactly: 5 of 10 characters
+        ("d", 0, 14, 1, 0),  # 4 of 10, whatever the text holds
+        ("d", 16, 40, 0, 0),  # its last 4
+        ("e", 10, 20, 1, 0),  # the same offsets in another document
+    ],
+)
+def test_a_quote_covers_half_a_gold_span_by_its_offsets(
+    doc_id: str, start: int, end: int, contained: int, covered: int
+) -> None:
+    """Where the gold gives offsets, a quote covers it when it overlaps at least half of one gold span's
+    characters in the same document: a span that crosses a sentence's end counts for the sentence holding
+    most of it."""
+    item = GoldItem(id="q", question="?", answers=("x",), spans=(("d", 10, 20), ("d", 100, 102)))
+    assert covers_half(item, doc_id, start, end, contained) == covered
+
+
+def test_without_offsets_covering_half_is_holding_the_answer() -> None:
+    """A gold set with answer texts only (or an unanswerable question) has no span to cover: the label is
+    containment's."""
+    assert covers_half(GoldItem(id="q", question="?", answers=("x",)), "d", 0, 5, 1) == 1
+    assert covers_half(GoldItem(id="q", question="?", answers=("x",)), "d", 0, 5, 0) == 0
+    unanswerable = GoldItem(id="q", question="?", answers=(), unanswerable=True, spans=(("d", 0, 5),))
+    assert covers_half(unanswerable, "d", 0, 5, 0) == 0
+
+
+def test_by_half_counts_the_half_columns_as_right_and_nothing_else() -> None:
+    """``by_half`` swaps the half columns in for containment's; a table without them, or whose half columns
+    are containment's, gives None (the report then has nothing to add for it)."""
+    table = fixture_table("a", 1, questions=10)
+    assert by_half(table) is None
+    assert by_half(dataclasses.replace(table, half=table.contained, pair_half=table.pair_contained)) is None
+    half = np.ones_like(table.contained)
+    swapped = by_half(dataclasses.replace(table, half=half, pair_half=half))
+    assert swapped is not None
+    assert swapped.contained.tolist() == half.tolist() and swapped.pair_contained.tolist() == half.tolist()
+    assert swapped.label.tolist() == table.label.tolist()
+    assert model_figures(fit([table], model="m"), swapped, 0.0).picked == 1.0
+
+
+def test_half_columns_survive_a_round_trip_and_a_reread(tmp_path: Path) -> None:
+    """The half columns are written and read back with the table, and a reread keeps them with its rows."""
+    table = read_table("a", 1, questions=4)
+    half = (np.arange(len(table.label)) % 2).astype(np.int8)
+    table = dataclasses.replace(table, half=half, pair_half=1 - half)
+    back = load_table("a", Path(save_table(table, tmp_path)).parent)
+    assert back.half is not None and back.pair_half is not None
+    assert back.half.tolist() == half.tolist() and back.pair_half.tolist() == (1 - half).tolist()
+    reread = reread_table(back, fit([back], model="m"), 2)
+    kept = [int(np.flatnonzero((back.features == row[: len(FEATURES)]).all(axis=1))[0]) for row in reread.features]
+    assert reread.half is not None and reread.half.tolist() == half[kept].tolist()
+
+
+def test_a_rebuilt_table_keeps_the_scores_of_one_that_read_the_same_texts(tmp_path: Path) -> None:
+    """A rebuild whose questions, candidates and headings are the committed table's keeps its cross-encoder
+    scores (they are the fold models' reading of those texts); other texts, or no table before, keep none."""
+    scored = read_table("a", 1, questions=3)
+    texts = Texts(["q0", "q1", "q2"], [f"c{i}" for i in range(len(scored.label))], ["h"] * len(scored.label))
+    tables, folder = tmp_path / "tables", tmp_path / "texts"
+    rebuilt = dataclasses.replace(scored, reader=None)
+    assert kept_scores(rebuilt, texts, tables, folder)[0].reader is None  # nothing written yet
+    save_table(scored, tables)
+    save_texts("a", texts, folder)
+    kept, _ = kept_scores(rebuilt, texts, tables, folder)
+    assert kept.reader is not None and kept.reader.tolist() == scored.reader.tolist()  # type: ignore[union-attr]
+    other = dataclasses.replace(texts, candidates=[*texts.candidates[:-1], "changed"])
+    assert kept_scores(rebuilt, other, tables, folder)[0].reader is None
+
+
+def test_committed_span_sets_carry_the_half_columns() -> None:
+    """XQuAD's and PolicyQA's tables (gold with offsets) carry the half columns, and a candidate whose span
+    holds a whole gold span (its label) covers half of it."""
+    for name in ("xquad", "policyqa"):
+        table = load_table(name)
+        assert table.half is not None and table.pair_half is not None, name
+        assert (table.half[table.label > 0] == 1).all(), name
+        assert by_half(table) is not None, name
