@@ -7,7 +7,9 @@
 The report has, for each set left out, the scorer fitted on the other five
 beside the hand-set weights it replaced, both on the same candidates; then an
 ablation (each feature group dropped, refitted, left-out figures averaged
-over the sets); then the final fit on all six sets.
+over the sets); then, once the tables hold cross-encoder scores, the reranker,
+the gate, the sets with gold offsets measured by the span each quote covers
+(``half_report``) and the calibration floor; then the final fit on all six sets.
 """
 
 from __future__ import annotations
