@@ -17,7 +17,7 @@ is labelled:
   elsewhere the same as ``contained`` and ``pair_contained``. It measures the
   span where the gold locates it: a sentence that repeats a short answer's words
   elsewhere does not count, one holding most of a span that crosses a sentence's
-  end does. The report prints it beside containment (``fitting.fit.by_half``).
+  end does. The report prints it beside containment (``qa.evaluate.covers_half``, ``fitting.fit.by_half``).
 
 Each answerable question (every ``NEAR_MISS_EVERY``-th of PolicyQA's, whose
 568 distinct questions repeat over 20 policies) is also asked as a **near
@@ -50,7 +50,7 @@ from fitting.indexes import CACHE, index_of, log
 from fitting.sets import Corpus, corpora
 from qa.defaults import DEFAULT_MODEL
 from qa.embed import Embedder
-from qa.evaluate import is_relevant
+from qa.evaluate import covers_half, is_relevant
 from qa.features import FEATURES, candidate_features, candidate_headings, candidate_text, through_lead_in
 from qa.gold import GoldItem
 from qa.index import VectorIndex
@@ -103,20 +103,6 @@ def _labels(item: GoldItem, doc_id: str, start: int, end: int, text: str) -> tup
     return contained, contained
 
 
-def covers_half(item: GoldItem, doc_id: str, start: int, end: int, contained: int) -> int:
-    """Whether ``start:end`` of ``doc_id`` overlaps at least half of one of ``item``'s gold spans (``contained``,
-    whether it holds a gold answer's text, where the gold gives no offsets).
-
-    Example:
-        >>> item = GoldItem(id="q", question="?", answers=("cde",), spans=(("d", 2, 5),))
-        >>> covers_half(item, "d", 0, 4, 0), covers_half(item, "d", 0, 3, 0), covers_half(item, "e", 0, 9, 0)
-        (1, 0, 0)
-    """
-    if item.unanswerable or not item.spans:
-        return contained
-    return int(any(d == doc_id and 2 * (min(end, e) - max(start, s)) >= e - s for d, s, e in item.spans))
-
-
 @dataclass(frozen=True, slots=True)
 class Texts:
     """What a table's rows read: each question's text, each candidate's (its span) and the headings above it
@@ -152,12 +138,12 @@ def _rows(
         passage, span = candidate.passage, candidate.span
         text = index.documents[passage.doc_id].text
         label, contained = _labels(item, passage.doc_id, span.start, span.end, text[span.start : span.end])
-        half = covers_half(item, passage.doc_id, span.start, span.end, contained)
+        half = int(covers_half(item, passage.doc_id, span.start, span.end, bool(contained)))
         pair, pair_half = contained, half
         if candidate.position + 1 < len(passage.units) and not item.unanswerable:
             end = through_lead_in(passage, passage.units[candidate.position + 1]).end
             pair = int(contains_answer(text[candidate.unit.start : end], item.answers))
-            pair_half = covers_half(item, passage.doc_id, candidate.unit.start, end, pair)
+            pair_half = int(covers_half(item, passage.doc_id, candidate.unit.start, end, bool(pair)))
         labels.append(Labels(label, contained, pair, candidate.position, order[passage.id], half, pair_half))
     return matrix, labels, texts
 

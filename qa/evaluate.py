@@ -6,6 +6,8 @@ scores and the aggregate. Aggregate keys (stable; ``qa eval --json`` prints them
 =========================  ====================================================================
 ``n``, ``n_answerable``    questions, and those the gold says are answerable
 ``containment``            share of answerable questions whose answer contains a gold answer
+``span_coverage``          ... whose answer covers at least half of a gold span where the gold locates
+                           it (``covers_half``; SQuAD sets; without offsets the same as containment)
 ``containment_top3``       ... whose first three citations contain one
 ``containment_answers3``   ... of which one of three distinct answers (``answers=3``, distinct quotes
                            unless ``distinct`` says passages) contains one
@@ -97,6 +99,7 @@ class ItemResult:
     terms: dict[str, float]
     reader: float | None
     contained: bool
+    span_covered: bool
     contained_top3: bool
     contained_answers3: bool
     exact_match: float
@@ -127,6 +130,24 @@ def is_relevant(item: GoldItem, passage: Passage) -> bool:
     return metrics.contains_answer(passage.text, item.answers)
 
 
+def covers_half(item: GoldItem, doc_id: str, start: int, end: int, contained: bool) -> bool:
+    """Whether ``start:end`` of ``doc_id`` overlaps at least half of one of ``item``'s gold spans: the answer
+    where the gold locates it, so a sentence that repeats a short answer's words elsewhere does not count and
+    one holding most of a span that crosses a sentence's end does. Where the gold gives no offsets (or the
+    question is unanswerable), ``contained``: whether the text holds a gold answer.
+
+    Example:
+        >>> item = GoldItem(id="q", question="?", answers=("cde",), spans=(("d", 2, 5),))
+        >>> [covers_half(item, "d", 0, 4, False), covers_half(item, "d", 0, 3, True)]
+        [True, False]
+        >>> covers_half(item, "e", 0, 9, True)
+        False
+    """
+    if item.unanswerable or not item.spans:
+        return contained
+    return any(d == doc_id and 2 * (min(end, e) - max(start, s)) >= e - s for d, s, e in item.spans)
+
+
 def relevant_ids(item: GoldItem, passages: Sequence[Passage]) -> frozenset[str]:
     """The ids of the passages that are relevant to the item (``is_relevant``)."""
     return frozenset(p.id for p in passages if is_relevant(item, p))
@@ -151,6 +172,12 @@ def evaluate_item(engine: Answerer, item: GoldItem, *, mode: Mode, k: int, disti
         for c in answer.citations
     ]
     would_be = first.quote if first is not None else None
+    contained = metrics.contains_answer(answer.answer, item.answers)
+    covered = (
+        answer.answer is not None
+        and first is not None
+        and covers_half(item, first.document_id, first.start, first.end, contained)
+    )
     units = 0
     if answer.answer is not None and first is not None:
         passage = engine.passage(first.passage_id)
@@ -164,7 +191,8 @@ def evaluate_item(engine: Answerer, item: GoldItem, *, mode: Mode, k: int, disti
         right=not item.unanswerable and metrics.contains_answer(would_be, item.answers),
         terms=asked.terms,
         reader=asked.reader,
-        contained=metrics.contains_answer(answer.answer, item.answers),
+        contained=contained,
+        span_covered=covered,
         contained_top3=any(c["has_answer"] for c in citations[:3]),
         contained_answers3=any(metrics.contains_answer(a.answer, item.answers) for a in answer.answers[:ANSWERS]),
         exact_match=metrics.exact_match(answer.answer, item.answers),
@@ -201,6 +229,7 @@ def aggregate(results: Sequence[ItemResult]) -> dict[str, float]:
         "n": len(results),
         "n_answerable": len(answerable),
         "containment": _share([r.contained for r in answerable]),
+        "span_coverage": _share([r.span_covered for r in answerable]),
         "containment_top3": _share([r.contained_top3 for r in answerable]),
         "containment_answers3": _share([r.contained_answers3 for r in answerable]),
         "exact_match": metrics.mean([r.exact_match for r in answerable]),

@@ -18,7 +18,8 @@ from qa.evaluate import EvalResult, ItemResult
 from qa.metrics import reliability_bins
 
 _KEYS = (
-    "containment", "containment_top3", "containment_answers3", "exact_match", "f1", "median_answer_chars",
+    "containment", "span_coverage", "containment_top3", "containment_answers3", "exact_match", "f1",
+    "median_answer_chars",
     "section_accuracy",
     "quote_exactness", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "citation_precision",
     "citation_recall", "abstention_precision", "abstention_recall", "abstention_f1", "false_refusal_rate",
@@ -27,6 +28,7 @@ _KEYS = (
 # One line on what each figure measures, shown beside it.
 METRIC_HELP = {
     "containment": "answerable questions whose answer holds a gold answer",
+    "span_coverage": "... whose answer covers half of a gold span where the gold has it (else: containment)",
     "containment_top3": "answerable questions with a gold answer in one of the first three citations",
     "containment_answers3": "answerable questions with a gold answer in one of three answers (answers=3, --distinct)",
     "exact_match": "SQuAD exact match of the answer: a whole sentence against a short span is 0 by construction",

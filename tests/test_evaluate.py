@@ -16,7 +16,7 @@ from qa.cite import cite
 from qa.cli import main
 from qa.engine import Asked
 from qa.errors import CorpusError
-from qa.evaluate import evaluate
+from qa.evaluate import covers_half, evaluate
 from qa.gold import GoldItem, load_jsonl, load_squad
 from qa.records import CITATION_FIELDS, citation_record
 from qa.report import _failure_row, render_report
@@ -283,6 +283,8 @@ def test_evaluate_reports_each_figure_as_computed_by_hand() -> None:
         "n_answerable": 3,
         # g1 "The Alda is 40 km long." and g2 "Trout live in ..." hold a gold answer; g3 refused.
         "containment": 2 / 3,
+        # No item gives offsets: covering a located gold span is holding a gold answer.
+        "span_coverage": 2 / 3,
         # g3's citation holds "the old bridge" although it was refused.
         "containment_top3": 3 / 3,
         # One answer each (the fake gives no more): the same as containment.
@@ -357,3 +359,48 @@ def test_a_failure_row_shows_the_cross_encoders_logit() -> None:
     """The report's failure row gives the best candidate's cross-encoder logit, signed, beside its terms."""
     item = dataclasses.replace(evaluate(FakeEngine(), GOLD, k=3).items[2], reader=-2.5)
     assert _failure_row(item).endswith("<td>-2.50</td></tr>")
+
+
+# --- gold spans covered by half -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("doc_id", "start", "end", "contained", "covered"),
+    [
+        ("d", 10, 20, 0, 1),  # the whole span
+        ("d", 0, 15, 0, 1),  # its first half, exactly: 5 of 10 characters
+        ("d", 0, 14, 1, 0),  # 4 of 10, whatever the text holds
+        ("d", 16, 40, 0, 0),  # its last 4
+        ("e", 10, 20, 1, 0),  # the same offsets in another document
+    ],
+)
+def test_a_quote_covers_half_a_gold_span_by_its_offsets(
+    doc_id: str, start: int, end: int, contained: int, covered: int
+) -> None:
+    """Where the gold gives offsets, a quote covers it when it overlaps at least half of one gold span's
+    characters in the same document: a span that crosses a sentence's end counts for the sentence holding
+    most of it."""
+    item = GoldItem(id="q", question="?", answers=("x",), spans=(("d", 10, 20), ("d", 100, 102)))
+    assert covers_half(item, doc_id, start, end, bool(contained)) == bool(covered)
+
+
+def test_without_offsets_covering_half_is_holding_the_answer() -> None:
+    """A gold set with answer texts only (or an unanswerable question) has no span to cover: the label is
+    containment's."""
+    assert covers_half(GoldItem(id="q", question="?", answers=("x",)), "d", 0, 5, True)
+    assert not covers_half(GoldItem(id="q", question="?", answers=("x",)), "d", 0, 5, False)
+    unanswerable = GoldItem(id="q", question="?", answers=(), unanswerable=True, spans=(("d", 0, 5),))
+    assert not covers_half(unanswerable, "d", 0, 5, False)
+
+
+def test_span_coverage_counts_the_answer_where_the_gold_locates_it() -> None:
+    """The answer to "How long is the Alda?" quotes "The Alda is 40 km long.": it holds the words "40 km"
+    whichever "40 km" the gold marks, but covers the gold span only when the gold marks that sentence's,
+    not the bridge's."""
+    length_at = ALDA_TEXT.index("40 km")
+    bridge_at = ALDA_TEXT.index("40 km", ALDA_TEXT.index("The old bridge"))
+    for at, covered in ((length_at, 1.0), (bridge_at, 0.0)):
+        item = GoldItem("g1", "How long is the Alda?", ("40 km",), spans=((ALDA.id, at, at + 5),))
+        result = evaluate(FakeEngine(), [item], k=3)
+        assert result.items[-1].contained and result.items[-1].span_covered == bool(covered)
+        assert (result.aggregate["containment"], result.aggregate["span_coverage"]) == (1.0, covered)

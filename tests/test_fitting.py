@@ -38,7 +38,6 @@ from fitting.tables import (
     Table,
     Texts,
     build_table,
-    covers_half,
     kept_scores,
     load_table,
     save_table,
@@ -46,7 +45,6 @@ from fitting.tables import (
 )
 from qa.defaults import DEFAULT_MODEL
 from qa.features import COLUMN, FEATURES
-from qa.gold import GoldItem
 from qa.scorer import READER_FEATURES, from_record, load_model, to_record, weights_name
 
 
@@ -572,35 +570,6 @@ def test_the_cross_encoder_is_trained_on_candidates_read_after_their_headings(tm
 
 
 # --- gold spans covered by half -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("doc_id", "start", "end", "contained", "covered"),
-    [
-        ("d", 10, 20, 0, 1),  # the whole span
-        ("d", 0, 15, 0, 1),  # its first half, exactly: 5 of 10 characters
-        ("d", 0, 14, 1, 0),  # 4 of 10, whatever the text holds
-        ("d", 16, 40, 0, 0),  # its last 4
-        ("e", 10, 20, 1, 0),  # the same offsets in another document
-    ],
-)
-def test_a_quote_covers_half_a_gold_span_by_its_offsets(
-    doc_id: str, start: int, end: int, contained: int, covered: int
-) -> None:
-    """Where the gold gives offsets, a quote covers it when it overlaps at least half of one gold span's
-    characters in the same document: a span that crosses a sentence's end counts for the sentence holding
-    most of it."""
-    item = GoldItem(id="q", question="?", answers=("x",), spans=(("d", 10, 20), ("d", 100, 102)))
-    assert covers_half(item, doc_id, start, end, contained) == covered
-
-
-def test_without_offsets_covering_half_is_holding_the_answer() -> None:
-    """A gold set with answer texts only (or an unanswerable question) has no span to cover: the label is
-    containment's."""
-    assert covers_half(GoldItem(id="q", question="?", answers=("x",)), "d", 0, 5, 1) == 1
-    assert covers_half(GoldItem(id="q", question="?", answers=("x",)), "d", 0, 5, 0) == 0
-    unanswerable = GoldItem(id="q", question="?", answers=(), unanswerable=True, spans=(("d", 0, 5),))
-    assert covers_half(unanswerable, "d", 0, 5, 0) == 0
 
 
 def test_by_half_counts_the_half_columns_as_right_and_nothing_else() -> None:
