@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fitting.__main__ import MODELS, fitted_model
+from fitting.__main__ import MODELS, fitted_model, half_report
 from fitting.fit import (
     CONFIDENCE_SET_WEIGHT,
     Figures,
@@ -613,6 +613,26 @@ def test_a_rebuilt_table_keeps_the_scores_of_one_that_read_the_same_texts(tmp_pa
     assert kept.reader is not None and kept.reader.tolist() == scored.reader.tolist()  # type: ignore[union-attr]
     other = dataclasses.replace(texts, candidates=[*texts.candidates[:-1], "changed"])
     assert kept_scores(rebuilt, other, tables, folder)[0].reader is None
+
+
+def test_the_half_report_measures_each_set_with_offsets_by_its_own_folds() -> None:
+    """The report has a row for each set whose half columns say more than containment, and none for the rest;
+    each row is the gated figures of that set's fold (rankers, threshold and gate fitted without it) counted
+    by containment, then by the half columns."""
+    tables = [read_table("a", 1), read_table("b", 2), read_table("c", 3)]
+    half = np.zeros_like(tables[1].contained)  # "b": no quote covers a gold span
+    tables[1] = dataclasses.replace(tables[1], half=half, pair_half=half)
+    folds = reranker_folds(tables, model="m", count=2)
+    gated = leave_one_out_gated(tables, model="m", count=2, folds=folds)
+    rows = [line.split("|") for line in half_report(folds, gated).splitlines() if "|" in line][2:]  # past the header
+    assert [r[0].strip() for r in rows] == ["b"]
+    whole, _, _, gate = gated["b"]
+    halved = by_half(tables[1])
+    assert halved is not None
+    counted, _ = gated_figures(halved, Gated.of(halved, folds[1].first, folds[1].second), gate, folds[1].threshold)
+    assert counted.picked == counted.containment == 0.0 < whole.picked
+    assert rows[0][2].split() == [f"{whole.picked:.3f}", "/", "0.000"]
+    assert rows[0][3].split() == [f"{whole.containment:.3f}", "/", "0.000"]
 
 
 def test_committed_span_sets_carry_the_half_columns() -> None:
