@@ -28,7 +28,6 @@ documents at once (retrieval keeps one per segment).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from qa.metadata import (
     MetadataError,
     clean_date,
     field_type,
+    number_problem,
 )
 
 Scalar = str | int | float | bool
@@ -228,8 +228,8 @@ class _Parser:
                 return value
         elif isinstance(value, int | float):
             if "number" in types:
-                if not math.isfinite(value):
-                    raise FilterError(f"filter: {_name(field)} needs a finite number")
+                if (problem := number_problem(value)) is not None:
+                    raise FilterError(f"filter: {_name(field)} {problem}")
                 return value
         elif isinstance(value, str):
             if len(value) > MAX_STRING_CHARS:

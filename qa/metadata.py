@@ -104,16 +104,24 @@ def _tags(value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tags))  # repeats dropped, order kept
 
 
+# A whole number beyond this is not kept exactly by a JSON number in a browser (nor by a float).
+MAX_EXACT_INT = 2**53
+
+
+def number_problem(value: int | float) -> str | None:
+    """What is wrong with a number as a metadata value or a filter's operand, or None: it must be finite,
+    and a whole number within ±2**53 (``MAX_EXACT_INT``)."""
+    if isinstance(value, int):
+        return "is a number beyond ±2**53" if abs(value) > MAX_EXACT_INT else None
+    return None if math.isfinite(value) else "must be a finite number"
+
+
 def _extra(name: str, value: object) -> MetaValue:
     if isinstance(value, bool):
         return value
-    if isinstance(value, int):
-        if abs(value) > 2**53:  # beyond what a JSON number keeps exactly in a browser
-            raise MetadataError(f"metadata.{name} is a number beyond ±2**53")
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise MetadataError(f"metadata.{name} must be a finite number")
+    if isinstance(value, int | float):
+        if (problem := number_problem(value)) is not None:
+            raise MetadataError(f"metadata.{name} {problem}")
         return value
     if isinstance(value, str):
         return _plain_text(name, value, MAX_STRING_CHARS)

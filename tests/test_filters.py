@@ -188,7 +188,11 @@ ERRORS: list[tuple[object, str]] = [
     ({"year": {"in": list(range(1001))}}, "filter: 'year' 'in' holds 1001 values; the limit is 1000"),
     ({"year": {"between": [1, 2]}}, "filter: 'year' has unknown operator 'between'; use eq, ne, gt, gte, lt, lte, in"),
     ({"year": {}}, "filter: 'year' has no operator; use one of eq, ne, gt, gte, lt, lte, in"),
-    ({"year": float("nan")}, "filter: 'year' needs a finite number"),
+    ({"year": float("nan")}, "filter: 'year' must be a finite number"),
+    # A whole number too large for a float is refused as metadata refuses it, not left to overflow a compare.
+    ({"year": 10**400}, "filter: 'year' is a number beyond ±2**53"),
+    ({"year": {"gt": -(2**53) - 1}}, "filter: 'year' is a number beyond ±2**53"),
+    ({"year": {"in": [2020, 10**20]}}, "filter: 'year' is a number beyond ±2**53"),
     ({"title": "x" * 1001}, "filter: 'title' values are at most 1000 characters"),
     ({"and": []}, "filter: 'and' needs a non-empty list of filters"),
     ({"or": {"year": 1}}, "filter: 'or' needs a non-empty list of filters"),
