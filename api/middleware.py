@@ -6,6 +6,7 @@ Outermost first (``install`` adds them in reverse)::
     SecurityHeadersMiddleware  nosniff everywhere; a strict CSP unless the route set one
     ProblemCORSMiddleware      QA_CORS_ORIGINS; failed preflights as problem+json
     KeyInURLMiddleware         a credential in the query string -> 400, redacted before it is logged
+    URLTextMiddleware          a path or query string that is not UTF-8 once percent-decoded -> 400
     CatchAllMiddleware         an exception that escaped every handler -> 500 problem+json
     RateLimitMiddleware        QA_RATE_LIMIT -> 429 + Retry-After
     BodyLimitMiddleware        QA_MAX_BODY_BYTES / QA_MAX_UPLOAD_BYTES -> 413, before the body is read
@@ -21,7 +22,7 @@ import logging
 import math
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import anyio
 from fastapi import FastAPI
@@ -112,6 +113,32 @@ class KeyInURLMiddleware:
         scope["query_string"] = REDACTED
         detail = "API keys are accepted in the 'Authorization: Bearer <key>' header only, never in the URL"
         await problem(400, detail)(scope, receive, send)
+
+
+def is_utf8(raw: bytes) -> bool:
+    """Whether percent-decoded ``raw`` (a path or query string, ``+`` read as a space) is UTF-8, surrogates
+    excluded: what the server decodes it as otherwise replaces the bad bytes and answers another question."""
+    try:
+        unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class URLTextMiddleware:
+    """Refuses with 400 a request whose path or query string is not UTF-8 once percent-decoded
+    (``?q=%ff``): the server would read U+FFFD in place of the bytes, and answer a question nobody asked."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for part, raw in (("query string", scope.get("query_string", b"")), ("path", scope.get("raw_path") or b"")):
+                if raw and not is_utf8(raw):
+                    await problem(400, f"the URL's {part} is not UTF-8 text once percent-decoded")(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 class _Tracker:
@@ -273,6 +300,7 @@ def install(app: FastAPI, settings: Settings, metrics: Metrics, is_valid_key: Ca
         capacity, period = parse_rate_limit(settings.rate_limit)
         app.add_middleware(RateLimitMiddleware, buckets=TokenBuckets(capacity, period), is_valid_key=is_valid_key)
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(URLTextMiddleware)
     app.add_middleware(KeyInURLMiddleware, is_valid_key=is_valid_key)
     cors: dict[str, Any] = {
         "allow_origins": list(settings.cors_origins),

@@ -196,6 +196,12 @@ def index_command(
         )
 
 
+def _printable(text: str) -> str:
+    """``text`` with each lone surrogate as U+FFFD: bytes of an argument or a line that were not UTF-8 reach
+    Python as surrogates, which no UTF-8 output can hold (the question is refused; its error line is printed)."""
+    return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+
+
 def _questions(args: tuple[str, ...]) -> Iterator[str]:
     if args == ("-",):
         for line in sys.stdin:
@@ -271,7 +277,7 @@ def ask_command(
             failed = True
             click.echo(f"Error: {exc}: {question[:80]!r}", err=True)
             if as_json:
-                click.echo(json.dumps({"question": question, "error": str(exc)}, ensure_ascii=False))
+                click.echo(json.dumps({"question": _printable(question), "error": str(exc)}, ensure_ascii=False))
             continue
         if as_json:
             click.echo(json.dumps(answer_record(answer), ensure_ascii=False))

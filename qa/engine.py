@@ -41,12 +41,14 @@ def clean_question(question: str) -> str:
     """Validate and trim a question.
 
     Raises:
-        QueryError: If it is empty, over MAX_QUESTION_CHARS, or holds control characters or lone surrogates.
+        QueryError: If it is empty (or holds only invisible format characters), over MAX_QUESTION_CHARS, or
+            holds control characters (tab, newline and carriage return aside) or lone surrogates.
     """
     if not isinstance(question, str):
         raise QueryError("question must be a string")
     text = question.strip()
-    if not text:
+    if all(unicodedata.category(char) == "Cf" or char.isspace() for char in text):
+        # "" and what only looks empty: zero-width spaces, a byte-order mark, other invisible format characters
         raise QueryError("question is empty")
     if len(text) > MAX_QUESTION_CHARS:
         raise QueryError(f"question has {len(text)} characters; the limit is {MAX_QUESTION_CHARS}")

@@ -258,6 +258,21 @@ def test_ask_with_an_empty_question_exits_1_and_answers_the_rest(
 
 
 @pytest.mark.model
+def test_ask_a_question_that_was_not_utf8_gets_an_error_line_of_valid_utf8(
+    settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path
+) -> None:
+    """Bytes of an argument that are not UTF-8 reach Python as lone surrogates: the question is refused, and
+    its error line shows them as U+FFFD (a surrogate cannot be written as UTF-8), then the next is answered."""
+    undecodable = b"\xff\xfe".decode("utf-8", "surrogateescape")
+    result = invoke("ask", "--json", "--index-dir", str(model_index_dir), undecodable, AGENCIES)
+    assert result.exit_code == 1
+    error, answer = json_lines(result)
+    assert error == {"question": "\ufffd\ufffd", "error": "question contains a lone surrogate (invalid Unicode)"}
+    result.stdout.encode("utf-8")  # strict: no surrogate reached the output
+    assert_contract(answer, AGENCIES)
+
+
+@pytest.mark.model
 def test_ask_prints_a_readable_answer(
     settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path, corpus_document: Document
 ) -> None:

@@ -63,6 +63,9 @@ def hash_engine(hash_index: VectorIndex) -> Engine:
     [
         ("", "question is empty"),
         ("   \n\t ", "question is empty"),
+        ("\u200b\u200b", "question is empty"),  # zero-width spaces only: nothing to answer
+        ("\ufeff", "question is empty"),  # a byte-order mark alone
+        (" \u200d\u2060 ", "question is empty"),
         ("x" * (MAX_QUESTION_CHARS + 1), "question has 1001 characters; the limit is 1000"),
         ("a\x00b", "question contains a control character (U+0000)"),
         ("bell\x07", "question contains a control character (U+0007)"),

@@ -234,6 +234,36 @@ BAD_REQUESTS = [
         ".txt",
         id="upload-bad-id",
     ),
+    # A JSON route given another media type: the header is at fault, not the body's shape.
+    pytest.param(
+        "POST",
+        "/v1/ask",
+        {"content": b'{"question": "fusion"}', "headers": {"content-type": "text/plain"}},
+        415,
+        "application/json",
+        id="ask-text-plain",
+    ),  # fmt: skip
+    pytest.param(
+        "POST",
+        "/v1/verify",
+        {"content": b'{"citations": []}', "headers": {"content-type": "text/plain"}},
+        415,
+        "application/json",
+        id="verify-text-plain",
+    ),  # fmt: skip
+    pytest.param(
+        "POST",
+        "/v1/collections",
+        {"content": b'{"name": "left"}', "headers": AUTH},
+        415,
+        "application/json",
+        id="collection-no-type",
+    ),  # fmt: skip
+    # Bytes that are not UTF-8 once percent-decoded: read as U+FFFD they would be answered as another question.
+    pytest.param("GET", "/v1/ask?q=%ff%fe%fd", {}, 400, "query string is not UTF-8", id="query-not-utf8"),
+    pytest.param("GET", "/v1/search?q=%c3%28", {}, 400, "query string is not UTF-8", id="query-bad-sequence"),
+    pytest.param("GET", "/v1/ask?q=%ed%a0%80", {}, 400, "query string is not UTF-8", id="query-surrogate"),
+    pytest.param("GET", "/view/a%ff.md", {}, 400, "path is not UTF-8", id="path-not-utf8"),
 ]
 
 
