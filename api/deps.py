@@ -145,6 +145,18 @@ def require_admin(request: Request, credentials: Credentials) -> None:
     check_key(request, credentials, "admin")
 
 
+def media_type(request: Request) -> str:
+    """The request body's media type, lower case, without its parameters ("" when none is sent)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def require_json(request: Request) -> None:
+    """A route whose body is JSON refuses another media type with 415: read as something else, the body
+    would get a 422 about its shape ("Input should be a valid dictionary") for what is the header's fault."""
+    if media_type(request) != "application/json":
+        raise HTTPException(415, "send the body as application/json")
+
+
 async def run_sync(func: Callable[..., T], /, *args: object, **kwargs: object) -> T:
     """Run blocking work in a thread that the request deadline can abandon."""
     return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), abandon_on_cancel=True)

@@ -170,8 +170,8 @@ async def view(
     request: Request,
     service: ServiceDep,
     document_id: str,
-    start: Annotated[int | None, Query(ge=0, description="Start of the cited range")] = None,
-    end: Annotated[int | None, Query(ge=0, description="End of the cited range (exclusive)")] = None,
+    start: Annotated[int | None, Query(description="Start of the cited range")] = None,
+    end: Annotated[int | None, Query(description="End of the cited range (exclusive)")] = None,
 ) -> HTMLResponse:
     """A document with the cited range ``[start, end)`` highlighted and its section path shown."""
     engine = await current_engine(service)
@@ -182,7 +182,7 @@ async def view(
     except DocumentNotFound:
         return message(request, 404, "Not found", "There is no document with this id here.")
     if start is not None or end is not None:
-        if start is None or end is None or not start < end <= len(doc.text):
+        if start is None or end is None or not 0 <= start < end <= len(doc.text):
             rule = f"Give both <code>start</code> and <code>end</code>, with 0 ≤ start &lt; end ≤ {len(doc.text)}"
             return message(request, 400, "Bad range", f"{rule} (the document's length); got {start}–{end}.")
     # Escaping a long document takes a while: keep it off the event loop.

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import AfterValidator
 
-from api.deps import EngineDep, SettingsDep, require_reader, run_sync
+from api.deps import EngineDep, SettingsDep, require_json, require_reader, run_sync
 from api.routes import problems
 from api.schemas import DISTINCT_DESCRIPTION, AnswerOut, AskRequest, FilterParam, check_question
 from qa.defaults import MAX_ANSWERS
@@ -31,7 +31,9 @@ async def _answer(
     return AnswerOut.model_validate(answer_record(answer))
 
 
-@router.post("/ask", responses=ERRORS)
+@router.post(
+    "/ask", responses=problems(400, 401, 403, 404, 413, 415, 422, 429, 503), dependencies=[Depends(require_json)]
+)
 async def ask(body: AskRequest, engine: EngineDep, settings: SettingsDep) -> AnswerOut:
     """Answer a question: the same object as `qa ask --json`."""
     return await _answer(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from api.collections import Collections
-from api.deps import SettingsDep, presented_key, reads_need_key, require_admin, run_sync
+from api.deps import SettingsDep, presented_key, reads_need_key, require_admin, require_json, run_sync
 from api.routes import problems
 from api.schemas import CollectionIn, CollectionList, CollectionOut
 from qa.collections import NAME, Collection, list_collections
@@ -42,8 +42,8 @@ async def get_collections(request: Request, settings: SettingsDep) -> Collection
 @router.post(
     "/collections",
     status_code=201,
-    dependencies=[Depends(require_admin)],
-    responses=problems(400, 401, 403, 409, 413, 422, 429, 503),
+    dependencies=[Depends(require_admin), Depends(require_json)],
+    responses=problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
 )
 async def post_collection(body: CollectionIn, request: Request) -> CollectionOut:
     """Create an empty collection (its documents are then added under /v1/collections/{name}/documents)."""

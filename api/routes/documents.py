@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from api.deps import EngineDep, ServiceDep, SettingsDep, require_reader, require_writer, run_sync
+from api.deps import EngineDep, ServiceDep, SettingsDep, media_type, require_reader, require_writer, run_sync
 from api.routes import problems
 from api.schemas import (
     METADATA_DESCRIPTION,
@@ -176,10 +176,10 @@ async def post_document(
 
     ``engine`` answers 503 before the body is read when no index is loaded, and gives the passage length.
     """
-    content_type = request.headers.get("content-type", "").lower()
-    if content_type.startswith("multipart/form-data"):
+    content_type = media_type(request)
+    if content_type == "multipart/form-data":
         document_id, data, title, metadata = await _multipart_upload(request, settings)
-    elif content_type.split(";")[0].strip() == "application/json":
+    elif content_type == "application/json":
         document_id, data, title, metadata = await _json_upload(request)
     else:
         raise HTTPException(415, "send application/json or multipart/form-data")

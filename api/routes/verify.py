@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import EngineDep, require_reader, run_sync
+from api.deps import EngineDep, require_json, require_reader, run_sync
 from api.routes import problems
 from api.schemas import VerifyOut, VerifyRequest
 from qa.engine import Engine
@@ -62,8 +62,9 @@ def _answer(engine: Engine, body: bytes) -> bytes:
 @router.post(
     "/verify",
     response_model=VerifyOut,
-    responses=problems(400, 401, 403, 404, 413, 422, 429, 503),
+    responses=problems(400, 401, 403, 404, 413, 415, 422, 429, 503),
     openapi_extra=VERIFY_BODY,
+    dependencies=[Depends(require_json)],
 )
 async def verify_citations(request: Request, engine: EngineDep) -> Response:
     """Check citations returned earlier against the documents as they are now, in order."""

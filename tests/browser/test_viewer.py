@@ -78,6 +78,7 @@ def test_the_viewer_answers_bad_requests_with_pages(service: Any) -> None:
         (view_url(service, document_id, 5, length + 1), 400, f"0 ≤ start &lt; end ≤ {length}"),
         (view_url(service, document_id, 9, 9), 400, "got 9–9"),
         (view_url(service, document_id) + "?start=3", 400, "got 3–None"),
+        (view_url(service, document_id, -1, 4), 400, "got -1–4"),  # a range's every rule gets the same page
     ]
     for url, status, text in cases:
         response = service.get(url.removeprefix(service.url))
