@@ -38,7 +38,17 @@ def opens_segment(tag: str) -> bool:
     return tag in ("tr", "li") or tag in _BREAKS or heading_level(tag) > 0
 
 
+# Elements that open and close a table's row groups: an unclosed row or cell ends at them.
+_ROW_GROUPS = frozenset({"table", "thead", "tbody", "tfoot"})
+_LISTS = frozenset({"ul", "ol"})
+
+
 class _Collector(HTMLParser):
+    """Blocks from HTML, with the end tags HTML5 lets authors leave out: a ``td``/``th`` ends at the next
+    cell, its row's end or the table's; a ``tr`` at the next row or the table's end; an ``li`` at the next
+    item of its list or the list's end. Inside a cell, paragraphs, line breaks, lists and even a nested
+    table are the cell's text (joined with spaces), so a row stays one row."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.segments: list[tuple[BlockKind, int, str]] = []
@@ -46,9 +56,12 @@ class _Collector(HTMLParser):
         self._kind: BlockKind = "paragraph"
         self._level = 0
         self._skip_depth = 0
-        self._cells: list[str] | None = None
-        self._li_depth = 0  # open <li> elements: a <p> inside one is still the list item
+        self._cells: list[str] | None = None  # the open row's cells
+        self._in_cell = False
+        self._nested = 0  # tables opened inside the open cell
         self._row_has_th = False
+        self._lists: list[bool] = []  # per open list, innermost last: whether an item of it is open
+        self._li_depth = 0  # open <li> elements: a <p> inside one is still the list item
         self.anchors: list[tuple[int, str]] = []  # (segment the element's text lands in, its id)
 
     def _flush(self) -> None:
@@ -58,6 +71,38 @@ class _Collector(HTMLParser):
             self.segments.append((self._kind, self._level, text))
         self._kind, self._level = ("list_item" if self._li_depth else "paragraph"), 0
 
+    def _close_cell(self) -> None:
+        if self._in_cell and self._cells is not None:
+            self._cells.append(" ".join("".join(self._buffer).split()))
+        self._in_cell = False
+        self._buffer = []
+
+    def _close_row(self) -> None:
+        if self._cells is None:
+            return
+        self._close_cell()
+        cells, self._cells = self._cells, None
+        if any(cells):
+            kind: BlockKind = "table_header" if self._row_has_th else "table_row"
+            self.segments.append((kind, 0, " | ".join(cells) + " |"))
+
+    def _open_item(self) -> None:
+        if not self._lists:  # an item outside any list: as if in one
+            self._lists.append(False)
+        if self._lists[-1]:  # the item before it was left open: it ends here
+            self._close_item()
+        self._flush()
+        self._lists[-1] = True
+        self._li_depth += 1
+        self._kind = "list_item"
+
+    def _close_item(self) -> None:
+        self._flush()
+        if self._lists and self._lists[-1]:
+            self._lists[-1] = False
+            self._li_depth -= 1
+        self._kind = "list_item" if self._li_depth else "paragraph"
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
             self._skip_depth += tag not in _VOID
@@ -65,28 +110,44 @@ class _Collector(HTMLParser):
         if self._skip_depth:
             return
         self._anchor(tag, attrs)
-        if tag == "tr":
+        if self._in_cell and (self._nested or tag == "table"):
+            self._nested += tag == "table"
+            if opens_segment(tag) or tag in ("td", "th"):
+                self._buffer.append(" ")
+        elif tag == "tr":
+            self._close_row()
             self._flush()
             self._cells, self._row_has_th = [], False
-        elif tag in ("td", "th") and self._cells is not None:
+        elif tag in ("td", "th"):
+            if self._cells is None:  # a cell outside any row: its row is implied
+                self._flush()
+                self._cells, self._row_has_th = [], False
+            self._close_cell()
             self._row_has_th |= tag == "th"
-            self._buffer = []
+            self._in_cell = True
+        elif self._in_cell:
+            if opens_segment(tag):
+                self._buffer.append(" ")
         elif level := heading_level(tag):
             self._flush()
             self._kind, self._level = "heading", level
         elif tag == "li":
-            self._flush()
-            self._li_depth += 1
-            self._kind = "list_item"
+            self._open_item()
         elif tag in _BREAKS:
+            if tag in _ROW_GROUPS:
+                self._close_row()
             self._flush()
+            if tag in _LISTS:
+                self._lists.append(False)
+        elif tag == "tfoot":
+            self._close_row()
 
     def _anchor(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         """Keep an element's id (an ``a`` element's name) for the segment its text will be in."""
         found = dict(attrs)
         name = found.get("id") or (found.get("name") if tag == "a" else None)
         if name and 0 < len(name.strip()) <= MAX_ANCHOR_CHARS and name == name.strip():
-            if opens_segment(tag):
+            if opens_segment(tag) and not self._in_cell:
                 self._flush()  # the element starts a segment of its own: flush first, so the id points at it
             self.anchors.append((len(self.segments), name))
 
@@ -96,19 +157,29 @@ class _Collector(HTMLParser):
             return
         if self._skip_depth:
             return
-        if tag in ("td", "th") and self._cells is not None:
-            self._cells.append(" ".join("".join(self._buffer).split()))
-            self._buffer = []
-        elif tag == "tr" and self._cells is not None:
-            cells, self._cells = self._cells, None
-            if any(cells):
-                kind: BlockKind = "table_header" if self._row_has_th else "table_row"
-                self.segments.append((kind, 0, " | ".join(cells) + " |"))
-        elif tag == "li":
+        if self._nested:
+            self._nested -= tag == "table"
+            if opens_segment(tag) or tag in ("td", "th"):
+                self._buffer.append(" ")
+        elif tag in ("td", "th"):
+            self._close_cell()
+        elif tag == "tr":
+            self._close_row()
+        elif tag in _ROW_GROUPS:
+            self._close_row()
             self._flush()
-            self._li_depth = max(0, self._li_depth - 1)
-            self._kind = "list_item" if self._li_depth else "paragraph"
-        elif tag in _BREAKS or (len(tag) == 2 and tag[0] == "h" and tag[1] in "123456"):
+        elif self._in_cell:
+            if opens_segment(tag):
+                self._buffer.append(" ")
+        elif tag == "li":
+            self._close_item()
+        elif tag in _LISTS:
+            if self._lists and self._lists[-1]:
+                self._close_item()
+            if self._lists:
+                self._lists.pop()
+            self._flush()
+        elif tag in _BREAKS or heading_level(tag):
             self._flush()
 
     def handle_data(self, data: str) -> None:
@@ -121,6 +192,7 @@ class _Collector(HTMLParser):
         if _UNFINISHED_TAG.match(self.rawdata):
             self.rawdata = ""
         super().close()
+        self._close_row()
         self._flush()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from qa.htmltext import html_document
 from qa.ingest import parse_document
 from qa.structure import looks_like_heading, parse_blocks, section_paths, split_lines, title_block
 from qa.types import Block, Document
@@ -322,3 +323,63 @@ def test_html_list_item_wrapping_a_paragraph_is_a_list_item() -> None:
         ("list_item", "One item."),
         ("list_item", "Two"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("markup", "blocks"),
+    [
+        # HTML5 lets a cell end at the next cell and a row at the next row: every cell is kept.
+        (
+            "<h1>Rates</h1><table><tr><th>Region<th>Fee\n<tr><td>Scotland<td>14 pounds\n<tr><td>Wales<td>9\n</table>"
+            "<p>After.</p>",
+            [
+                ("heading", "Rates"),
+                ("table_header", "Region | Fee |"),
+                ("table_row", "Scotland | 14 pounds |"),
+                ("table_row", "Wales | 9 |"),
+                ("paragraph", "After."),
+            ],
+        ),
+        # Paragraphs and line breaks inside a cell are the cell's text; the row stays one row.
+        (
+            "<table><tr><th>Office</th><th>Manager</th></tr><tr><td><p>Glasgow depot</p></td><td><p>Fiona Reid</p>"
+            "</td></tr><tr><td>Cardiff<br>(temporary)</td><td><ul><li>Owen<li>Price</ul></td></tr></table>",
+            [
+                ("table_header", "Office | Manager |"),
+                ("table_row", "Glasgow depot | Fiona Reid |"),
+                ("table_row", "Cardiff (temporary) | Owen Price |"),
+            ],
+        ),
+        # A table inside a cell is that cell's text; a cell outside any row implies its row.
+        (
+            "<table><tr><td>outer <table><tr><td>in1<td>in2</table> tail<td>second</table><td>lone<td>cells",
+            [("table_row", "outer in1 in2 tail | second |"), ("table_row", "lone | cells |")],
+        ),
+        # An item ends at the next item of its list, and the list's end ends the last: what follows is prose.
+        (
+            "<ul><li>a<li>b</ul><p>1. Not an item.</p><ol><li>x<ul><li>y</li></ul><li>z</ol>",
+            [
+                ("list_item", "a"),
+                ("list_item", "b"),
+                ("paragraph", "1. Not an item."),
+                ("list_item", "x"),
+                ("list_item", "y"),
+                ("list_item", "z"),
+            ],
+        ),
+    ],
+)
+def test_html_end_tags_that_html5_leaves_out_end_where_a_browser_ends_them(
+    markup: str, blocks: list[tuple[str, str]]
+) -> None:
+    """Pins content loss: an unclosed ``td`` was dropped at the next cell and an unclosed row at the next
+    row, a ``<p>`` in a cell split its row into paragraphs, and an unclosed ``li`` made the rest of the page
+    list items (``qa.htmltext._Collector``)."""
+    doc = parse_document("page.html", markup.encode())
+    assert [(b.kind, doc.text[b.start : b.end]) for b in doc.blocks] == blocks
+
+
+def test_an_id_inside_a_table_cell_points_at_its_row() -> None:
+    text, blocks, anchors = html_document("<p>Before.</p><table><tr><td>a<td id=fee>b</table>")
+    assert anchors == ((blocks[1].start, "fee"),)
+    assert text[blocks[1].start : blocks[1].end] == "a | b |"
