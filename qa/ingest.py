@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 import struct
 import unicodedata
@@ -53,6 +54,8 @@ class Problem:
 
 
 def _decode(data: bytes, doc_id: str) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # a UTF-16 byte-order mark: text, but not UTF-8
+        raise CorpusError(f"{doc_id}: UTF-16 text, not UTF-8; save it as UTF-8")
     if b"\x00" in data:
         raise CorpusError(f"{doc_id}: binary file (contains NUL bytes), not text")
     try:
@@ -79,8 +82,10 @@ def _pdf_text(data: bytes, doc_id: str) -> tuple[str, tuple[tuple[int, int], ...
     )  # fmt: skip
     try:
         reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise CorpusError(f"{doc_id}: the PDF is encrypted")
+        # An empty user password is how a PDF that only restricts printing or copying is encrypted: viewers
+        # open it without asking, and so does this.
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise CorpusError(f"{doc_id}: the PDF is encrypted (it needs a password to open)")
         if len(reader.pages) == 0:
             raise CorpusError(f"{doc_id}: the PDF has no pages")
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
@@ -236,11 +241,12 @@ def parse_document(
 
 
 def corpus_files(root: Path) -> list[Path]:
-    """Supported files under ``root``, sorted, hidden files and folders left out."""
+    """Supported files under ``root``, sorted, hidden files and folders left out; a link to nothing (or to
+    itself) is among them, so that reading it reports it."""
     files = [
         path
         for path in root.rglob("*")
-        if path.is_file()
+        if (path.is_file() or (path.is_symlink() and not path.exists()))
         and path.suffix.lower() in SUPPORTED_SUFFIXES
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
     ]
@@ -259,7 +265,8 @@ def _refuse_path(path: Path, root: Path, doc_id: str) -> str | None:
             f"{doc_id!r}: the file name contains a control character, an invisible format or separator "
             "character, or is not valid UTF-8; rename it"
         )
-    if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
+    # os.path.realpath, not Path.resolve: on a link loop the latter raises RuntimeError before Python 3.13.
+    if path.is_symlink() and not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root)):
         return f"{doc_id}: a link to a file outside the corpus directory; copy the file in instead"
     if path.stat().st_size > MAX_FILE_BYTES:
         return f"{doc_id}: file is larger than {MAX_FILE_BYTES} bytes"
@@ -317,9 +324,17 @@ def with_sidecar(root: Path, doc: Document) -> Document | Problem:
 
 
 def corpus_bytes(root: Path) -> Iterator[tuple[str, bytes] | Problem]:
-    """Each supported file under ``root`` as its document id and bytes, or why it is not read, in id order."""
+    """Each supported file under ``root`` as its document id and bytes, or why it is not read, in id order.
+
+    Two names that differ only in their Unicode normal form (NFC and NFD "café.md") are one id: the second
+    is reported, not read over the first."""
+    seen: set[str] = set()
     for path in corpus_files(root):
         doc_id = normalize_id(path.relative_to(root).as_posix())
+        if doc_id in seen:
+            yield Problem(doc_id, f"{doc_id}: another file's name is the same once normalized (NFC); rename one")
+            continue
+        seen.add(doc_id)
         try:
             refusal = _refuse_path(path, root, doc_id)
             yield Problem(doc_id, refusal) if refusal is not None else (doc_id, path.read_bytes())

@@ -12,6 +12,7 @@ import io
 import pytest
 
 from qa.cite import cite, pages_of
+from qa.errors import CorpusError
 from qa.ingest import parse_document
 from qa.tokens import tokenize
 from qa.types import Span
@@ -110,3 +111,20 @@ def test_pages_survive_storing_and_a_text_document_has_none(pdf_bytes: bytes) ->
     assert document_from_record(document_record(doc)) == doc
     plain = parse_document("a.txt", b"Plain text.\n")
     assert plain.pages == () and "pages" not in document_record(plain)
+
+
+def _encrypted(user_password: str) -> bytes:
+    pdf = fpdf.FPDF()
+    pdf.set_encryption(owner_password="owner", user_password=user_password)
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.cell(0, 10, "Copying restricted: the pier opens at dawn.")
+    return bytes(pdf.output())
+
+
+def test_a_pdf_encrypted_without_a_user_password_is_read_and_one_with_a_password_refused() -> None:
+    """An empty user password only restricts printing or copying: viewers open the file without asking,
+    and so is it indexed (it was refused as "encrypted"). One that needs a password says so."""
+    assert parse_document("open.pdf", _encrypted("")).text == "Copying restricted: the pier opens at dawn."
+    with pytest.raises(CorpusError, match=r"^locked\.pdf: the PDF is encrypted \(it needs a password to open\)$"):
+        parse_document("locked.pdf", _encrypted("secret"))

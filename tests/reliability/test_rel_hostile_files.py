@@ -74,7 +74,7 @@ REFUSED: list[tuple[str, bytes, int, str]] = [
     ("blank.md", b"  \n\t\r\n  ", 400, "blank.md: file is empty"),
     ("binary.txt", bytes(range(256)) * 64, 400, "binary.txt: binary file (contains NUL bytes), not text"),
     ("latin1.md", "# Caf\u00e9\n\nCr\u00e8me.".encode("latin-1"), 400, "latin1.md: not valid UTF-8 (byte 0xe9"),
-    ("utf16.txt", "Hello".encode("utf-16"), 400, "utf16.txt: binary file"),
+    ("utf16.txt", "Hello".encode("utf-16"), 400, "utf16.txt: UTF-16 text, not UTF-8; save it as UTF-8"),
     ("garbage.html", bytes(range(128, 256)) * 8, 400, "garbage.html: not valid UTF-8"),
     ("zero-pages.pdf", zero_page_pdf(), 400, "zero-pages.pdf: the PDF has no pages"),
     ("scan.pdf", scanned_pdf(), 400, "scan.pdf: the PDF has no text layer (a scan?); run OCR on it first"),
@@ -266,6 +266,18 @@ def _hostile_corpus(root: Path, corpus_dir: Path, outside: Path, *, refused_only
     with (root / "sparse.txt").open("wb") as handle:  # 60 MB on paper, nothing on disk: refused before reading
         handle.truncate(MAX_FILE_BYTES + (10 << 20))
     expected["sparse.txt"] = f"sparse.txt: file is larger than {MAX_FILE_BYTES} bytes"
+    # Links to nothing, and a loop of two links, are reported rather than passed over in silence.
+    (root / "dangling.md").symlink_to(root / "gone.md")
+    expected["dangling.md"] = "dangling.md: cannot read the file (No such file or directory)"
+    (root / "loop-a.md").symlink_to(root / "loop-b.md")
+    (root / "loop-b.md").symlink_to(root / "loop-a.md")
+    expected["loop-a.md"] = expected["loop-b.md"] = "cannot read the file (Too many levels of symbolic links)"
+    if (
+        not refused_only
+    ):  # the same name in NFC and NFD is one id: the first (by code point) is read, the other reported
+        (root / "cafe\u0301.md").write_bytes(b"# NFD\n\nThe train departs at dawn.")
+        (root / "caf\u00e9.md").write_bytes(b"# NFC\n\nThe train departs at noon.")
+        expected["caf\u00e9.md"] = "caf\u00e9.md: another file's name is the same once normalized (NFC); rename one"
     os.mkfifo(root / "pipe.txt")  # reading it would block forever: not a regular file, not listed
     (root / "folder.md").mkdir()
     return expected
@@ -291,10 +303,11 @@ def test_hostile_corpus_files_are_reported_and_the_rest_indexed(
     for name, fragment in expected.items():
         assert fragment in problems[name], (name, problems[name])
     index = load_index(tmp_path / "index", model="hash-64")
-    indexed = sorted([ORIGINAL, "inside-link.txt"] + [name for name, _, _ in CORPUS_INDEXED])
+    indexed = sorted([ORIGINAL, "inside-link.txt", "caf\u00e9.md"] + [name for name, _, _ in CORPUS_INDEXED])
     assert sorted(index.documents) == indexed
     for name, _, check in CORPUS_INDEXED:
         assert check(index.documents[name].text) and not any(w in index.documents[name].text for w in HIDDEN)
+    assert "dawn" in index.documents["caf\u00e9.md"].text  # the NFD file, read first; the NFC one not over it
     assert _passages_of(index, ORIGINAL) == _passages_of(hash_index, ORIGINAL)
     figure("hostile_files", corpus_refused=len(expected), corpus_indexed_safely=len(CORPUS_INDEXED) + 1)
 
