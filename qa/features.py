@@ -2,7 +2,9 @@
 
 A candidate is an answer unit (a sentence, a list item, a table row) of one
 of the best retrieved passages, run on over what it introduces when it only
-leads in ("The mission of the Department is to", "(1) In general"). Its row
+leads in ("The mission of the Department is to", "(1) In general"); a unit whose
+quoted words repeat a better-retrieved candidate's (a copied document, a repeated
+notice) is not a candidate again, so copies do not split the answer's share. Its row
 holds the signals ``qa.scorer`` weighs; every one is a plain number, most in
 [0, 1]. ``FEATURES`` names the columns, and the fitted weights are stored by
 these names, so a column is added or dropped here and in the fit together.
@@ -253,6 +255,7 @@ def candidate_features(
     found: list[Candidate] = []
     rows: list[list[float]] = []
     seen_tokens: set[str] = set()
+    quoted: set[str] = set()  # the candidates' texts, whitespace folded: a copy is not a candidate again
     for hit in hits[:passages]:
         passage = hit.passage
         row = index.by_id[passage.id]
@@ -272,6 +275,14 @@ def candidate_features(
         units = zip(passage.units, cached.units, cached.pairs, sims, windows, strict=True)
         for i, (unit, unit_set, unit_pairs, sim, window) in enumerate(units):
             text = passage.text[unit.start - passage.start : unit.end - passage.start]
+            span = cached.spans[i]
+            quote = " ".join(passage.text[span.start - passage.start : span.end - passage.start].split())
+            if quote in quoted:
+                # The same words already stand as a better-retrieved candidate (a copied document, a repeated
+                # notice): as a second candidate it would only split the answer's share and margin with itself.
+                previous = _share(weights, total, unit_set | context)
+                continue
+            quoted.add(quote)
             covered = _share(weights, total, unit_set)
             pairs = len(question_pairs & unit_pairs) / len(question_pairs) if question_pairs else 0.0
             novelty = len(unit_set - tokens) / len(unit_set) if unit_set else 0.0
@@ -279,7 +290,7 @@ def candidate_features(
             asks_type = asked.answer_type != "none"
             has_type = asks_type and gives_type(asked, text)
             has_attribute = bool(attribute) and bool(attribute & (unit_set | context))
-            found.append(Candidate(passage, unit, cached.spans[i], hit.rank, i))
+            found.append(Candidate(passage, unit, span, hit.rank, i))
             rows.append([
                 float(sim), float(window), 0.0, covered, in_context, 0.0, 0.0, 0.0,
                 float(rarest in unit_set or rarest in context), previous, pairs, novelty,

@@ -216,6 +216,24 @@ def test_candidates_come_in_retrieval_order(index: VectorIndex, hits: list[Hit])
     assert len(COLUMN) == len(FEATURES)
 
 
+def test_a_copy_is_not_a_candidate_again() -> None:
+    """A unit whose quoted words (whitespace folded) repeat a better-retrieved candidate's is left out, so a
+    copied document does not split the answer's share; the rows of the first copy are the single copy's,
+    and the copy's other sentences stay candidates. Pins a defect: with a copy in the corpus, "When does the
+    shuttle leave?" went from confidence 0.96 to 0.31."""
+    copy = DOC_B.replace(b"Ships dock at night.", b"Ships  dock\nat night. Crews rest by day.")
+    index = build_index([parse_document("b.md", DOC_B), parse_document("c.md", copy)], HashEmbedder())
+    first, second = index.passages
+    hits = [Hit(first, 0.9, 0, 0.8, 4.0), Hit(second, 0.9, 1, 0.8, 4.0)]
+    question = _asked(index, CARGO)
+    found, matrix = candidate_features(index, hits, question, None)
+    texts = [index.documents[c.passage.doc_id].text[c.span.start : c.span.end] for c in found]
+    assert texts == [*SHIPPING, "Crews rest by day."]
+    assert [(c.passage.doc_id, c.position) for c in found] == [("b.md", 0), ("b.md", 1), ("c.md", 2)]
+    alone, alone_matrix = candidate_features(index, hits[:1], question, None)
+    assert np.array_equal(matrix[:2, : COLUMN["missing_weight"]], alone_matrix[:, : COLUMN["missing_weight"]])
+
+
 def test_candidate_spans_run_on_over_lead_ins(index: VectorIndex, hits: list[Hit]) -> None:
     """A candidate's span is its unit run on by through_lead_in: the Mission lead-in takes its list."""
     found, _ = candidate_features(index, hits, _asked(index, SALARY), None)
