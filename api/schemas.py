@@ -113,8 +113,12 @@ def parse_filter_param(value: str | None) -> object:
         return None
     try:
         data = json.loads(value)
-    except (ValueError, RecursionError):
-        raise ValueError("filter must be a JSON object") from None
+    except RecursionError:
+        raise ValueError("filter is nested too deeply to parse") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"filter is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except ValueError:  # a number of over 4,300 digits, which Python will not convert
+        raise ValueError("filter holds a number too long to read") from None
     if not isinstance(data, dict):
         raise ValueError("filter must be a JSON object")
     return data

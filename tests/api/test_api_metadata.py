@@ -110,7 +110,17 @@ def test_a_bad_filter_is_a_422_naming_the_field(client, request_args, message) -
     assert message in body["detail"]
 
 
-def test_a_filter_parameter_that_is_not_a_json_object_is_a_422(client) -> None:
-    for value in ("{", "[1]", '"tags"'):
-        body = assert_problem(client.get("/v1/search", params={"q": "census", "filter": value}), 422)
-        assert "filter must be a JSON object" in body["errors"][0]["msg"]
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[1]", "filter must be a JSON object"),
+        ('"tags"', "filter must be a JSON object"),
+        # What is wrong with the text, not "must be a JSON object", when it cannot be read at all.
+        ("{", "filter is not valid JSON (Expecting property name enclosed in double quotes at character 1)"),
+        ("[" * 5000 + "]" * 5000, "filter is nested too deeply to parse"),
+        ('{"year": ' + "9" * 5000 + "}", "filter holds a number too long to read"),
+    ],
+)
+def test_a_filter_parameter_that_is_not_a_json_object_is_a_422(client, value: str, message: str) -> None:
+    body = assert_problem(client.get("/v1/search", params={"q": "census", "filter": value}), 422)
+    assert body["errors"][0]["msg"] == f"Value error, {message}"
