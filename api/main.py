@@ -123,6 +123,9 @@ def create_app(
         lifespan=_lifespan(engine),
         docs_url=None,
         redoc_url=None,
+        # No 307 from /v1/ask/ to /v1/ask: Starlette builds its Location from the request's Host header,
+        # which a client chooses; a path with a trailing slash is a 404 like any other unknown path.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.keys = keys = KeysFile(settings.keys_file, settings.api_keys)  # a bad keys file stops the start

@@ -7,6 +7,7 @@ Outermost first (``install`` adds them in reverse)::
     ProblemCORSMiddleware      QA_CORS_ORIGINS; failed preflights as problem+json
     KeyInURLMiddleware         a credential in the query string -> 400, redacted before it is logged
     URLTextMiddleware          a path or query string that is not UTF-8 once percent-decoded -> 400
+    HeadMiddleware             HEAD answered as GET, without the body
     CatchAllMiddleware         an exception that escaped every handler -> 500 problem+json
     RateLimitMiddleware        QA_RATE_LIMIT -> 429 + Retry-After
     BodyLimitMiddleware        QA_MAX_BODY_BYTES / QA_MAX_UPLOAD_BYTES -> 413, before the body is read
@@ -139,6 +140,27 @@ class URLTextMiddleware:
                     await problem(400, f"the URL's {part} is not UTF-8 text once percent-decoded")(scope, receive, send)
                     return
         await self.app(scope, receive, send)
+
+
+class HeadMiddleware:
+    """Answers ``HEAD`` as ``GET`` without the body (RFC 9110 asks every server that answers GET to answer
+    HEAD; FastAPI's routes declare GET only, so a health check by HEAD got 405). The headers are GET's,
+    Content-Length included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
 
 
 class _Tracker:
@@ -300,6 +322,7 @@ def install(app: FastAPI, settings: Settings, metrics: Metrics, is_valid_key: Ca
         capacity, period = parse_rate_limit(settings.rate_limit)
         app.add_middleware(RateLimitMiddleware, buckets=TokenBuckets(capacity, period), is_valid_key=is_valid_key)
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(URLTextMiddleware)
     app.add_middleware(KeyInURLMiddleware, is_valid_key=is_valid_key)
     cors: dict[str, Any] = {

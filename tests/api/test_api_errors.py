@@ -92,6 +92,8 @@ BAD_REQUESTS = [
     pytest.param("DELETE", "/v1/documents/missing.txt", {"headers": AUTH}, 404, "no document", id="delete-unknown"),
     pytest.param("GET", "/v1/passages/0000", {}, 404, "no passage with this id in the index", id="unknown-passage"),
     pytest.param("GET", "/v2/ask", {}, 404, "Not Found", id="unknown-route"),
+    # No redirect to the path without its slash: its Location would be built from the client's Host header.
+    pytest.param("GET", "/v1/ask/?q=x", {"headers": {"host": "evil.example"}}, 404, "Not Found", id="trailing-slash"),
     pytest.param("PUT", "/v1/ask", {}, 405, "Method Not Allowed", id="put-ask"),
     pytest.param("PATCH", "/v1/documents", {}, 405, "Method Not Allowed", id="patch-documents"),
     pytest.param(
@@ -307,6 +309,21 @@ def test_405_names_allowed_methods(client: TestClient) -> None:
     response = client.put("/v1/ask")
     assert_problem(response, 405)
     assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/v1/ask?q=How+many+fusion+centers+are+there%3F", "/", "/widget.js"])
+def test_head_is_answered_as_get_without_the_body(client: TestClient, path: str) -> None:
+    """A health check by HEAD got 405 (FastAPI's routes declare GET only): it gets GET's status and headers."""
+    got, head = client.get(path), client.head(path)
+    assert got.status_code == head.status_code == 200 and got.content and head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    if not path.startswith("/v1/ask"):  # an answer carries its own timing, so its length varies
+        assert head.headers["content-length"] == got.headers["content-length"]
+
+
+def test_head_of_a_post_only_route_is_405(client: TestClient) -> None:
+    response = client.head("/v1/verify")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
 
 
 def test_streamed_body_over_limit_is_413(make_client) -> None:
