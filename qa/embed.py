@@ -135,6 +135,14 @@ def resolve_model_path(model: str) -> Path:
     return path
 
 
+def quiet_model_loading() -> None:
+    """Turn off the bars that transformers draws on stderr while a model loads ("Loading weights", twice per
+    ``qa ask``, for the embedder and its ONNX export): the service reports its own progress."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
 class SentenceTransformerEmbedder(CachingEncoder):
     """A local sentence-transformers model, loaded offline.
 
@@ -159,6 +167,7 @@ class SentenceTransformerEmbedder(CachingEncoder):
             torch.set_num_threads(threads)
         path = resolve_model_path(model)
         try:
+            quiet_model_loading()
             self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load model from {path}: {exc}") from exc

@@ -46,7 +46,16 @@ from typing import Any
 import numpy as np
 
 from qa.defaults import DEFAULT_MODEL, ONNX_INT8_MODEL, ONNX_MODELS, ONNX_QINT8_MODEL
-from qa.embed import BATCH_SIZE, QUERY_CACHE_SIZE, CachingEncoder, QueryCache, Vectors, normalise, resolve_model_path
+from qa.embed import (
+    BATCH_SIZE,
+    QUERY_CACHE_SIZE,
+    CachingEncoder,
+    QueryCache,
+    Vectors,
+    normalise,
+    quiet_model_loading,
+    resolve_model_path,
+)
 from qa.errors import ModelError
 from qa.files import sha256_file
 
@@ -135,6 +144,7 @@ def exported_graph(folder: Path) -> bytes:
     inputs = ("input_ids", "attention_mask", "token_type_ids")
     example = torch.ones((1, 8), dtype=torch.int64)
     try:
+        quiet_model_loading()
         encoder = Encoder(AutoModel.from_pretrained(str(folder), local_files_only=True).eval())
         with tempfile.TemporaryDirectory(prefix="qa-onnx-") as work, torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on the Python branches it folds
