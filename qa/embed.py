@@ -140,7 +140,7 @@ def quiet_model_loading() -> None:
     ``qa ask``, for the embedder and its ONNX export): the service reports its own progress."""
     from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # the library leaves it untyped
 
 
 class SentenceTransformerEmbedder(CachingEncoder):
