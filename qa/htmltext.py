@@ -84,7 +84,7 @@ class _Collector(HTMLParser):
         cells, self._cells = self._cells, None
         if any(cells):
             kind: BlockKind = "table_header" if self._row_has_th else "table_row"
-            self.segments.append((kind, 0, " | ".join(cells) + " |"))
+            self.segments.append((kind, 0, (" | ".join(cells) + " |").strip()))  # a first cell may be empty
 
     def _open_item(self) -> None:
         if not self._lists:  # an item outside any list: as if in one

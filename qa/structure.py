@@ -104,8 +104,11 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
     last_text = max((i for i, line in enumerate(lines) if line.text.strip()), default=-1)
     seen_text = False
     fence = ""  # the marker of an open Markdown code fence: its lines are code, not structure
+    in_table = False  # under a header whose rule has a pipe: a row needs only one ("Gadget | 7 dollars")
     for i, line in enumerate(lines):
         text = line.text.strip()
+        following = lines[i + 1].text.strip() if i + 1 < len(lines) else ""
+        ruled = is_table_rule(following) and "-" in following
         kind: BlockKind | None
         if markdown and (fence or text.startswith(("```", "~~~"))):
             closing = bool(fence) and text.startswith(fence)
@@ -113,12 +116,12 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
             kind = "paragraph" if text else None
         elif not text or is_table_rule(text):
             kind = None
+            in_table = in_table and bool(text)
         elif _MD_HEADING.match(text):
             kind = "heading"
-        elif is_table_line(text):
-            following = lines[i + 1].text.strip() if i + 1 < len(lines) else ""
-            header = is_table_rule(following) and "-" in following
-            kind = "table_header" if header else "table_row"
+        elif is_table_line(text) or ("|" in text and (in_table or (ruled and "|" in following))):
+            kind = "table_header" if ruled else "table_row"
+            in_table = in_table or ruled
         elif is_list_line(line.text):
             kind = "list_item"
         elif not markdown and _is_plain_heading(lines, i, kinds, first=not seen_text, last_text=last_text):
@@ -126,6 +129,7 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
         else:
             kind = "paragraph"
         seen_text = seen_text or bool(text)
+        in_table = in_table and kind in ("table_header", "table_row", None)
         kinds.append(kind)
     return kinds
 

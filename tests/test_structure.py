@@ -383,3 +383,40 @@ def test_an_id_inside_a_table_cell_points_at_its_row() -> None:
     text, blocks, anchors = html_document("<p>Before.</p><table><tr><td>a<td id=fee>b</table>")
     assert anchors == ((blocks[1].start, "fee"),)
     assert text[blocks[1].start : blocks[1].end] == "a | b |"
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "blocks"),
+    [
+        # GitHub's two-column table without outer pipes: one pipe per row, under a rule that has one too.
+        (
+            "prices.md",
+            b"# Prices\n\nProduct | Price\n--- | ---\nGadget | 7 dollars\nWidget | 9 dollars\n\nAfter the table.\n",
+            [
+                ("heading", "Prices"),
+                ("table_header", "Product | Price"),
+                ("table_row", "Gadget | 7 dollars"),
+                ("table_row", "Widget | 9 dollars"),
+                ("paragraph", "After the table."),
+            ],
+        ),
+        (
+            "ages.txt",
+            b"Ages\n\nName | Age\n---|---\nAnn | 3\n",
+            [("heading", "Ages"), ("table_header", "Name | Age"), ("table_row", "Ann | 3")],
+        ),
+        # One pipe in prose, or over a horizontal rule without one, is not a table.
+        (
+            "prose.md",
+            b"# Doc\n\nEither this | or that.\n\n---\n\nOne | more.\nLast | line.\n",
+            [("heading", "Doc"), ("paragraph", "Either this | or that."), ("paragraph", "One | more.\nLast | line.")],
+        ),
+    ],
+)
+def test_a_table_whose_rows_have_one_pipe_is_a_table_under_its_rule(
+    name: str, source: bytes, blocks: list[tuple[str, str]]
+) -> None:
+    """Pins a gap: rows needed two pipes, so "Gadget | 7 dollars" ran into one paragraph with the other rows
+    and "the price of a Gadget" quoted both rows at confidence 0.27."""
+    doc = parse_document(name, source)
+    assert [(b.kind, doc.text[b.start : b.end]) for b in doc.blocks] == blocks
