@@ -117,8 +117,8 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
         elif not text or is_table_rule(text):
             kind = None
             in_table = in_table and bool(text)
-        elif _MD_HEADING.match(text):
-            kind = "heading"
+        elif _MD_HEADING.match(text) and len(line.text.expandtabs(4)) - len(line.text.expandtabs(4).lstrip()) < 4:
+            kind = "heading"  # indented four spaces or more, a "#" line is code (CommonMark), not a heading
         elif is_table_line(text) or ("|" in text and (in_table or (ruled and "|" in following))):
             kind = "table_header" if ruled else "table_row"
             in_table = in_table or ruled

@@ -420,3 +420,19 @@ def test_a_table_whose_rows_have_one_pipe_is_a_table_under_its_rule(
     and "the price of a Gadget" quoted both rows at confidence 0.27."""
     doc = parse_document(name, source)
     assert [(b.kind, doc.text[b.start : b.end]) for b in doc.blocks] == blocks
+
+
+def test_a_hash_line_indented_four_spaces_is_code_not_a_heading() -> None:
+    """CommonMark: up to three spaces may indent a heading; four (or a tab) make an indented code block, whose
+    "# comment" became a level-1 heading and left the section path of everything after it."""
+    doc = parse_document(
+        "c.md", b"# Title\n\nCode:\n\n    # not a heading\n    x = 1\n\n\t# nor this\n\n   ## Three\n\nT.\n"
+    )
+    assert [(b.kind, doc.text[b.start : b.end]) for b in doc.blocks] == [
+        ("heading", "Title"),
+        ("paragraph", "Code:"),
+        ("paragraph", "# not a heading\n    x = 1"),
+        ("paragraph", "# nor this"),
+        ("heading", "Three"),
+        ("paragraph", "T."),
+    ]
