@@ -235,6 +235,8 @@ def parse_document(
         anchors = heading_anchors(text, blocks) if fmt == "md" else ()
     if not text.strip() or not blocks:
         raise CorpusError(f"{doc_id}: no text found")
+    if all(b.kind == "heading" for b in blocks):  # a heading is a section's name, never quoted: nothing to answer from
+        raise CorpusError(f"{doc_id}: only headings (short lines read as titles), no text to quote")
     named = metadata.get("title") if metadata else None
     title = title or (named if isinstance(named, str) else None) or _title(text, blocks, doc_id)
     return Document(doc_id, title, text, blocks, fmt, metadata or {}, anchors, pages)

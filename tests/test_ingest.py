@@ -123,6 +123,12 @@ def test_explicit_title_wins() -> None:
             "scan.pdf: the PDF has no text layer (a scan?); run OCR on it first",
         ),
         ("only-script.html", b"<script>alert(1)</script>", "only-script.html: no text found"),
+        # Headings name sections and are never quoted: such a file was indexed as 0 passages, without a word.
+        (
+            "outline.md",
+            b"# Plan\n\n## Goals\n\n## Risks\n",
+            "outline.md: only headings (short lines read as titles), no text to quote",
+        ),
         (
             "slides.pptx",
             b"PK\x03\x04",
