@@ -244,7 +244,7 @@ BAD_REQUESTS = [
         415,
         "application/json",
         id="ask-text-plain",
-    ),  # fmt: skip
+    ),
     pytest.param(
         "POST",
         "/v1/verify",
@@ -252,7 +252,7 @@ BAD_REQUESTS = [
         415,
         "application/json",
         id="verify-text-plain",
-    ),  # fmt: skip
+    ),
     pytest.param(
         "POST",
         "/v1/collections",
@@ -260,7 +260,7 @@ BAD_REQUESTS = [
         415,
         "application/json",
         id="collection-no-type",
-    ),  # fmt: skip
+    ),
     # Bytes that are not UTF-8 once percent-decoded: read as U+FFFD they would be answered as another question.
     pytest.param("GET", "/v1/ask?q=%ff%fe%fd", {}, 400, "query string is not UTF-8", id="query-not-utf8"),
     pytest.param("GET", "/v1/search?q=%c3%28", {}, 400, "query string is not UTF-8", id="query-bad-sequence"),
