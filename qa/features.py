@@ -3,8 +3,9 @@
 A candidate is an answer unit (a sentence, a list item, a table row) of one
 of the best retrieved passages, run on over what it introduces when it only
 leads in ("The mission of the Department is to", "(1) In general"); a unit whose
-quoted words repeat a better-retrieved candidate's (a copied document, a repeated
-notice) is not a candidate again, so copies do not split the answer's share. Its row
+quoted words and context (section path, table header) repeat a better-retrieved
+candidate's (a copied document) is not a candidate again, so copies do not split
+the answer's share. Its row
 holds the signals ``qa.scorer`` weighs; every one is a plain number, most in
 [0, 1]. ``FEATURES`` names the columns, and the fitted weights are stored by
 these names, so a column is added or dropped here and in the fit together.
@@ -255,7 +256,9 @@ def candidate_features(
     found: list[Candidate] = []
     rows: list[list[float]] = []
     seen_tokens: set[str] = set()
-    quoted: set[str] = set()  # the candidates' texts, whitespace folded: a copy is not a candidate again
+    # The candidates' texts (whitespace folded) with their context: a copy is not a candidate again, while the
+    # same words under another heading or table header (a row of two timetables) are another answer.
+    quoted: set[tuple[str, str]] = set()
     for hit in hits[:passages]:
         passage = hit.passage
         row = index.by_id[passage.id]
@@ -270,16 +273,17 @@ def candidate_features(
         seen_tokens |= in_passage
         missing = max((w for t, w in weights if t not in in_passage), default=0.0) / ceiling
         heading = heading_match(tokens, passage)
+        context_key = " › ".join(passage.section_path) + " | " + passage.context
         lexical = hit.lexical_score / top_lexical if top_lexical > 0 else 0.0
         previous = 0.0
         units = zip(passage.units, cached.units, cached.pairs, sims, windows, strict=True)
         for i, (unit, unit_set, unit_pairs, sim, window) in enumerate(units):
             text = passage.text[unit.start - passage.start : unit.end - passage.start]
             span = cached.spans[i]
-            quote = " ".join(passage.text[span.start - passage.start : span.end - passage.start].split())
+            quote = (" ".join(passage.text[span.start - passage.start : span.end - passage.start].split()), context_key)
             if quote in quoted:
-                # The same words already stand as a better-retrieved candidate (a copied document, a repeated
-                # notice): as a second candidate it would only split the answer's share and margin with itself.
+                # The same words under the same headings already stand as a better-retrieved candidate (a copied
+                # document): as a second candidate it would only split the answer's share and margin with itself.
                 previous = _share(weights, total, unit_set | context)
                 continue
             quoted.add(quote)

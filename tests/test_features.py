@@ -232,6 +232,24 @@ def test_a_copy_is_not_a_candidate_again() -> None:
     assert [(c.passage.doc_id, c.position) for c in found] == [("b.md", 0), ("b.md", 1), ("c.md", 2)]
     alone, alone_matrix = candidate_features(index, hits[:1], question, None)
     assert np.array_equal(matrix[:2, : COLUMN["missing_weight"]], alone_matrix[:, : COLUMN["missing_weight"]])
+    # The unit after a skipped one still reads the skipped one as its neighbour.
+    _, every = candidate_features(
+        build_index([parse_document("c.md", copy)], HashEmbedder()), [Hit(second, 0.9, 0, 0.8, 4.0)], question, None
+    )
+    assert matrix[2, COLUMN["neighbour_coverage"]] == every[2, COLUMN["neighbour_coverage"]]
+
+
+def test_the_same_words_under_another_heading_are_another_candidate() -> None:
+    """A row of two timetables ("Monday | 9 to 5 |" for the pool and for the library) is two answers: only
+    the same words under the same headings and table header are a copy."""
+    source = b"# Hours\n\n## %s\n\n| Day | Open |\n|---|---|\n| Monday | 9 to 5 |\n"
+    index = build_index(
+        [parse_document("pool.md", source % b"Pool"), parse_document("library.md", source % b"Library")],
+        HashEmbedder(),
+    )
+    hits = [Hit(p, 0.9, rank, 0.8, 4.0) for rank, p in enumerate(index.passages)]
+    found, _ = candidate_features(index, hits, _asked(index, "When is the library open on Monday?"), None)
+    assert sorted(c.passage.doc_id for c in found) == ["library.md", "pool.md"]
 
 
 def test_candidate_spans_run_on_over_lead_ins(index: VectorIndex, hits: list[Hit]) -> None:
