@@ -72,7 +72,9 @@ class _Collector(HTMLParser):
         self._kind, self._level = ("list_item" if self._li_depth else "paragraph"), 0
 
     def _close_cell(self) -> None:
-        if self._in_cell and self._cells is not None:
+        if not self._in_cell:  # a stray </td>: the text before it is a paragraph's, kept
+            return
+        if self._cells is not None:
             self._cells.append(" ".join("".join(self._buffer).split()))
         self._in_cell = False
         self._buffer = []
@@ -109,8 +111,13 @@ class _Collector(HTMLParser):
             return
         if self._skip_depth:
             return
+        structural = not (self._in_cell and (self._nested or tag == "table"))
+        if structural and tag in ("tr", *_ROW_GROUPS):
+            self._close_row()  # before the anchor: an id on the next row must not point at the one it ends
+        elif structural and tag in ("td", "th") and self._cells is None:
+            self._flush()
         self._anchor(tag, attrs)
-        if self._in_cell and (self._nested or tag == "table"):
+        if not structural:
             self._nested += tag == "table"
             if opens_segment(tag) or tag in ("td", "th"):
                 self._buffer.append(" ")
@@ -120,9 +127,9 @@ class _Collector(HTMLParser):
             self._cells, self._row_has_th = [], False
         elif tag in ("td", "th"):
             if self._cells is None:  # a cell outside any row: its row is implied
-                self._flush()
                 self._cells, self._row_has_th = [], False
             self._close_cell()
+            self._buffer = []  # what stood between the cells (whitespace, stray text) is no cell's
             self._row_has_th |= tag == "th"
             self._in_cell = True
         elif self._in_cell:

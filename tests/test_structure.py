@@ -379,10 +379,27 @@ def test_html_end_tags_that_html5_leaves_out_end_where_a_browser_ends_them(
     assert [(b.kind, doc.text[b.start : b.end]) for b in doc.blocks] == blocks
 
 
-def test_an_id_inside_a_table_cell_points_at_its_row() -> None:
-    text, blocks, anchors = html_document("<p>Before.</p><table><tr><td>a<td id=fee>b</table>")
-    assert anchors == ((blocks[1].start, "fee"),)
-    assert text[blocks[1].start : blocks[1].end] == "a | b |"
+@pytest.mark.parametrize(
+    ("markup", "anchored"),
+    [
+        ("<p>Before.</p><table><tr><td>a<td id=fee>b</table>", "a | b |"),
+        # The id of a row that ends an unclosed one points at its own row, not at the one it ends.
+        ("<table><tr><td>1<tr id=fee><td>2</table>", "2 |"),
+        ("<table><tr><td>1<tbody id=fee><tr><td>2</table>", "2 |"),
+        ("<p>Text<td id=fee>cell</td>", "cell |"),  # a cell that implies its row, after open paragraph text
+    ],
+)
+def test_an_id_inside_a_table_points_at_its_row(markup: str, anchored: str) -> None:
+    text, blocks, anchors = html_document(markup)
+    ((start, name),) = anchors
+    block = next(b for b in blocks if b.start == start)
+    assert (name, text[block.start : block.end]) == ("fee", anchored)
+
+
+def test_a_stray_cell_end_tag_keeps_the_paragraph_before_it() -> None:
+    """Browsers ignore a ``</td>`` outside a cell; the text before it stays, as a paragraph."""
+    text, blocks, _ = html_document("<p>Fee: 10</td> pounds</p><table><tr><td>a</td> stray <td>b</td></table>")
+    assert text == "Fee: 10 pounds\n\na | b |"
 
 
 @pytest.mark.parametrize(
