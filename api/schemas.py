@@ -19,6 +19,7 @@ from qa.collections import NAME
 from qa.defaults import MAX_ANSWERS
 from qa.engine import MAX_QUESTION_CHARS, clean_question
 from qa.errors import QueryError
+from qa.filters import FilterError, filter_json
 from qa.ingest import check_document_id
 from qa.metadata import MetadataError, MetaValue, clean_metadata
 from qa.types import Citation, Distinct
@@ -112,16 +113,9 @@ def parse_filter_param(value: str | None) -> object:
     if value is None:
         return None
     try:
-        data = json.loads(value)
-    except RecursionError:
-        raise ValueError("filter is nested too deeply to parse") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"filter is not valid JSON ({exc.msg} at character {exc.pos})") from None
-    except ValueError:  # a number of over 4,300 digits, which Python will not convert
-        raise ValueError("filter holds a number too long to read") from None
-    if not isinstance(data, dict):
-        raise ValueError("filter must be a JSON object")
-    return data
+        return filter_json(value)
+    except FilterError as exc:
+        raise ValueError(str(exc)) from None
 
 
 FilterParam = Annotated[

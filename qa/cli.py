@@ -91,14 +91,12 @@ def _filter(engine: Engine, filter_json: str | None) -> Any:
 
     if filter_json is None:
         return None
+    from qa.filters import filter_json as decoded
+
     try:
-        data = json.loads(filter_json)
-    except ValueError as exc:
-        _fail(f"--filter is not JSON ({exc})")
-    try:
-        return engine.parse_filter(data)
+        return engine.parse_filter(decoded(filter_json))
     except QAError as exc:
-        _fail(str(exc))
+        _fail(f"--{exc}")
 
 
 def open_engine(index_dir: Path | None, collection: str = "default") -> Engine:

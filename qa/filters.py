@@ -28,6 +28,7 @@ documents at once (retrieval keeps one per segment).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -241,6 +242,26 @@ class _Parser:
                 return value
         got = _what(value, types)
         raise _expected(field, types, op, f"a list holding {got}" if op == "in" else got)
+
+
+def filter_json(text: str) -> dict[str, Any]:
+    """A filter given as JSON text (a URL parameter, ``--filter``), decoded; checked by ``parse_filter`` next.
+
+    Raises:
+        FilterError: Saying why the text is no filter: not valid JSON (where), nested too deeply to parse, a
+            number too long to read, or JSON that is not an object.
+    """
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise FilterError("filter is nested too deeply to parse") from None
+    except json.JSONDecodeError as exc:
+        raise FilterError(f"filter is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except ValueError:  # a number of over 4,300 digits, which Python will not convert
+        raise FilterError("filter holds a number too long to read") from None
+    if not isinstance(data, dict):
+        raise FilterError("filter must be a JSON object")
+    return data
 
 
 def parse_filter(data: object, schema: Mapping[str, frozenset[FieldType]]) -> Filter:

@@ -80,7 +80,12 @@ def test_filter_keeps_ask_and_search_to_matching_documents(env: Path, embedder: 
     unknown = invoke("ask", QUESTION, "--filter", '{"colour": "red"}')
     assert unknown.exit_code == 1 and "unknown field 'colour'" in unknown.stderr
     broken = invoke("search", "census", "--filter", "{tags")
-    assert broken.exit_code == 1 and "--filter is not JSON" in broken.stderr
+    assert broken.exit_code == 1
+    assert (
+        "--filter is not valid JSON (Expecting property name enclosed in double quotes at character 1)" in broken.stderr
+    )
+    deep = invoke("ask", QUESTION, "--filter", "[" * 5000 + "]" * 5000)  # was a RecursionError traceback
+    assert deep.exit_code == 1 and "--filter is nested too deeply to parse" in deep.stderr
 
 
 def test_keys_add_prints_the_key_once_and_stores_its_hash(env: Path) -> None:
