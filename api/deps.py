@@ -151,9 +151,11 @@ def media_type(request: Request) -> str:
 
 
 def require_json(request: Request) -> None:
-    """A route whose body is JSON refuses another media type with 415: read as something else, the body
-    would get a 422 about its shape ("Input should be a valid dictionary") for what is the header's fault."""
-    if media_type(request) != "application/json":
+    """A route whose body is JSON refuses another media type with 415 (``application/json`` or a ``+json``
+    type, as FastAPI reads them): read as something else, the body would get a 422 about its shape ("Input
+    should be a valid dictionary") for what is the header's fault."""
+    kind = media_type(request)
+    if kind != "application/json" and not (kind.startswith("application/") and kind.endswith("+json")):
         raise HTTPException(415, "send the body as application/json")
 
 

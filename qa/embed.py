@@ -16,7 +16,8 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -135,12 +136,20 @@ def resolve_model_path(model: str) -> Path:
     return path
 
 
-def quiet_model_loading() -> None:
-    """Turn off the bars that transformers draws on stderr while a model loads ("Loading weights", twice per
-    ``qa ask``, for the embedder and its ONNX export): the service reports its own progress."""
+@contextmanager
+def quiet_model_loading() -> Iterator[None]:
+    """Without the bars that transformers draws on stderr while a model loads ("Loading weights", twice per
+    ``qa ask``, for the embedder and its ONNX export): the service reports its own progress. The library's
+    setting is put back afterwards, so a program that imports ``qa`` keeps its own."""
     from transformers.utils import logging as transformers_logging
 
+    shown = transformers_logging.is_progress_bar_enabled()
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # the library leaves it untyped
+    try:
+        yield
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 class SentenceTransformerEmbedder(CachingEncoder):
@@ -167,8 +176,8 @@ class SentenceTransformerEmbedder(CachingEncoder):
             torch.set_num_threads(threads)
         path = resolve_model_path(model)
         try:
-            quiet_model_loading()
-            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            with quiet_model_loading():
+                self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load model from {path}: {exc}") from exc
         self._name = model

@@ -144,8 +144,8 @@ def exported_graph(folder: Path) -> bytes:
     inputs = ("input_ids", "attention_mask", "token_type_ids")
     example = torch.ones((1, 8), dtype=torch.int64)
     try:
-        quiet_model_loading()
-        encoder = Encoder(AutoModel.from_pretrained(str(folder), local_files_only=True).eval())
+        with quiet_model_loading():
+            encoder = Encoder(AutoModel.from_pretrained(str(folder), local_files_only=True).eval())
         with tempfile.TemporaryDirectory(prefix="qa-onnx-") as work, torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on the Python branches it folds
             path = Path(work) / "model.onnx"

@@ -321,6 +321,13 @@ def test_head_is_answered_as_get_without_the_body(client: TestClient, path: str)
         assert head.headers["content-length"] == got.headers["content-length"]
 
 
+@pytest.mark.parametrize("kind", ["application/json", "application/json; charset=utf-8", "application/problem+json"])
+def test_a_json_route_reads_json_media_types(client: TestClient, kind: str) -> None:
+    """``require_json`` lets through what FastAPI reads as JSON: the type with parameters, and ``+json`` types."""
+    body = b'{"question": "How many fusion centers are there?"}'
+    assert client.post("/v1/ask", content=body, headers={"content-type": kind}).status_code == 200
+
+
 def test_head_of_a_post_only_route_is_405(client: TestClient) -> None:
     response = client.head("/v1/verify")
     assert response.status_code == 405 and response.headers["allow"] == "POST"
