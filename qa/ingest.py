@@ -54,7 +54,9 @@ class Problem:
 
 
 def _decode(data: bytes, doc_id: str) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # a UTF-16 byte-order mark: text, but not UTF-8
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):  # byte-order marks: text, but not UTF-8
+        raise CorpusError(f"{doc_id}: UTF-32 text, not UTF-8; save it as UTF-8")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise CorpusError(f"{doc_id}: UTF-16 text, not UTF-8; save it as UTF-8")
     if b"\x00" in data:
         raise CorpusError(f"{doc_id}: binary file (contains NUL bytes), not text")
@@ -236,7 +238,7 @@ def parse_document(
     if not text.strip() or not blocks:
         raise CorpusError(f"{doc_id}: no text found")
     if all(b.kind == "heading" for b in blocks):  # a heading is a section's name, never quoted: nothing to answer from
-        raise CorpusError(f"{doc_id}: only headings (short lines read as titles), no text to quote")
+        raise CorpusError(f"{doc_id}: only headings, no text to quote")
     named = metadata.get("title") if metadata else None
     title = title or (named if isinstance(named, str) else None) or _title(text, blocks, doc_id)
     return Document(doc_id, title, text, blocks, fmt, metadata or {}, anchors, pages)

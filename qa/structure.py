@@ -121,7 +121,7 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
             kind = "heading"  # indented four spaces or more, a "#" line is code (CommonMark), not a heading
         elif is_table_line(text) or ("|" in text and (in_table or (ruled and "|" in following))):
             kind = "table_header" if ruled else "table_row"
-            in_table = in_table or ruled
+            in_table = in_table or (ruled and "|" in following)
         elif is_list_line(line.text):
             kind = "list_item"
         elif not markdown and _is_plain_heading(lines, i, kinds, first=not seen_text, last_text=last_text):

@@ -127,7 +127,7 @@ def test_explicit_title_wins() -> None:
         (
             "outline.md",
             b"# Plan\n\n## Goals\n\n## Risks\n",
-            "outline.md: only headings (short lines read as titles), no text to quote",
+            "outline.md: only headings, no text to quote",
         ),
         (
             "slides.pptx",
