@@ -53,11 +53,22 @@ class Problem:
     message: str
 
 
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _decode(data: bytes, doc_id: str) -> str:
-    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):  # byte-order marks: text, but not UTF-8
-        raise CorpusError(f"{doc_id}: UTF-32 text, not UTF-8; save it as UTF-8")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise CorpusError(f"{doc_id}: UTF-16 text, not UTF-8; save it as UTF-8")
+    for encoding, marks in (
+        ("UTF-32", (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")),
+        ("UTF-16", (b"\xff\xfe", b"\xfe\xff")),
+    ):
+        # A byte-order mark, and the NUL bytes of Latin letters in that encoding: text, but not UTF-8.
+        if data.startswith(marks) and b"\x00" in data[len(marks[0]) :] and _decodes(data, encoding):
+            raise CorpusError(f"{doc_id}: {encoding} text, not UTF-8; save it as UTF-8")
     if b"\x00" in data:
         raise CorpusError(f"{doc_id}: binary file (contains NUL bytes), not text")
     try:
