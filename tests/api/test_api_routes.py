@@ -64,7 +64,7 @@ def test_ask_answers_with_a_verbatim_cited_quote(model_client, corpus_document) 
         "start": start,
         "end": end,
         "passage_id": fusion_passage_id(corpus_document.text),
-        "score": 0.46,
+        "score": 0.4606,
         "document_metadata": {},
         "document_version": text_sha256(corpus_document.text),
         "anchor": None,
@@ -78,10 +78,10 @@ def test_ask_answers_with_a_verbatim_cited_quote(model_client, corpus_document) 
         "question": "How many fusion centers are there?",
         "answerable": True,
         "answer": FUSION,
-        "confidence": 0.46,
+        "confidence": 0.4606,
         "citations": [citation],
         "reason": None,
-        "answers": [{"answer": FUSION, "confidence": 0.46, "citations": [citation]}],
+        "answers": [{"answer": FUSION, "confidence": 0.4606, "citations": [citation]}],
     }, "the answer is not the sentence that gives the number of fusion centers, or its confidence moved"
 
 
