@@ -38,7 +38,7 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-def collection_path(
+async def collection_path(
     collection: Annotated[
         str, Path(pattern=NAME.pattern, description="The collection's name ([a-z0-9][a-z0-9_-]{0,63})")
     ],
@@ -150,10 +150,11 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """A route whose body is JSON refuses another media type with 415 (``application/json`` or a ``+json``
     type, as FastAPI reads them): read as something else, the body would get a 422 about its shape ("Input
-    should be a valid dictionary") for what is the header's fault."""
+    should be a valid dictionary") for what is the header's fault. Async, like ``get_settings``: no hop to a
+    worker thread for a header check."""
     kind = media_type(request)
     if kind != "application/json" and not (kind.startswith("application/") and kind.endswith("+json")):
         raise HTTPException(415, "send the body as application/json")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -78,6 +79,8 @@ class Service:
         searcher: Where retrieval's first stage runs (``qa serve --ray``: on the shards, so this process
             never makes a segment's FAISS index).
         collection: The collection served (``qa.collections``): its name and read rule.
+        current_stamp: Device, inode and change time of the ``current`` link when ``current_seen`` was
+            resolved (``_current_now``).
     """
 
     settings: Settings
@@ -93,6 +96,8 @@ class Service:
     merging: threading.Lock = field(default_factory=threading.Lock)
     searcher: Searcher = LOCAL
     collection: Collection = field(default_factory=lambda: Collection(DEFAULT))
+    current_stamp: tuple[int, int, int] | None = None
+    current_seen: Path | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -125,6 +130,22 @@ def _current(service: Service) -> Path | None:
         return current_commit(service.index_dir)
     except (IndexMissingError, IndexFormatError, OSError):
         return None
+
+
+def _current_now(service: Service) -> Path | None:
+    """``_current``, resolved again only when the ``current`` link was replaced since the last call: a commit
+    renames a new link over it (a new inode), so a request pays one ``lstat`` instead of resolving every
+    component of the index's path (about 0.1 ms a request)."""
+    try:
+        status = os.lstat(service.index_dir / "current")
+    except OSError:
+        return _current(service)
+    stamp = (status.st_dev, status.st_ino, status.st_ctime_ns)
+    if stamp != service.current_stamp or service.current_seen is None:
+        # Nothing is remembered while the link leads nowhere: its commit may yet appear under the same link.
+        service.current_seen = _current(service)
+        service.current_stamp = stamp if service.current_seen is not None else None
+    return service.current_seen
 
 
 def _is_served(service: Service, commit: Path) -> bool:
@@ -329,13 +350,13 @@ def _reload(service: Service) -> None:
 async def refresh_if_stale(service: Service) -> None:
     """Load the current commit first if another process (a worker, `qa index`, a merge) made one current.
 
-    Checked on every request (a readlink and a few stats), and the request waits for the
-    load: a document added or deleted through one worker is seen by every worker once its
+    Checked on every request (one ``lstat`` while the link stays the same: ``_current_now``), and the
+    request waits for the load: a document added or deleted through one worker is seen by every worker once its
     201 or 204 is sent, also while this worker has a write of its own in progress.
     """
     if service.embedder is None or service.reload_lock is None:
         return
-    commit = _current(service)
+    commit = _current_now(service)
     if commit is None or commit == service.failed_commit or _is_served(service, commit):
         return
     async with service.reload_lock:
