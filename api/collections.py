@@ -9,6 +9,7 @@ is seen on the next request (its ``collection.json`` is looked at on every reque
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,11 +25,25 @@ from qa.collections import (
     collection_dir,
     create_collection,
     delete_collection,
+    list_collections,
     read_collection,
 )
 from qa.errors import CollectionNotFound, IndexMissingError
 from qa.retrieve import LOCAL
 from qa.storage import save_index
+
+# An unknown collection's 404 (docs/api.md: a 404 does not repeat what was asked for).
+NOT_FOUND = "there is no such collection"
+
+
+def record_stamp(index_dir: Path, name: str) -> tuple[int, int, int] | None:
+    """Device, inode and change time of collection ``name``'s record (None without one): a collection created
+    again has a new record, and so a new stamp."""
+    try:
+        status = os.stat(collection_dir(index_dir, name) / RECORD)
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino, status.st_ctime_ns
 
 
 class Collections:
@@ -37,6 +52,7 @@ class Collections:
     def __init__(self, default: Service, on_open: Callable[[Service], None] = lambda service: None) -> None:
         self.default = default
         self.services: dict[str, Service] = {DEFAULT: default}
+        self.stamps: dict[str, tuple[int, int, int]] = {}  # each open collection's record_stamp when opened
         self.opening = asyncio.Lock()
         self.on_open = on_open  # metrics: the new collection's index gauges
 
@@ -45,26 +61,39 @@ class Collections:
         return self.default.index_dir
 
     async def service(self, name: str) -> Service:
-        """The service of collection ``name``, opened if it was not.
+        """The service of collection ``name``, opened if it was not, or opened again if its record was replaced
+        since (deleted and created again, here or by another worker, maybe with another read rule: the old
+        service would go on serving the old documents under the old rule).
 
         Raises:
-            CollectionNotFound: If there is no such collection (404).
+            CollectionNotFound: If there is no such collection (404; the name is not repeated).
         """
         if name == DEFAULT:
             return self.default
+        stamp = record_stamp(self.index_dir, name)
         service = self.services.get(name)
-        if service is not None:
-            if (service.index_dir / RECORD).is_file():
-                return service
+        if stamp is None:
             self.services.pop(name, None)  # deleted, here or by another worker
-            raise CollectionNotFound(f"there is no collection named {name!r}")
+            raise CollectionNotFound(NOT_FOUND)
+        if service is not None and self.stamps.get(name) == stamp:
+            return service
         async with self.opening:
             service = self.services.get(name)
-            if service is None:
-                service = await anyio.to_thread.run_sync(self._open, read_collection(self.index_dir, name))
-                self.services[name] = service
+            if service is None or self.stamps.get(name) != stamp:
+                try:
+                    collection = read_collection(self.index_dir, name)
+                except CollectionNotFound:
+                    self.services.pop(name, None)
+                    raise CollectionNotFound(NOT_FOUND) from None
+                service = await anyio.to_thread.run_sync(self._open, collection)
+                self.services[name], self.stamps[name] = service, stamp
                 self.on_open(service)
         return service
+
+    def any_private(self, everywhere: bool) -> bool:
+        """Whether reading some collection needs a key (``everywhere``: QA_REQUIRE_KEY_FOR_READS): then an
+        unknown name is told apart from a private collection only to a caller who could read either."""
+        return everywhere or any(c.require_key_for_reads for c in list_collections(self.index_dir))
 
     def _open(self, collection: Collection) -> Service:
         default = self.default
@@ -93,5 +122,8 @@ class Collections:
 
     def delete(self, name: str) -> None:
         """Remove a collection and its documents (CollectionNotFound, or CollectionExists for ``default``)."""
-        delete_collection(self.index_dir, name)
+        try:
+            delete_collection(self.index_dir, name)
+        except CollectionNotFound:
+            raise CollectionNotFound(NOT_FOUND) from None
         self.services.pop(name, None)

@@ -23,6 +23,7 @@ from api.state import Service, refresh_if_stale
 from qa.collections import DEFAULT, NAME, Collection
 from qa.config import Settings
 from qa.engine import Engine
+from qa.errors import CollectionNotFound
 from qa.keys import Action, KeysFile, allows, needed_scope
 
 T = TypeVar("T")
@@ -63,9 +64,30 @@ def collection_name(request: Request) -> str:
 
 
 async def get_service(request: Request) -> Service:
-    """The service of the request's collection (404 problem for an unknown one)."""
+    """The service of the request's collection (404 problem for an unknown one).
+
+    While some collection needs a key to be read, an unknown name first gets the answer a private collection
+    would get (401 without a key, 403 for one that may not read that name), and the 404 only when the key
+    could read it (or admin it): otherwise 404 against 401 would tell which private collections exist.
+    """
     collections: Collections = request.app.state.collections
-    return await collections.service(collection_name(request))
+    try:
+        return await collections.service(collection_name(request))
+    except CollectionNotFound:
+        settings: Settings = request.app.state.settings
+        if await run_sync(collections.any_private, settings.require_key_for_reads):
+            await run_sync(check_existence_rights, request)
+        raise
+
+
+def check_existence_rights(request: Request) -> None:
+    """The read rule of a private collection of the request's name (``check_key``), passed by an admin key too."""
+    key = presented_key(request)
+    credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=key) if key else None
+    keys: KeysFile = request.app.state.keys
+    scopes = keys.ring().scopes_of(key) if key else None
+    if scopes is None or not allows(scopes, "admin", None):
+        check_key(request, credentials, "read")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "qa.defaults": set(),
     "qa.files": set(),
     # parsing and structure
-    "qa.structure": {"qa.types"},
+    "qa.structure": {"qa.sentences", "qa.types"},
     "qa.htmltext": {"qa.types"},
     "qa.sentences": {"qa.types"},
     "qa.ingest": {"qa.errors", "qa.htmltext", "qa.metadata", "qa.structure", "qa.types"},
@@ -168,7 +168,7 @@ ALLOWED: dict[str, set[str]] = {
         "qa.shards",
         "qa.storage",
     },
-    "api.deps": {"api.collections", "api.state", "qa.collections", "qa.config", "qa.engine", "qa.keys"},
+    "api.deps": {"api.collections", "api.state", "qa.collections", "qa.config", "qa.engine", "qa.errors", "qa.keys"},
     "api.render": {"qa.cite", "qa.structure", "qa.types"},
     "api.pages": {"api.deps", "api.render", "api.state", "qa.engine", "qa.errors"},
     "api.routes": {"api.schemas"},

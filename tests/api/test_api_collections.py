@@ -44,7 +44,7 @@ def test_create_list_and_delete_a_collection(client, index_copy: Path) -> None:
     assert first["quote"] == "The zebra census counted 4,213 zebras on the northern plain."
     assert client.delete("/v1/collections/wildlife", headers=ADMIN).status_code == 204
     assert not (index_copy / "collections" / "wildlife").exists()
-    assert_problem(client.get("/v1/collections/wildlife/documents"), 404, "no collection named 'wildlife'")
+    assert_problem(client.get("/v1/collections/wildlife/documents"), 404, "there is no such collection")
     assert [c["name"] for c in client.get("/v1/collections").json()["collections"]] == ["default"]
 
 
@@ -57,9 +57,9 @@ def test_create_list_and_delete_a_collection(client, index_copy: Path) -> None:
         ("post", "/v1/collections", {"name": "a" * 65}, 422, None),
         ("post", "/v1/collections", {"name": "x", "extra": 1}, 422, None),
         ("delete", "/v1/collections/default", None, 409, "cannot be deleted"),
-        ("delete", "/v1/collections/nothere", None, 404, "no collection named 'nothere'"),
+        ("delete", "/v1/collections/nothere", None, 404, "there is no such collection"),
         ("delete", "/v1/collections/Bad", None, 422, None),
-        ("get", "/v1/collections/nothere/ask?q=hello", None, 404, "no collection named 'nothere'"),
+        ("get", "/v1/collections/nothere/ask?q=hello", None, 404, "there is no such collection"),
         ("get", "/v1/collections/BAD/search?q=hello", None, 422, None),
         ("get", "/v1/collections/nothere/view/a.md", None, 404, None),
     ],
@@ -244,3 +244,45 @@ def test_a_verify_of_10000_citations_fits_the_body_limit(client) -> None:
     response = client.post("/v1/verify", json=body)
     assert response.status_code == 200 and len(response.json()["results"]) == 10_000
     assert_problem(client.post("/v1/verify", json={"citations": [citation] * 10_001}), 422)
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [("none", 401), ("wrong", 403), ("read-a", 403), ("write-a", 403), ("read-all", 404), ("admin", 404),
+     ("plain", 404)],
+)  # fmt: skip
+def test_an_unknown_collection_is_answered_as_a_private_one_would_be(scoped, who, expected) -> None:
+    """While collection a needs a key to be read, a caller who could not read a private collection named
+    "nothere" gets the 401 or 403 it would get, not a 404 that would tell the two apart."""
+    special = {"none": {}, "wrong": _auth("qa_not_a_key"), "plain": ADMIN}
+    headers = special[who] if who in special else _auth(KEYS[who])
+    for path in ("/v1/collections/nothere/documents", "/v1/collections/nothere/ask?q=census"):
+        response = scoped.get(path, headers=headers)
+        assert response.status_code == expected, response.text
+        if expected == 404:
+            assert response.json()["detail"] == "there is no such collection"  # the name is not repeated
+
+
+def test_an_unknown_collection_is_a_404_while_every_collection_is_open(client) -> None:
+    assert_problem(client.get("/v1/collections/nothere/documents"), 404, "there is no such collection")
+
+
+def test_a_collection_created_again_as_private_is_private_in_every_process(index_copy: Path, hash_embedder) -> None:
+    """Deleted and created again with a read rule by one app, a collection that another app on the same index
+    had open is opened again there: its new rule applies and its old documents are gone."""
+    settings = Settings(index_dir=index_copy, api_keys=[API_KEY])
+    with TestClient(create_app(settings, embedder=hash_embedder)) as one, \
+            TestClient(create_app(settings, embedder=hash_embedder)) as other:  # fmt: skip
+        assert one.post("/v1/collections", json={"name": "team"}, headers=ADMIN).status_code == 201
+        body = {"document_id": "zebras.md", "text": ZEBRAS}
+        assert one.post("/v1/collections/team/documents", json=body, headers=ADMIN).status_code == 201
+        assert other.get("/v1/collections/team/documents").json()["total"] == 1  # the other app has it open
+        assert one.delete("/v1/collections/team", headers=ADMIN).status_code == 204
+        created = one.post("/v1/collections", json={"name": "team", "require_key_for_reads": True}, headers=ADMIN)
+        assert created.status_code == 201
+        body = {"document_id": "salaries.md", "text": "# Pay\n\nThe director earns 90,000 dollars a year.\n"}
+        assert one.post("/v1/collections/team/documents", json=body, headers=ADMIN).status_code == 201
+        for path in ("/v1/collections/team/documents", "/v1/collections/team/ask?q=salary"):
+            assert_problem(other.get(path), 401, "an API key is required")
+        listed = other.get("/v1/collections/team/documents", headers=ADMIN).json()
+        assert [d["document_id"] for d in listed["documents"]] == ["salaries.md"]
