@@ -2,8 +2,12 @@
 
 A rule-based splitter: a sentence ends at ``.``, ``!`` or ``?`` (with any
 closing quotes or brackets) followed by whitespace and a character that can
-start a sentence, unless the word before the stop is a known abbreviation or
-a single initial. Line breaks inside a block do not end a sentence, but a
+start a sentence (a capital of the Latin, Greek or Cyrillic alphabets, a digit,
+or a letter of a script without capitals), unless the word before the stop is
+a known abbreviation or a single initial; an abbreviation that often ends a
+sentence ("etc.", "U.S.") ends one before a word that usually begins one
+("The", "It"). Chinese and Japanese full stops (``。！？``) end a sentence with
+no space after them. Line breaks inside a block do not end a sentence, but a
 blank line does.
 """
 
@@ -15,9 +19,21 @@ from qa.types import Span
 
 # Words that end with a period without ending the sentence (lower-cased, no dot).
 ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st mt ft vs etc e.g i.e cf al inc ltd co corp dept univ "
-    "gen sen rep gov col lt sgt capt adm no nos vol fig figs sec art ch para approx est "
-    "jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k u.n a.m p.m d.c ph.d".split()
+    "mr mrs ms dr prof sr jr st mt ft vs v etc e.g i.e cf al inc ltd co corp bros dept univ assn "
+    "gen sen rep gov pres hon rev col lt sgt capt adm no nos vol fig figs ex "
+    "sec art ch para approx est ca ave blvd rd apt ste "
+    "jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun "
+    "u.s u.k u.n u.s.a u.s.c c.f.r a.m p.m d.c ph.d".split()
+)
+# Abbreviations that stand before a number only ("p. 5", "Eq. 3", "ext. 204"): before a word, the period
+# ends a sentence ("... 17O + p. (This ...").
+BEFORE_NUMBERS = frozenset("p pp eq eqs tab ref refs ext".split())
+# Abbreviations that often end a sentence too ("... and so on, etc. The next ..."): they end one when the
+# next word is one that usually begins a sentence.
+ENDS_SENTENCES = frozenset("etc al inc ltd co corp jr sr u.s u.k u.n u.s.a a.m p.m d.c ph.d".split())
+SENTENCE_STARTERS = frozenset(
+    "the this that these those it its in on at for if when while after before but and as however there "
+    "they we he she our their his her a an some many most all each".split()
 )
 # A unit longer than this is not a sentence but unbroken text: it is cut at whitespace.
 HARD_MAX_CHARS = 1500
@@ -37,17 +53,49 @@ CAPTION_MAX_CHARS = 100
 # "• ". Wider than a list line's bullet (qa.structure.BULLET): it also reads "(A)" and "(iv)", which open
 # units of a paragraph but do not make a line a list item.
 _ENUMERATION = re.compile(r"\s*(?:\((?:\d{1,3}|[^\W\d_]{1,4})\)|\d{1,3}[.)]|[-•*–])\s+")
-_BOUNDARY = re.compile(r"[.!?][\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9\u00C0-\u024F])|\n[ \t]*\n")
+# What may begin a sentence: a digit, a Latin capital (and the accented letters of Latin-1 and Latin
+# Extended-A/B, as before), a Greek or Cyrillic capital, or a letter of a script without capitals (Hebrew,
+# Arabic, the Indic scripts, Thai, kana, Han, Hangul).
+_STARTS = (
+    "A-Z0-9\u00c0-\u024f\u0386-\u03ab\u0400-\u042f\u0590-\u06ff\u0900-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
+)
+_BOUNDARY = re.compile(
+    rf"[.!?\u061F\u0964][\"'”’)\]]*(?=\s+[\"'“‘(\[«„]?[{_STARTS}])"  # a stop, a space, a sentence's start
+    r"|[。！？][」』）\"”’]*(?=\S)"  # Chinese and Japanese stops need no space after them
+    r"|\n[ \t]*\n"
+)
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
+_WORD_AFTER = re.compile(r"\s+[\"'“‘(\[]?([A-Za-z]+)")
+
+
+def _word_before(text: str, stop: int) -> str:
+    """The word the period at ``stop`` closes, lower-cased without its final dot ("" when none); an initial
+    keeps its capital ("J")."""
+    match = _WORD_BEFORE.search(text, max(0, stop - 12), stop + 1)
+    if not match:
+        return ""
+    word = match.group(1).rstrip(".")
+    return word if len(word) == 1 and word.isupper() else word.lower()
 
 
 def _is_abbreviation(text: str, stop: int) -> bool:
-    """Whether the period at ``stop`` closes an abbreviation or an initial."""
-    match = _WORD_BEFORE.search(text, max(0, stop - 12), stop + 1)
-    if not match:
-        return False
-    word = match.group(1).lower().rstrip(".")
-    return word in ABBREVIATIONS or (len(word) == 1 and match.group(1).isupper())
+    """Whether the period at ``stop`` closes an abbreviation or an initial (and not the sentence too)."""
+    word = _word_before(text, stop)
+    if word in BEFORE_NUMBERS:
+        return text[stop + 1 : stop + 2].isspace() and text[stop + 1 :].lstrip()[:1].isdigit()
+    if word in ENDS_SENTENCES:
+        after = _WORD_AFTER.match(text, stop + 1)
+        return not (after and after.group(1).lower() in SENTENCE_STARTERS)
+    return word in ABBREVIATIONS or (len(word) == 1 and word.isupper())
+
+
+def ends_in_abbreviation(text: str, stop: int) -> bool:
+    """Whether the period at ``stop`` closes an abbreviation ("Dr.", "U.S.C.") or an initial rather than a
+    sentence, whatever follows it."""
+    word = _word_before(text, stop)
+    if word in BEFORE_NUMBERS:
+        return text[stop + 1 :].lstrip()[:1].isdigit()
+    return (word in ABBREVIATIONS and word not in ENDS_SENTENCES) or (len(word) == 1 and word.isupper())
 
 
 def _cut_long(start: int, end: int, text: str) -> list[Span]:

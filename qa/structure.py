@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from qa.sentences import ends_in_abbreviation, split_sentences
 from qa.types import Block, BlockKind
 
 # A heading is a label, not a sentence: at most this many words and characters.
@@ -36,6 +37,31 @@ _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 # enumerations inside text ("(A) ", "(iv) ") are another notion: qa.sentences' enumeration markers.
 BULLET = re.compile(r"[ \t]*(?:[-*+•‣◦▪]|\d{1,3}[.)])[ \t]+")
 _TABLE_SEPARATOR = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
+# With a pipe, GitHub takes one dash a column ("|--|--|", "| :-: | :-: |", "-- | --").
+_PIPED_SEPARATOR = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+(?:[ \t]*:?-+:?[ \t]*)?$")
+# The underline of a setext heading ("Title" over "=====" is level 1, over "-----" level 2).
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+# A Markdown thematic break ("***", "* * *", "___"): no text ("---" is also a table's rule).
+_THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+# A Markdown link reference definition ("[guide]: https://example.com/guide"): a target, not text.
+_LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]^][^\]]*\]:[ \t]*\S+(?:[ \t]+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?[ \t]*$")
+# Markdown's inline marks inside a heading show only their text: a link or image ("## [Install](#install)"
+# reads "Install"), strong or emphasised words, code spans ("**Bold** `code`" reads "Bold code").
+_INLINE_MARKS = (
+    (re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1"),
+    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),
+    (re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])|(?<![\w_])_(?=\S)([^_]+?)(?<=\S)_(?![\w_])"), r"\1\2"),
+    (re.compile(r"`([^`]+)`"), r"\1"),
+)
+# Small words a heading does not end on, but a line of wrapped prose often does ("... was then sent to");
+# capitalised, they may ("Section A", "Plan B").
+_OPEN_WORDS = frozenset(
+    "a an the of to and or nor for with by from as that which whose was were is are be been than its their our "
+    "your his".split()
+)
+# A line holding a sentence's end after this many words is wrapped prose ("The agency was created in 2003.
+# The"), not a numbered heading ("Chapter 1. Scope").
+_PROSE_WORDS = 4
 _NUMBERED = re.compile(r"^(\d{1,3}(?:\.\d{1,3})*)\.?[ \t]+\S")
 _HEADING_START = re.compile(r"^[A-Z0-9§(\"“'‘\u00C0-\u024F]")
 _TERMINAL = ".,;:!?"
@@ -77,8 +103,10 @@ def is_list_line(text: str) -> bool:
 
 
 def is_table_rule(text: str) -> bool:
-    """Whether ``text`` is the ``|---|---|`` rule under a Markdown table's header (whitespace around allowed)."""
-    return bool(_TABLE_SEPARATOR.match(text.strip()))
+    """Whether ``text`` is the ``|---|---|`` rule under a Markdown table's header (whitespace around allowed);
+    with a pipe, a column's rule may be one dash (``|--|--|``, ``-- | --``)."""
+    stripped = text.strip()
+    return bool(_TABLE_SEPARATOR.match(stripped) or ("|" in stripped and _PIPED_SEPARATOR.match(stripped)))
 
 
 def looks_like_heading(text: str, *, first: bool = False) -> bool:
@@ -94,26 +122,58 @@ def looks_like_heading(text: str, *, first: bool = False) -> bool:
     if is_table_line(stripped) or is_list_line(stripped) or not re.search(r"[A-Za-z]", stripped):
         return False
     limit = MAX_TITLE_CHARS if first else MAX_HEADING_CHARS
-    words = len(stripped.split())
-    return len(stripped) <= limit and (first or words <= MAX_HEADING_WORDS)
+    words = stripped.split()
+    if words[-1] in _OPEN_WORDS or _holds_sentence_end(stripped):
+        return False  # a line of wrapped prose, cut after "to" or after a sentence's end
+    return len(stripped) <= limit and (first or len(words) <= MAX_HEADING_WORDS)
+
+
+def _holds_sentence_end(text: str) -> bool:
+    """Whether a sentence ends inside ``text`` after at least _PROSE_WORDS words (``qa.sentences``)."""
+    spans = split_sentences(text)
+    return len(spans) > 1 and len(text[spans[0].start : spans[0].end].split()) >= _PROSE_WORDS
+
+
+def setext_level(line: str, underline: str) -> int:
+    """The level of a setext heading: 1 when ``underline`` is ``===`` under a line of text, 2 for ``---``,
+    0 when it is no such heading."""
+    marks = _SETEXT.match(underline)
+    if not marks or not line.strip() or len(line) - len(line.lstrip(" ")) > 3:
+        return 0
+    return 1 if marks.group(1)[0] == "=" else 2
 
 
 def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
-    """Give each line a kind; None for blank lines and table separators."""
+    """Give each line a kind; None for blank lines, table separators, setext underlines, and Markdown's
+    thematic breaks, comments and link reference definitions."""
     kinds: list[BlockKind | None] = []
     last_text = max((i for i, line in enumerate(lines) if line.text.strip()), default=-1)
     seen_text = False
     fence = ""  # the marker of an open Markdown code fence: its lines are code, not structure
+    comment = False  # inside a Markdown <!-- comment --> that spans lines
     in_table = False  # under a header whose rule has a pipe: a row needs only one ("Gadget | 7 dollars")
     for i, line in enumerate(lines):
         text = line.text.strip()
         following = lines[i + 1].text.strip() if i + 1 < len(lines) else ""
         ruled = is_table_rule(following) and "-" in following
+        setext = _setext_under(lines, i, kinds)
         kind: BlockKind | None
         if markdown and (fence or text.startswith(("```", "~~~"))):
             closing = bool(fence) and text.startswith(fence)
             fence = "" if closing else (fence or text[:3])
             kind = "paragraph" if text else None
+        elif markdown and (comment or text.startswith("<!--")):
+            comment = "-->" not in (text if comment else text[4:])
+            kind = None
+        elif setext or (markdown and (_THEMATIC_BREAK.match(line.text) or _LINK_DEFINITION.match(line.text))):
+            kind = None
+        elif (
+            setext_level(line.text, lines[i + 1].text if i + 1 < len(lines) else "")
+            and not is_table_line(text)
+            and not is_list_line(line.text)
+            and (markdown or looks_like_heading(line.text, first=not seen_text))
+        ):
+            kind = "heading"
         elif not text or is_table_rule(text):
             kind = None
             in_table = in_table and bool(text)
@@ -132,6 +192,11 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
         in_table = in_table and kind in ("table_header", "table_row", None)
         kinds.append(kind)
     return kinds
+
+
+def _setext_under(lines: list[_Line], i: int, kinds: list[BlockKind | None]) -> bool:
+    """Whether line ``i`` is the underline of the setext heading just above it."""
+    return i > 0 and kinds[-1] == "heading" and bool(setext_level(lines[i - 1].text, lines[i].text))
 
 
 def _demote_heading_runs(kinds: list[BlockKind | None]) -> list[BlockKind | None]:
@@ -177,10 +242,15 @@ def _raw_blocks(text: str, markdown: bool) -> list[Block]:
         kinds = _demote_heading_runs(kinds)
     blocks: list[Block] = []
     open_para: tuple[int, int] | None = None
-    for line, kind in zip(lines, kinds, strict=True):
+    for i, (line, kind) in enumerate(zip(lines, kinds, strict=True)):
         start, end = _trimmed(line)
-        if kind == "paragraph" and open_para is not None and (markdown or text[open_para[1] - 1] not in _TERMINAL):
+        if kind == "paragraph" and open_para is not None and (markdown or _goes_on(text, open_para[1])):
             open_para = (open_para[0], end)  # a soft-wrapped line continues its paragraph
+            continue
+        if kind == "paragraph" and blocks and blocks[-1].kind == "list_item" and kinds[i - 1] == "list_item" \
+                and _continues_item(text, blocks[-1], line, markdown):  # fmt: skip
+            blocks[-1] = Block("list_item", blocks[-1].start, end)  # the item's text wraps onto this line
+            kinds[i] = "list_item"
             continue
         if open_para is not None:
             blocks.append(Block("paragraph", *open_para))
@@ -188,7 +258,8 @@ def _raw_blocks(text: str, markdown: bool) -> list[Block]:
         if kind == "paragraph":
             open_para = (start, end)
         elif kind == "heading":
-            blocks.append(_heading_block(text, start, end))
+            underline = lines[i + 1].text if i + 1 < len(lines) else ""
+            blocks.append(_heading_block(text, start, end, setext_level(line.text, underline) if markdown else 0))
         elif kind is not None:
             blocks.append(Block(kind, start, end))
     if open_para is not None:
@@ -196,10 +267,27 @@ def _raw_blocks(text: str, markdown: bool) -> list[Block]:
     return blocks
 
 
-def _heading_block(text: str, start: int, end: int) -> Block:
+def _goes_on(text: str, end: int) -> bool:
+    """Whether a plain-text paragraph ending at ``end`` goes on over the next line: it has not ended its
+    sentence (no final punctuation, or a period after an abbreviation such as "Dr.")."""
+    return text[end - 1] not in _TERMINAL or (text[end - 1] == "." and ends_in_abbreviation(text, end - 1))
+
+
+def _continues_item(text: str, item: Block, line: _Line, markdown: bool) -> bool:
+    """Whether a line of prose right under a list item (no blank line between) wraps the item's text: in
+    Markdown always (a lazy continuation line), in plain text when it is indented past the item's bullet or
+    goes on with a small letter a sentence the item has not ended."""
+    if markdown:
+        return True
+    bullet_at = item.start - text.rfind("\n", 0, item.start) - 1
+    indent = len(line.text) - len(line.text.lstrip())
+    return indent > bullet_at or (line.text.lstrip()[:1].islower() and _goes_on(text, item.end))
+
+
+def _heading_block(text: str, start: int, end: int, setext: int = 0) -> Block:
     match = _MD_HEADING.match(text[start:end])
     if not match or not match.group(2).strip():  # "# \u2028# ": nothing but Unicode spaces after the marks
-        return Block("heading", start, end, 0)
+        return Block("heading", start, end, setext)
     inner = match.group(2)
     lead = len(inner) - len(inner.lstrip())
     return Block(
@@ -263,8 +351,11 @@ def parse_blocks(text: str, *, markdown: bool = False) -> tuple[Block, ...]:
 
 
 def heading_text(text: str, block: Block) -> str:
-    """The visible text of a heading block, whitespace collapsed."""
-    return " ".join(text[block.start : block.end].split())
+    """The visible text of a heading block, whitespace collapsed, Markdown's inline marks read as their text."""
+    shown = text[block.start : block.end]
+    for pattern, replacement in _INLINE_MARKS:
+        shown = pattern.sub(replacement, shown)
+    return " ".join(shown.split())
 
 
 _NOT_IN_SLUG = re.compile(r"[^\w\- ]")

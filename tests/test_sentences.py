@@ -39,6 +39,36 @@ def sentences(text: str) -> list[str]:
         # A line break inside a block does not end a sentence; a blank line does.
         ("Line one\nline two. Next.\n\nNew para", ["Line one\nline two.", "Next.", "New para"]),
         ("No final stop", ["No final stop"]),
+        # Legal, bibliographic and address abbreviations end no sentence.
+        ("It cites 42 U.S.C. 1983 and 5 U.S.C. 552 today.", ["It cites 42 U.S.C. 1983 and 5 U.S.C. 552 today."]),
+        (
+            "In Smith v. Jones the court agreed. See pp. 12-14.",
+            ["In Smith v. Jones the court agreed.", "See pp. 12-14."],
+        ),
+        (
+            "See p. 5 and Eq. 3, Tab. 1, Ref. 9. Call ext. 204.",
+            ["See p. 5 and Eq. 3, Tab. 1, Ref. 9.", "Call ext. 204."],
+        ),
+        ("It is ca. 40 percent. Rev. Martin spoke.", ["It is ca. 40 percent.", "Rev. Martin spoke."]),
+        # ... but those that stand before a number end one before a word.
+        ("It gave 17O + p. (It was seen in 1925.)", ["It gave 17O + p.", "(It was seen in 1925.)"]),
+        # An abbreviation that often ends a sentence ends one before a word that usually begins one.
+        ("Pears, plums, etc. The rest is fruit.", ["Pears, plums, etc.", "The rest is fruit."]),
+        ("He lives in the U.S. The weather is fine.", ["He lives in the U.S.", "The weather is fine."]),
+        ("Smith et al. In 2003 they found it.", ["Smith et al.", "In 2003 they found it."]),
+        ("Open 9 a.m. Monday to Friday. Closed Sundays.", ["Open 9 a.m. Monday to Friday.", "Closed Sundays."]),
+        # Scripts besides Latin: Greek and Cyrillic capitals, Devanagari's danda, Chinese and Japanese stops.
+        ("Компания основана в 1998 году. Офис в Москве.", ["Компания основана в 1998 году.", "Офис в Москве."]),
+        (
+            "Η εταιρεία ιδρύθηκε το 1998. Η έδρα είναι στην Αθήνα.",
+            ["Η εταιρεία ιδρύθηκε το 1998.", "Η έδρα είναι στην Αθήνα."],
+        ),
+        (
+            "当社は1998年に設立されました。本社は東京にあります。",
+            ["当社は1998年に設立されました。", "本社は東京にあります。"],
+        ),
+        ("他说：“好。”然后走了！", ["他说：“好。”", "然后走了！"]),  # the closing quote stays with its stop
+        ("कंपनी 1998 में बनी। मुख्यालय दिल्ली में है।", ["कंपनी 1998 में बनी।", "मुख्यालय दिल्ली में है।"]),
         ("   padded.   ", ["padded."]),
         ("", []),
         (" \n\t ", []),

@@ -6,7 +6,7 @@ import pytest
 
 from qa.htmltext import html_document
 from qa.ingest import parse_document
-from qa.structure import looks_like_heading, parse_blocks, section_paths, split_lines, title_block
+from qa.structure import heading_anchors, looks_like_heading, parse_blocks, section_paths, split_lines, title_block
 from qa.types import Block, Document
 
 
@@ -452,4 +452,112 @@ def test_a_hash_line_indented_four_spaces_is_code_not_a_heading() -> None:
         ("paragraph", "# nor this"),
         ("heading", "Three"),
         ("paragraph", "T."),
+    ]
+
+
+# --- documents nobody tuned for: wrapped prose, setext, Markdown's non-text lines, wrapped list items ----------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "The agency was created in 2003. The",  # a sentence's end inside the line: wrapped prose
+        "The report was then sent to",  # ends on a small word
+        "Funds are held by the",
+    ],
+)
+def test_a_line_of_wrapped_prose_is_no_heading(line: str) -> None:
+    text = f"Department Overview\n{line}\nSecretary of Homeland Security leads it.\n"
+    kinds = [(kind, body) for kind, _, body, _ in outline(text)]
+    assert kinds == [
+        ("heading", "Department Overview"),
+        ("paragraph", f"{line}\nSecretary of Homeland Security leads it."),
+    ]
+
+
+@pytest.mark.parametrize("line", ["Chapter 1. Scope", "Section A", "Plan B", "Part II. General Provisions"])
+def test_headings_with_a_number_or_a_capital_at_the_end_stay_headings(line: str) -> None:
+    assert looks_like_heading(line)
+
+
+def test_setext_headings_take_their_level_and_the_underline_is_no_block() -> None:
+    text = "User Guide\n==========\n\nInstallation\n------------\nRun the installer.\n\nUsage\n---\nRun it.\n"
+    assert outline(text, markdown=True) == [
+        ("heading", 1, "User Guide", ()),
+        ("heading", 2, "Installation", ("Installation",)),
+        ("paragraph", 0, "Run the installer.", ("Installation",)),
+        ("heading", 2, "Usage", ("Usage",)),
+        ("paragraph", 0, "Run it.", ("Usage",)),
+    ]
+
+
+def test_an_underlined_plain_text_heading_keeps_its_underline_out_of_the_text() -> None:
+    text = (
+        "Project Notes\n=============\n\nOverview\n--------\nThe tool parses logs.\n\n"
+        "Limits\n------\nFiles over 2 GB are skipped.\n"
+    )
+    assert [(kind, body) for kind, _, body, _ in outline(text)] == [
+        ("heading", "Project Notes"),
+        ("heading", "Overview"),
+        ("paragraph", "The tool parses logs."),
+        ("heading", "Limits"),
+        ("paragraph", "Files over 2 GB are skipped."),
+    ]
+
+
+def test_markdown_lines_that_are_no_text_make_no_block() -> None:
+    """Thematic breaks, comments (one line or several) and link reference definitions are left out."""
+    text = (
+        "# Notes\n\nThe server runs on port 8080.\n\n***\n\n* * *\n\n<!-- TODO: remove this note -->\n\n"
+        '<!--\nan internal\nnote\n-->\n\n[guide]: https://example.com/guide "The guide"\n\nIt restarts nightly.\n'
+    )
+    assert [(kind, body) for kind, _, body, _ in outline(text, markdown=True)] == [
+        ("heading", "Notes"),
+        ("paragraph", "The server runs on port 8080."),
+        ("paragraph", "It restarts nightly."),
+    ]
+
+
+@pytest.mark.parametrize("rule", ["|--|--|", "| :-: | :-: |", "--|--", "-- | --"])
+def test_a_table_rule_may_have_one_dash_a_column(rule: str) -> None:
+    text = f"Plan | Seats\n{rule}\nTeam | 10\n"
+    assert [(kind, body) for kind, _, body, _ in outline(text, markdown=True)] == [
+        ("table_header", "Plan | Seats"),
+        ("table_row", "Team | 10"),
+    ]
+
+
+def test_a_heading_reads_as_its_shown_text_and_its_anchor_is_githubs() -> None:
+    text = "# Guide\n\n## [Install](#install)\n\nInstall it.\n\n## **Bold** heading `code`\n\nText.\n"
+    blocks = parse_blocks(text, markdown=True)
+    assert [path for _, _, _, path in _outline(text, blocks)][-1] == ("Bold heading code",)
+    assert [name for _, name in heading_anchors(text, blocks)] == ["guide", "install", "bold-heading-code"]
+
+
+def test_a_list_item_wrapped_over_lines_is_one_item() -> None:
+    markdown = (
+        "1. Download the package, which\n   takes five minutes.\n"
+        "- The first bullet wraps\nonto a lazy continuation line.\n"
+    )
+    assert [(kind, body) for kind, _, body, _ in outline(markdown, markdown=True)] == [
+        ("list_item", "1. Download the package, which\n   takes five minutes."),
+        ("list_item", "- The first bullet wraps\nonto a lazy continuation line."),
+    ]
+    plain = (
+        "Rules\n- Book flights at least\n    fourteen days ahead.\n- Hotels need approval\nby a manager.\n"
+        "- Taxis are allowed\nMeals are paid up to 50 USD.\n"
+    )
+    assert [(kind, body) for kind, _, body, _ in outline(plain)][1:] == [
+        ("list_item", "- Book flights at least\n    fourteen days ahead."),
+        ("list_item", "- Hotels need approval\nby a manager."),
+        ("list_item", "- Taxis are allowed"),  # a capital after an unindented break starts a paragraph
+        ("paragraph", "Meals are paid up to 50 USD."),
+    ]
+
+
+def test_a_plain_text_line_ending_in_an_abbreviation_goes_on() -> None:
+    text = "Minutes\nThe meeting was chaired by Dr.\nSmith, who presented the findings.\nIt ended at noon.\n"
+    assert [(kind, body) for kind, _, body, _ in outline(text)][1:] == [
+        ("paragraph", "The meeting was chaired by Dr.\nSmith, who presented the findings."),
+        ("paragraph", "It ended at noon."),
     ]
