@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from qa.errors import CorpusError
-from qa.htmltext import html_document
+from qa.htmltext import html_page
 from qa.metadata import MetadataError, MetaValue, clean_metadata
 from qa.structure import heading_anchors, heading_text, parse_blocks
 from qa.types import Block, Document
@@ -158,11 +158,15 @@ def check_document_id(value: str) -> str:
     return value
 
 
-def _title(text: str, blocks: tuple[Block, ...], doc_id: str) -> str:
-    for block in blocks:
-        if block.kind == "heading":
-            return heading_text(text, block)
-    return PurePosixPath(doc_id).stem or doc_id
+def _title(text: str, blocks: tuple[Block, ...], doc_id: str, page_title: str | None = None) -> str:
+    """The first ``h1``, else an HTML page's ``<title>``, else the first heading, else the file's name."""
+    headings = [b for b in blocks if b.kind == "heading"]
+    first_h1 = next((b for b in headings if b.level == 1), None) if page_title else None
+    if first_h1 is not None:
+        return heading_text(text, first_h1)
+    if page_title:
+        return page_title
+    return heading_text(text, headings[0]) if headings else PurePosixPath(doc_id).stem or doc_id
 
 
 def front_matter(text: str, doc_id: str) -> tuple[dict[str, MetaValue], int]:
@@ -230,12 +234,13 @@ def parse_document(
         raise CorpusError(f"{doc_id}: file is empty")
     anchors: tuple[tuple[int, str], ...] = ()
     pages: tuple[tuple[int, int], ...] = ()
+    page_title: str | None = None  # an HTML page's <title>
     if suffix == ".pdf":
         (text, pages), fmt = _pdf_text(data, doc_id), "pdf"
         blocks = parse_blocks(text)
     elif suffix in (".html", ".htm"):
-        text, blocks, anchors = html_document(_decode(data, doc_id))
-        fmt = "html"
+        page = html_page(_decode(data, doc_id))
+        text, blocks, anchors, page_title, fmt = page.text, page.blocks, page.anchors, page.title, "html"
     else:
         text = _decode(data, doc_id)
         fmt = "txt" if suffix == ".txt" else "md"
@@ -251,7 +256,7 @@ def parse_document(
     if all(b.kind == "heading" for b in blocks):  # a heading is a section's name, never quoted: nothing to answer from
         raise CorpusError(f"{doc_id}: only headings, no text to quote")
     named = metadata.get("title") if metadata else None
-    title = title or (named if isinstance(named, str) else None) or _title(text, blocks, doc_id)
+    title = title or (named if isinstance(named, str) else None) or _title(text, blocks, doc_id, page_title)
     return Document(doc_id, title, text, blocks, fmt, metadata or {}, anchors, pages)
 
 

@@ -222,3 +222,16 @@ def test_default_corpus_document(corpus_dir: Path) -> None:
     assert doc.id == "immigration-data-sharing.txt"
     assert doc.text == (corpus_dir / doc.id).read_text(encoding="utf-8")
     assert text_sha256(doc.text) == text_sha256((corpus_dir / doc.id).read_bytes().decode())
+
+
+@pytest.mark.parametrize(
+    ("markup", "title"),
+    [
+        (b"<title>Data Retention Rules</title><p>Records are kept.</p>", "Data Retention Rules"),  # no heading
+        (b"<title>Rules</title><h2>Scope</h2><p>Records are kept.</p>", "Rules"),  # no h1: the page's title
+        (b"<title>Rules | Example Inc.</title><h2>Scope</h2><h1>Retention</h1><p>Kept.</p>", "Retention"),
+        (b"<h2>Scope</h2><p>Records are kept.</p>", "Scope"),  # neither: the first heading, as before
+    ],
+)
+def test_an_html_page_is_titled_by_its_h1_then_its_title_element(markup: bytes, title: str) -> None:
+    assert parse_document("rules.html", markup).title == title
