@@ -83,7 +83,7 @@ def test_manifest_records_what_the_build_depends_on(hash_index: VectorIndex) -> 
     m = hash_index.manifest
     assert (m.model, m.dim, m.format, m.generation) == ("hash-64", 64, 2, 1)
     assert (m.n_documents, m.n_passages, m.n_units) == (1, 16, 27)
-    assert m.settings == {"model": "hash-64", "chunker_version": 4, "tokenizer_version": 3, "max_chars": 800}
+    assert m.settings == {"model": "hash-64", "chunker_version": 5, "tokenizer_version": 3, "max_chars": 800}
     (ref,) = m.segments
     assert ref.deleted == frozenset() and ref.name == hash_index.segments[0].name
     commit = json.loads(hash_index.path.read_text())  # type: ignore[union-attr]  # a loaded index has its path
