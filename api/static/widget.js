@@ -132,7 +132,8 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
 .meta{display:flex;flex-wrap:wrap;gap:.1em .9em;margin-top:.3em;font-size:.8em;color:var(--_muted)}
 .crumbs{color:var(--_accent);font-weight:500}
 .conf{font-variant-numeric:tabular-nums}
-@media (forced-colors:active){.opt[aria-selected=true]{outline-color:Highlight}mark{border:1px solid}}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
+@media (forced-colors:active){.box:focus-within{outline:2px solid Highlight;outline-offset:1px}.opt[aria-selected=true]{outline-color:Highlight}mark{border:1px solid}}
 `;
 
   let sheet = null;
@@ -169,6 +170,22 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     target.focus();
   }
 
+  const isText = (v) => typeof v === "string";
+  const optional = (v, check) => v === undefined || v === null || check(v);
+
+  /** Whether `c` holds the fields a citation is drawn from, each of the type it is read as. */
+  function isCitation(c) {
+    return !!c && typeof c === "object" && isText(c.quote) && isText(c.document_id) &&
+      Number.isInteger(c.start) && Number.isInteger(c.end) && optional(c.document_title, isText) &&
+      optional(c.section, isText) && optional(c.section_path, (p) => Array.isArray(p) && p.every(isText));
+  }
+
+  /** Whether `data` is an answer of `/v1/ask` that the widget can show (a proxy's page or a stray shape is not). */
+  function isAnswer(data) {
+    return !!data && typeof data === "object" && Array.isArray(data.citations) && data.citations.every(isCitation) &&
+      (!data.answerable || Number.isFinite(data.confidence));
+  }
+
   /** "p. 3" or "pp. 3–4" for a PDF citation (its `pages`), else "". */
   function pageLabel(c) {
     const pages = Array.isArray(c.pages) ? c.pages.filter(Number.isInteger) : [];
@@ -193,6 +210,7 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     #clearButton;
     #key;
     #status;
+    #message;
     #list;
 
     constructor() {
@@ -208,7 +226,8 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
       this.#spinner = h("span", { class: "spin", "aria-hidden": "true", hidden: true });
       this.#clearButton = h("button", { type: "button", class: "clear", part: "clear", "aria-label": "Clear question", hidden: true }, "×");
       this.#key = h("kbd", { "aria-hidden": "true", title: "Press / to search" }, "/");
-      this.#status = h("div", { id: `${id}-status`, class: "status", part: "status", role: "status", "aria-live": "polite", "aria-atomic": "true" });
+      this.#message = h("span", { id: `${id}-status`, role: "status", "aria-live": "polite", "aria-atomic": "true" });
+      this.#status = h("div", { class: "status", part: "status" }, this.#message);
       this.#list = h("div", { id: `${id}-list`, class: "list", part: "results", role: "listbox", "aria-label": "Answer and sources", hidden: true });
       root.append(
         h("div", { class: "box", part: "box" }, h("span", { class: "icon", "aria-hidden": "true" }), this.#input, this.#spinner, this.#key, this.#clearButton),
@@ -318,6 +337,8 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     #onInput() {
       this.#syncClear();
       clearTimeout(this.#timer);
+      // The highlight belongs to the answer of the question as it was: after an edit, Enter asks.
+      if (this.#active >= 0) this.#activate(-1);
       if (this.#input.value.trim().length < MIN_CHARS) {
         this.#cancel();
         this.#asked = "";
@@ -364,9 +385,13 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
       this.#list.setAttribute("aria-busy", String(on));
     }
 
+    /** Say `text` (a string, or strings and nodes) in the live region, with `action` (a button) after it.
+     *  The button stays outside the live region, so its countdown is not read out every second. */
     #setStatus(text, kind = "", action = null) {
       this.#status.className = `status ${kind}`.trim();
-      this.#status.replaceChildren(...(text ? [h("span", {}, text)] : []), ...(action ? [action] : []));
+      this.#message.replaceChildren(...[text].flat().filter(Boolean));
+      this.#message.nextSibling?.remove();
+      if (action) this.#message.after(action);
     }
 
     #url(question) {
@@ -392,7 +417,12 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
         const res = await fetch(this.#url(question), {
           signal: ctrl.signal, credentials: "omit", mode: "cors", headers: { Accept: "application/json" },
         });
-        const body = await res.json().catch(() => null);
+        // Only a body that is not JSON reads as null; an abort (the timeout) or a dropped
+        // connection while the body streams in is thrown on, as it would be before the headers.
+        const body = await res.json().catch((err) => {
+          if (err instanceof SyntaxError) return null;
+          throw err;
+        });
         outcome = { res, body };
       } catch (err) {
         outcome = { failed: seq === this.#seq && ctrl.signal.aborted ? "timeout" : "network", err };
@@ -404,8 +434,10 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
       this.#busy(false);
       if (outcome.failed) this.#fail(outcome.failed);
       else if (!outcome.res.ok) this.#httpError(outcome.res, outcome.body);
-      else if (!outcome.body || !Array.isArray(outcome.body.citations)) this.#fail("bad");
-      else this.#render(outcome.body, question);
+      else if (!isAnswer(outcome.body)) {
+        this.#fail("bad");
+        outcome.body = null; // not an answer: listeners get what a network failure gives them
+      } else this.#render(outcome.body, question);
       this.dispatchEvent(new CustomEvent("qa-result", { detail: outcome.body, bubbles: true, composed: true }));
     }
 
@@ -443,11 +475,16 @@ mark{background:var(--_mark);color:var(--_markfg);border-radius:2px;padding:0 .0
     #httpError(res, body) {
       this.#show([]);
       this.#asked = "";
-      const detail = body && typeof body.detail === "string" ? body.detail : "";
+      // A validation problem (422) only counts fields in `detail` ("1 field is not valid"); its first
+      // error's `msg` says what is wrong (api/errors.py: {"errors": [{"loc": [...], "msg": "..."}]}).
+      const first = res.status === 422 && body && Array.isArray(body.errors) ? body.errors[0] : null;
+      const reason = first && isText(first.msg) ? first.msg : body && body.detail;
+      const detail = isText(reason) ? reason : "";
       if (res.status === 429) {
         const wait = retrySeconds(res.headers.get("Retry-After")) ?? retrySeconds(body && body.retry_after);
-        const when = wait ? `in ${plural(wait, "second", "seconds")}` : "in a moment";
-        this.#setStatus(`Too many questions right now. Try again ${when}.`, "error", this.#retryButton(wait));
+        // The wait is said once, to screen readers only; on screen the button counts it down.
+        const when = wait ? h("span", { class: "sr" }, ` Try again in ${plural(wait, "second", "seconds")}.`) : " Try again in a moment.";
+        this.#setStatus(["Too many questions right now.", when], "error", this.#retryButton(wait));
       } else if (res.status >= 500) {
         this.#setStatus(`The search service failed (HTTP ${res.status}). Try again in a moment.`, "error", this.#retryButton(0));
       } else {
