@@ -88,6 +88,8 @@ def field_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
         ctx = error.get("ctx") or {}
         if error.get("type") == "json_invalid" and ctx.get("error"):
             msg = f"{msg}: {ctx['error']}"
+        if error.get("type") == "value_error":  # our own checks' words, without pydantic's "Value error, "
+            msg = msg.removeprefix("Value error, ")
         out.append({"loc": loc, "msg": msg})
     return out
 
