@@ -43,7 +43,8 @@ from typing import Any, Protocol
 
 from qa import metrics
 from qa.cite import is_verbatim
-from qa.engine import Asked
+from qa.engine import Asked, clean_question
+from qa.errors import CorpusError, QueryError
 from qa.gold import GoldItem
 from qa.records import citation_record
 from qa.retrieve import Mode
@@ -256,6 +257,20 @@ def aggregate(results: Sequence[ItemResult]) -> dict[str, float]:
     return out
 
 
+def check_questions(items: Sequence[GoldItem]) -> None:
+    """Refuse a gold set with a question the service would refuse (empty, too long, control characters)
+    before any is asked, rather than stop at it halfway through the set.
+
+    Raises:
+        CorpusError: Naming the first such item and what is wrong with its question.
+    """
+    for item in items:
+        try:
+            clean_question(item.question)
+        except QueryError as exc:
+            raise CorpusError(f"gold item {item.id!r}: {exc}") from exc
+
+
 def evaluate(
     engine: Answerer,
     items: Sequence[GoldItem],
@@ -275,6 +290,7 @@ def evaluate(
         distinct: What makes the three answers of ``containment_answers3`` distinct (``Engine.ask``).
         progress: Called after each question with the number done.
     """
+    check_questions(items)
     engine.ask_detailed(items[0].question if items else "warm up", mode=mode)  # warm caches before timing
     result = EvalResult(mode)
     for done, item in enumerate(items, 1):

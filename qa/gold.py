@@ -39,52 +39,123 @@ class GoldItem:
     paragraph: tuple[str, int, int] | None = None
 
 
-def _item(record: dict[str, Any], line: int) -> GoldItem:
-    try:
-        item = GoldItem(
-            id=str(record.get("id", line)),
-            question=str(record["question"]),
-            answers=tuple(str(a) for a in record.get("answers", [])),
-            sections=tuple(str(s) for s in record.get("sections", [])),
-            unanswerable=bool(record.get("unanswerable", False)),
-        )
-    except (KeyError, TypeError) as exc:
-        raise CorpusError(f"gold line {line}: missing or invalid field ({exc})") from exc
-    if not item.unanswerable and not item.answers:
+def _strings(value: object, key: str, where: str) -> tuple[str, ...]:
+    """A list of non-empty strings (``answers``, ``sections``) as a tuple.
+
+    Raises:
+        CorpusError: If it is not a list, or holds anything but non-empty strings.
+    """
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise CorpusError(f"{where}: {key} must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _item(record: dict[str, Any], where: str, line: int) -> GoldItem:
+    """One JSON Lines record as a gold item; ``where`` names it in errors ("gold.jsonl:3").
+
+    Raises:
+        CorpusError: If a field has the wrong type (a string of answers would count one letter a right answer,
+            "false" would read as true), or the item cannot be scored.
+    """
+    ident, question = record.get("id", str(line)), record.get("question")
+    if not isinstance(ident, (str, int)) or isinstance(ident, bool):
+        raise CorpusError(f"{where}: id must be a string")
+    if not isinstance(question, str) or not question.strip():
+        raise CorpusError(f"{where}: question must be a non-empty string")
+    unanswerable = record.get("unanswerable", False)
+    if not isinstance(unanswerable, bool):
+        raise CorpusError(f"{where}: unanswerable must be true or false")
+    answers = _strings(record.get("answers", []), "answers", where)
+    sections = _strings(record.get("sections", []), "sections", where)
+    if not unanswerable and not answers:
         # Such an item can never be answered right: it would only lower every figure it is counted in.
-        raise CorpusError(f"gold line {line}: an answerable question needs at least one answer (or unanswerable: true)")
-    return item
+        raise CorpusError(f"{where}: an answerable question needs at least one answer (or unanswerable: true)")
+    if unanswerable and answers:
+        raise CorpusError(f"{where}: an unanswerable question has no answers")
+    return GoldItem(str(ident), question, answers, sections, unanswerable)
+
+
+def _read_text(path: Path) -> str:
+    """A gold file's text (UTF-8, a byte-order mark allowed, as in corpus files).
+
+    Raises:
+        CorpusError: If it cannot be read or is not UTF-8.
+    """
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not UTF-8 (byte {exc.start})") from exc
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{where}: not JSON ({exc.msg})") from exc
+    except RecursionError:
+        raise CorpusError(f"{where}: not JSON (nested too deeply)") from None
 
 
 def load_jsonl(path: Path) -> list[GoldItem]:
     """Read a gold set in the project's JSON Lines format.
 
     Raises:
-        CorpusError: On a line that is not a JSON object with a question.
+        CorpusError: On a line that is not a JSON object with a question and fields of the documented types,
+            or an id used twice.
     """
     items: list[GoldItem] = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    lines: dict[str, int] = {}
+    for line_no, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CorpusError(f"{path}:{line_no}: not JSON ({exc.msg})") from exc
+        where = f"{path}:{line_no}"
+        record = _json(line, where)
         if not isinstance(record, dict):
-            raise CorpusError(f"{path}:{line_no}: expected a JSON object")
-        items.append(_item(record, line_no))
+            raise CorpusError(f"{where}: expected a JSON object")
+        item = _item(record, where, line_no)
+        if item.id in lines:
+            raise CorpusError(f"{where}: id {item.id!r} is used on line {lines[item.id]} too")
+        lines[item.id] = line_no
+        items.append(item)
     return items
 
 
+def _list(value: object, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise CorpusError(f"{what} must be a list")
+    return value
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CorpusError(f"{what} must be an object")
+    return value
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise CorpusError(f"{what} must be a string")
+    return value
+
+
 def _article_document(index: int, article: dict[str, Any]) -> tuple[Document, list[tuple[int, dict[str, Any]]]]:
-    """The Markdown document of one article, and each paragraph's start offset."""
+    """The Markdown document of one article, and each paragraph's start offset.
+
+    Raises:
+        CorpusError: If the article's paragraphs are not objects with a text ``context``.
+    """
     title = str(article.get("title") or f"Article {index + 1}").replace("_", " ")
     text = f"# {title}\n"
     placed: list[tuple[int, dict[str, Any]]] = []
-    for paragraph in article.get("paragraphs", []):
+    for number, paragraph in enumerate(_list(article.get("paragraphs", []), f"article {index + 1}: paragraphs")):
+        where = f"article {index + 1}, paragraph {number + 1}"
+        paragraph = _object(paragraph, where)
+        context = _text(paragraph.get("context"), f"{where}: context")
         text += "\n"
         placed.append((len(text), paragraph))
-        text += str(paragraph["context"]) + "\n"
+        text += context + "\n"
     doc_id = f"{index + 1:03d}-{''.join(c if c.isalnum() else '-' for c in title)[:60]}.md"
     return parse_document(doc_id, text.encode("utf-8"), title=title), placed
 
@@ -95,45 +166,58 @@ def load_squad(path: Path) -> tuple[list[Document], list[GoldItem]]:
     Raises:
         CorpusError: If the file is not SQuAD JSON, or a gold answer is not where it says.
     """
+    record = _json(_read_text(path), str(path))
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        data = _list(_object(record, "the file")["data"], "data")
+        return squad_documents(data)
+    except KeyError:
+        raise CorpusError(f"{path}: not a SQuAD JSON file (no data)") from None
+    except CorpusError as exc:
         raise CorpusError(f"{path}: not a SQuAD JSON file ({exc})") from exc
-    return squad_documents(data)
 
 
 def squad_documents(data: list[dict[str, Any]], *, first: int = 0) -> tuple[list[Document], list[GoldItem]]:
     """The documents and gold items of SQuAD articles; ``first`` numbers the first article's document id.
 
     Raises:
-        CorpusError: If a gold answer is not where it says.
+        CorpusError: If an article, paragraph, question or answer has another shape than SQuAD's, or a gold
+            answer is not where it says.
     """
     documents: list[Document] = []
     items: list[GoldItem] = []
     for index, article in enumerate(data, first):
-        doc, placed = _article_document(index, article)
+        doc, placed = _article_document(index, _object(article, f"article {index + 1}"))
         documents.append(doc)
         for offset, paragraph in placed:
             context = str(paragraph["context"])
             span = (doc.id, offset, offset + len(context))
-            for qa in paragraph.get("qas", []):
-                items.append(_squad_item(doc, offset, span, qa))
+            for qa in _list(paragraph.get("qas", []), f"article {index + 1}: qas"):
+                items.append(_squad_item(doc, offset, span, _object(qa, f"article {index + 1}: a question")))
     return documents, items
 
 
 def _squad_item(doc: Document, offset: int, paragraph: tuple[str, int, int], qa: dict[str, Any]) -> GoldItem:
-    answers = qa.get("answers", [])
+    where = f"question {qa.get('id')!r}"
+    question = _text(qa.get("question"), f"{where}: question")
+    answers = [_object(a, f"{where}: an answer") for a in _list(qa.get("answers", []), f"{where}: answers")]
+    context_end = paragraph[2]
     spans: list[tuple[str, int, int]] = []
     for answer in answers:
-        start = offset + int(answer["answer_start"])
-        end = start + len(answer["text"])
-        if doc.text[start:end] != answer["text"]:
-            raise CorpusError(f"question {qa.get('id')}: gold answer {answer['text']!r} is not at its offset")
+        text, at = _text(answer.get("text"), f"{where}: an answer's text"), answer.get("answer_start")
+        if not isinstance(at, int) or isinstance(at, bool) or at < 0:
+            raise CorpusError(f"{where}: answer_start must be a whole number, 0 or more")
+        start = offset + at
+        end = start + len(text)
+        if end > context_end or doc.text[start:end] != text:
+            raise CorpusError(f"{where}: gold answer {text!r} is not at its offset")
         spans.append((doc.id, start, end))
-    impossible = bool(qa.get("is_impossible", False)) or not answers
+    flagged = qa.get("is_impossible", False)
+    if not isinstance(flagged, bool):
+        raise CorpusError(f"{where}: is_impossible must be true or false")
+    impossible = flagged or not answers
     return GoldItem(
         id=str(qa.get("id", "")),
-        question=str(qa["question"]),
+        question=question,
         answers=tuple(dict.fromkeys(str(a["text"]) for a in answers)),
         unanswerable=impossible,
         spans=tuple(spans),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -103,10 +104,89 @@ def test_jsonl_gold_rejects_an_answerable_question_without_answers(tmp_path: Pat
     the Title 6 set as copies of its unanswerable questions)."""
     path = tmp_path / "gold.jsonl"
     path.write_text('{"question": "ok?", "answers": ["x"]}\n{"question": "Who won?", "answers": []}\n')
-    with pytest.raises(CorpusError, match=r"^gold line 2: an answerable question needs at least one answer"):
+    with pytest.raises(CorpusError, match=r"gold.jsonl:2: an answerable question needs at least one answer"):
         load_jsonl(path)
     path.write_text('{"question": "Who won?", "answers": [], "unanswerable": true}\n')
     assert [item.unanswerable for item in load_jsonl(path)] == [True]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        # A string of answers would count each of its letters a right answer; "false" would read as true.
+        ('{"question": "How many?", "answers": "zzzz9"}', "answers must be a list of non-empty strings"),
+        ('{"question": "How many?", "answers": [null]}', "answers must be a list of non-empty strings"),
+        ('{"question": "How many?", "answers": [""]}', "answers must be a list of non-empty strings"),  # matches all
+        ('{"question": "How many?", "answers": [{"text": "a"}]}', "answers must be a list of non-empty strings"),
+        ('{"question": "How many?", "answers": ["4"], "sections": "Scope"}', "sections must be a list"),
+        ('{"question": "Who won?", "answers": [], "unanswerable": "false"}', "unanswerable must be true or false"),
+        ('{"question": null, "answers": ["4"]}', "question must be a non-empty string"),
+        ('{"answers": ["4"]}', "question must be a non-empty string"),
+        ('{"id": ["g1"], "question": "How many?", "answers": ["4"]}', "id must be a string"),
+        ('{"question": "Who won?", "answers": ["x"], "unanswerable": true}', "an unanswerable question has no answers"),
+        ("[" * 100_000, "not JSON"),
+    ],
+)
+def test_jsonl_gold_refuses_a_field_of_the_wrong_type(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "gold.jsonl"
+    path.write_text('{"id": "g1", "question": "ok?", "answers": ["x"]}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=rf"gold.jsonl:2: {message}"):
+        load_jsonl(path)
+
+
+def test_jsonl_gold_refuses_a_repeated_id_and_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "gold.jsonl"
+    path.write_text(
+        '{"id": "g1", "question": "a?", "answers": ["x"]}\n{"id": "g1", "question": "b?", "answers": ["y"]}\n'
+    )
+    with pytest.raises(CorpusError, match=r"gold.jsonl:2: id 'g1' is used on line 1 too"):
+        load_jsonl(path)
+    path.write_bytes(b'{"question": "caf\xe9?", "answers": ["x"]}\n')
+    with pytest.raises(CorpusError, match=r"gold.jsonl: not UTF-8"):
+        load_jsonl(path)
+    path.write_bytes(b'\xef\xbb\xbf{"question": "ok?", "answers": ["x"]}\n')  # a byte-order mark, as corpus files
+    assert [item.question for item in load_jsonl(path)] == ["ok?"]
+
+
+def _squad_with(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    data = json.loads(json.dumps(SQUAD_V2))
+    change(data)
+    return data
+
+
+def _first_qa(data: dict[str, Any]) -> dict[str, Any]:
+    qa: dict[str, Any] = data["data"][0]["paragraphs"][0]["qas"][0]
+    return qa
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(data={"title": "x"}), "data must be a list"),
+        (lambda d: d.update(data=None), "data must be a list"),
+        (lambda d: d["data"][0].update(paragraphs=None), "paragraphs must be a list"),
+        (lambda d: d["data"][0]["paragraphs"][0].pop("context"), "context must be a string"),
+        (lambda d: d["data"][0]["paragraphs"][0].update(qas=None), "qas must be a list"),
+        (lambda d: _first_qa(d).pop("question"), "question must be a string"),
+        (lambda d: _first_qa(d).update(answers=None), "answers must be a list"),
+        (lambda d: _first_qa(d)["answers"][0].pop("text"), "text must be a string"),
+        (lambda d: _first_qa(d)["answers"][0].update(answer_start="abc"), "answer_start must be a whole number"),
+        (lambda d: _first_qa(d)["answers"][0].update(answer_start=-3), "answer_start must be a whole number"),
+        (lambda d: _first_qa(d).update(is_impossible="false"), "is_impossible must be true or false"),
+    ],
+)
+def test_a_squad_file_of_another_shape_is_refused_with_what_is_wrong(
+    tmp_path: Path, change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    with pytest.raises(CorpusError, match=rf"squad.json: not a SQuAD JSON file \(.*{message}"):
+        load_squad(_write(tmp_path, _squad_with(change)))
+
+
+def test_a_gold_set_with_a_question_the_service_refuses_is_refused_before_any_is_asked() -> None:
+    """Not halfway through the set: the work done would be lost, no report written and no gate checked."""
+    items = [GoldItem("g1", "How many fusion centers are there?", ("80",)), GoldItem("g2", "fusion " * 200, ("x",))]
+    with pytest.raises(CorpusError, match=r"gold item 'g2': question has 1399 characters; the limit is 1000"):
+        evaluate(FakeEngine(), items)
 
 
 def test_relevance_uses_the_paragraph_for_squad_and_the_answer_text_otherwise() -> None:

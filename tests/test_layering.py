@@ -100,7 +100,16 @@ ALLOWED: dict[str, set[str]] = {
     "qa.records": {"qa.cite", "qa.engine", "qa.metadata", "qa.types"},
     "qa.config": {"qa.defaults"},
     "qa.gold": {"qa.errors", "qa.ingest", "qa.types"},
-    "qa.evaluate": {"qa.cite", "qa.engine", "qa.gold", "qa.metrics", "qa.records", "qa.retrieve", "qa.types"},
+    "qa.evaluate": {
+        "qa.cite",
+        "qa.engine",
+        "qa.errors",
+        "qa.gold",
+        "qa.metrics",
+        "qa.records",
+        "qa.retrieve",
+        "qa.types",
+    },
     "qa.report": {"qa.evaluate", "qa.metrics"},
     "qa.cli": {
         "api.cluster",
