@@ -17,7 +17,7 @@ import os
 import re
 import struct
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -80,8 +80,10 @@ def _decode(data: bytes, doc_id: str) -> str:
 
 
 def _pdf_text(data: bytes, doc_id: str) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """A PDF's text, its pages' texts joined by blank lines, and where each page with text starts:
-    (1-based page number, offset in the text). Pages without text are left out of both."""
+    """A PDF's text, its pages' texts joined by blank lines (by a line break where a page ends mid-sentence,
+    so the sentence goes on over the break), without the running headers and footers (``running_lines``),
+    and where each page with text starts: (1-based page number, offset in the text). Pages without text are
+    left out of both."""
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, PyPdfError
 
@@ -104,16 +106,66 @@ def _pdf_text(data: bytes, doc_id: str) -> tuple[str, tuple[tuple[int, int], ...
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
     except failures as exc:
         raise CorpusError(f"{doc_id}: cannot read the PDF ({exc.__class__.__name__}: {exc})") from exc
-    # One character for one: the offsets of the pages hold after the replacement.
-    text = _UNWRITABLE.sub("\ufffd", "\n\n".join(page for page in pages if page))
-    if not text.strip():
+    running = running_lines(pages)
+    numbered = [(number, kept) for number, page in enumerate(pages, 1) if (kept := _without(page, running))]
+    if not numbered:
         raise CorpusError(f"{doc_id}: the PDF has no text layer (a scan?); run OCR on it first")
-    starts, at = [], 0
-    for number, page in enumerate(pages, 1):
-        if page:
-            starts.append((number, at))
-            at += len(page) + 2
-    return text, tuple(starts)
+    parts, starts, at = [], [], 0
+    for i, (number, page) in enumerate(numbered):
+        starts.append((number, at))
+        parts.append(page)
+        at += len(page)
+        if i + 1 < len(numbered):
+            # A page that ends mid-sentence goes on over the break as over a line's end; else a new paragraph.
+            gap = "\n" if page[-1] not in _SENTENCE_ENDS else "\n\n"
+            parts.append(gap)
+            at += len(gap)
+    # One character for one: the offsets of the pages hold after the replacement.
+    return _UNWRITABLE.sub("\ufffd", "".join(parts)), tuple(starts)
+
+
+# What ends a page's last sentence (a closing quote or bracket after its stop, a colon before a list).
+_SENTENCE_ENDS = frozenset(".!?:;\"'”’)]")
+# A page's running header or footer is among its first or last RUNNING_DEPTH lines.
+RUNNING_DEPTH = 2
+
+
+def _running_key(line: str) -> str:
+    """A line as a running header or footer repeats it: numbers (the page's) read alike, spaces folded."""
+    return " ".join(re.sub(r"\d+", "#", line).split()).casefold()
+
+
+def running_lines(pages: Sequence[str]) -> frozenset[str]:
+    """The running headers and footers of a PDF's pages (``_running_key`` of each): a line among the first or
+    last RUNNING_DEPTH lines of at least half the pages with text, and of two at least ("ACME Corp
+    Confidential", "Page 2 of 9"). Quoted, they would interrupt a sentence that runs over a page break."""
+    texts = [page for page in pages if page]
+    if len(texts) < 2:
+        return frozenset()
+    seen: dict[str, int] = {}
+    for page in texts:
+        lines = [line for line in page.splitlines() if line.strip()]
+        edges = {_running_key(line) for line in lines[:RUNNING_DEPTH] + lines[-RUNNING_DEPTH:]}
+        for key in edges:
+            seen[key] = seen.get(key, 0) + 1
+    return frozenset(key for key, count in seen.items() if count >= max(2, (len(texts) + 1) // 2) and key)
+
+
+def _without(page: str, running: frozenset[str]) -> str:
+    """``page`` without the running lines at its top and bottom (``running_lines``), stripped."""
+    if not running:
+        return page
+    lines = page.split("\n")
+    for _ in range(RUNNING_DEPTH):
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        if lines and _running_key(lines[0]) in running:
+            lines.pop(0)
+        while lines and not lines[-1].strip():
+            lines.pop()
+        if lines and _running_key(lines[-1]) in running:
+            lines.pop()
+    return "\n".join(lines).strip()
 
 
 def has_unseen_char(value: str) -> bool:
