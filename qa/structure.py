@@ -63,6 +63,9 @@ _OPEN_WORDS = frozenset(
 # The"), not a numbered heading ("Chapter 1. Scope").
 _PROSE_WORDS = 4
 _NUMBERED = re.compile(r"^(\d{1,3}(?:\.\d{1,3})*)\.?[ \t]+\S")
+# A subsection's number ("1.1 Purpose", "2.3. Scope") and a top section's ("2. Leave Policy").
+_SUBSECTION = re.compile(r"^[ \t]*\d{1,3}(?:\.\d{1,3})+\.?[ \t]+[A-Z]")
+_TOP_NUMBER = re.compile(r"^[ \t]*\d{1,3}\.[ \t]+")
 _HEADING_START = re.compile(r"^[A-Z0-9§(\"“'‘\u00C0-\u024F]")
 _TERMINAL = ".,;:!?"
 
@@ -152,6 +155,8 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
     fence = ""  # the marker of an open Markdown code fence: its lines are code, not structure
     comment = False  # inside a Markdown <!-- comment --> that spans lines
     in_table = False  # under a header whose rule has a pipe: a row needs only one ("Gadget | 7 dollars")
+    # Plain text numbered as an outline ("1.1 Purpose" somewhere): its "2. Leave Policy" lines are headings.
+    outline = not markdown and any(_SUBSECTION.match(line.text) for line in lines)
     for i, line in enumerate(lines):
         text = line.text.strip()
         following = lines[i + 1].text.strip() if i + 1 < len(lines) else ""
@@ -182,6 +187,8 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
         elif is_table_line(text) or ("|" in text and (in_table or (ruled and "|" in following))):
             kind = "table_header" if ruled else "table_row"
             in_table = in_table or (ruled and "|" in following)
+        elif outline and i < last_text and _is_outline_heading(line.text):
+            kind = "heading"
         elif is_list_line(line.text):
             kind = "list_item"
         elif not markdown and _is_plain_heading(lines, i, kinds, first=not seen_text, last_text=last_text):
@@ -192,6 +199,13 @@ def _classify(lines: list[_Line], markdown: bool) -> list[BlockKind | None]:
         in_table = in_table and kind in ("table_header", "table_row", None)
         kinds.append(kind)
     return kinds
+
+
+def _is_outline_heading(text: str) -> bool:
+    """Whether a numbered line ("2. Leave Policy") reads as a heading of an outline, not a list item: a
+    number, then a short capitalised label without final punctuation."""
+    number = _TOP_NUMBER.match(text)
+    return number is not None and looks_like_heading(text[number.end() :])
 
 
 def _setext_under(lines: list[_Line], i: int, kinds: list[BlockKind | None]) -> bool:

@@ -561,3 +561,22 @@ def test_a_plain_text_line_ending_in_an_abbreviation_goes_on() -> None:
         ("paragraph", "The meeting was chaired by Dr.\nSmith, who presented the findings."),
         ("paragraph", "It ended at noon."),
     ]
+
+
+def test_plain_text_numbered_as_an_outline_nests_its_top_sections_too() -> None:
+    """ "1. Introduction" reads as a list item, unless the text is numbered as an outline ("1.1 Purpose")."""
+    text = (
+        "Employee Handbook\n\n1. Introduction\n\nThis handbook describes company policy.\n\n1.1 Purpose\n\n"
+        "The purpose is to inform staff.\n\n2. Leave Policy\n\nStaff receive twenty days of leave.\n\n"
+        "2.1 Sick Leave\n\nSick leave requires a note after three days.\n"
+    )
+    assert [(kind, level, body) for kind, level, body, _ in outline(text) if kind == "heading"] == [
+        ("heading", 1, "Employee Handbook"),
+        ("heading", 2, "1. Introduction"),
+        ("heading", 3, "1.1 Purpose"),
+        ("heading", 2, "2. Leave Policy"),
+        ("heading", 3, "2.1 Sick Leave"),
+    ]
+    assert outline(text)[-1][3] == ("2. Leave Policy", "2.1 Sick Leave")
+    plain_list = "Shopping\n\n1. Buy milk\n2. Buy eggs\n"  # no outline: a list
+    assert [kind for kind, _, _, _ in outline(plain_list)] == ["heading", "list_item", "list_item"]
