@@ -63,6 +63,19 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def index_root(index_dir: Path | None) -> Path:
+    """``index_dir`` (or the settings' index directory), unless a file is in the way: that ends the command."""
+    from qa.errors import QAError
+    from qa.storage import check_index_dir
+
+    root = index_dir or _settings().index_dir
+    try:
+        check_index_dir(root)
+    except QAError as exc:
+        _fail(str(exc))
+    return root
+
+
 def collection_index(index_dir: Path | None, collection: str, *, create: bool = False) -> Path:
     """The index folder of ``collection`` in ``index_dir`` (or the settings' index directory).
 
@@ -71,7 +84,7 @@ def collection_index(index_dir: Path | None, collection: str, *, create: bool = 
     from qa.collections import Collection, collection_dir, create_collection, read_collection
     from qa.errors import CollectionNotFound, QAError
 
-    root = index_dir or _settings().index_dir
+    root = index_root(index_dir)
     try:
         try:
             read_collection(root, collection)
@@ -604,6 +617,7 @@ def serve_command(
     settings = _settings()
     if index_dir is not None:
         settings = settings.model_copy(update={"index_dir": index_dir})
+    index_root(settings.index_dir)
     embedder = None
     try:
         current_commit(settings.index_dir)

@@ -209,15 +209,35 @@ def commit_record(manifest: Manifest, index_dir: Path) -> dict[str, Any]:
     return record
 
 
+def check_index_dir(index_dir: Path) -> None:
+    """Refuse an index directory that is a file, or that a file in its path keeps from being made.
+
+    Raises:
+        IndexMissingError: Naming the file in the way.
+    """
+    for folder in (index_dir, *index_dir.parents):
+        if folder.is_dir():
+            return
+        if folder.exists() or folder.is_symlink():
+            if folder == index_dir:
+                raise IndexMissingError(f"index directory {index_dir} is a file, not a directory")
+            raise IndexMissingError(f"index directory {index_dir} is inside {folder}, which is a file, not a directory")
+
+
 @contextlib.contextmanager
 def writer_lock(index_dir: Path) -> Iterator[None]:
-    """Hold the index directory's writer lock: one commit at a time, across processes."""
+    """Hold the index directory's writer lock: one commit at a time, across processes.
+
+    Raises:
+        IndexMissingError: If ``index_dir`` is a file, or cannot be made for a file in its path.
+    """
     with _flock(index_dir, ".lock", blocking=True):
         yield
 
 
 @contextlib.contextmanager
 def _flock(index_dir: Path, name: str, *, blocking: bool) -> Iterator[bool]:
+    check_index_dir(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     with (index_dir / name).open("w") as handle:
         try:

@@ -189,6 +189,49 @@ def test_show_without_an_index_exits_1(settings_env: pytest.MonkeyPatch, tmp_pat
     assert result.stderr == f"Error: no index in {missing}: build one with `qa index --index-dir {missing}`\n"
 
 
+# --- misplaced paths and hostile input (no model: each is refused before it loads) --------------------
+
+GOLD = Path(__file__).resolve().parent / "data" / "gold.jsonl"
+NO_DOCUMENTS = "no readable documents in {} (.txt, .md, .html, .pdf)"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["index", "CORPUS"], id="index"),
+        pytest.param(["index", "CORPUS", "--collection", "ghost"], id="index-collection"),
+        pytest.param(["ask", "q"], id="ask"),
+        pytest.param(["ask", "q", "--collection", "ghost"], id="ask-collection"),
+        pytest.param(["search", "q"], id="search"),
+        pytest.param(["show", "a.txt"], id="show"),
+        pytest.param(["verify", "ANSWERS"], id="verify"),
+        pytest.param(["eval", str(GOLD)], id="eval"),
+        pytest.param(["serve"], id="serve"),
+    ],
+)
+@pytest.mark.parametrize("inside", [False, True], ids=["the-file", "inside-the-file"])
+def test_an_index_dir_that_is_a_file_exits_1(
+    settings_env: pytest.MonkeyPatch, tmp_path: Path, args: list[str], inside: bool
+) -> None:
+    """Regression: `qa index --index-dir FILE` was a FileExistsError traceback from the writer lock."""
+    a_file = tmp_path / "afile"
+    a_file.write_text("x\n")
+    index_dir = a_file / "sub" if inside else a_file
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Alpha.\n")
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("")
+    args = [{"CORPUS": str(corpus), "ANSWERS": str(answers)}.get(arg, arg) for arg in args]
+    result = invoke(*args, "--index-dir", str(index_dir))
+    assert result.exit_code == 1
+    if inside:
+        expected = f"index directory {index_dir} is inside {a_file}, which is a file, not a directory"
+    else:
+        expected = f"index directory {a_file} is a file, not a directory"
+    assert result.stderr == f"Error: {expected}\n"
+
+
 # --- with the real model ----------------------------------------------------------------------------
 
 
