@@ -188,7 +188,7 @@ def index_corpus(
         raise CorpusError(f"no readable documents in {corpus_dir} (.txt, .md, .html, .pdf)")
     name = embedder.name if embedder is not None else model
     fingerprint = settings_fingerprint(name, max_chars, quantize)
-    with writer_lock(index_dir):
+    with writer_lock(index_dir, on_wait=lambda: log(f"waiting for another qa index on {index_dir} to finish...")):
         if migrate_format_1(index_dir):
             log(f"converted the index in {index_dir} to segments (format 2), its vectors kept")
         documents, kept, dropped = with_sources(documents, iter_sources(index_dir), log=log)

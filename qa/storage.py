@@ -225,26 +225,35 @@ def check_index_dir(index_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def writer_lock(index_dir: Path) -> Iterator[None]:
+def writer_lock(index_dir: Path, *, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the index directory's writer lock: one commit at a time, across processes.
+
+    Args:
+        index_dir: The index directory (made if it is missing).
+        on_wait: Called once, before waiting, when another process holds the lock (``qa index`` says
+            so rather than wait in silence).
 
     Raises:
         IndexMissingError: If ``index_dir`` is a file, or cannot be made for a file in its path.
     """
-    with _flock(index_dir, ".lock", blocking=True):
+    with _flock(index_dir, ".lock", blocking=True, on_wait=on_wait):
         yield
 
 
 @contextlib.contextmanager
-def _flock(index_dir: Path, name: str, *, blocking: bool) -> Iterator[bool]:
+def _flock(index_dir: Path, name: str, *, blocking: bool, on_wait: Callable[[], None] | None = None) -> Iterator[bool]:
     check_index_dir(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     with (index_dir / name).open("w") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
-            return
+            if not blocking:
+                yield False
+                return
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield True
         finally:

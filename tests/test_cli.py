@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import selectors
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from qa.cli import main
 from qa.config import get_settings
 from qa.embed import HashEmbedder
 from qa.indexing import index_corpus
+from qa.storage import writer_lock
 from qa.types import Document
 
 QA = Path(sys.executable).parent / "qa"
@@ -230,6 +233,49 @@ def test_an_index_dir_that_is_a_file_exits_1(
     else:
         expected = f"index directory {a_file} is a file, not a directory"
     assert result.stderr == f"Error: {expected}\n"
+
+
+def test_a_second_qa_index_says_it_waits_for_the_first(settings_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Regression: a second `qa index` on one index directory waited on the writer lock in silence. Here this
+    test holds the lock; the installed script must say that it waits before it does (it is stopped then:
+    everything after the lock is tested elsewhere)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Alpha.\n")
+    index_dir = tmp_path / "index"
+    command = [str(QA), "index", str(corpus), "--index-dir", str(index_dir)]
+    with writer_lock(index_dir), subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stderr is not None
+            with selectors.DefaultSelector() as selector:
+                selector.register(process.stderr, selectors.EVENT_READ)
+                assert selector.select(timeout=60), "qa index said nothing in 60 s while it waited"
+            assert process.stderr.readline() == f"waiting for another qa index on {index_dir} to finish...\n"
+            assert process.poll() is None
+        finally:
+            process.kill()
+
+
+def test_writer_lock_calls_on_wait_once_then_waits(tmp_path: Path) -> None:
+    """`on_wait` runs only when another holder has the lock, once, and the lock is taken when it is free."""
+    taken: list[str] = []
+    with writer_lock(tmp_path, on_wait=lambda: taken.append("waited")):
+        taken.append("free")
+    released = threading.Event()
+
+    def hold() -> None:
+        with writer_lock(tmp_path):
+            holding.set()
+            released.wait(timeout=60)
+
+    holding = threading.Event()
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(timeout=60)
+    with writer_lock(tmp_path, on_wait=lambda: (taken.append("waited"), released.set())):
+        taken.append("after the holder")
+    holder.join()
+    assert taken == ["free", "waited", "after the holder"]
 
 
 # --- with the real model ----------------------------------------------------------------------------
