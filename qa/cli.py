@@ -22,7 +22,7 @@ from qa.types import DISTINCT, Distinct
 if TYPE_CHECKING:
     from qa.config import Settings
     from qa.engine import Engine
-    from qa.types import Answer
+    from qa.types import Answer, Document
 
 INDEX_DIR = click.option(
     "--index-dir",
@@ -56,6 +56,11 @@ def _settings() -> Settings:
     from qa.config import get_settings
 
     return get_settings()
+
+
+def _note(message: str) -> None:
+    """A message for the user: on stderr, so that stdout holds only data."""
+    click.echo(message, err=True)
 
 
 def _fail(message: str) -> NoReturn:
@@ -170,25 +175,32 @@ def index_command(
     A file NAME may have its metadata in NAME.meta.json beside it; Markdown files may also have YAML
     front matter.
     """
+    from qa.collections import check_name
     from qa.errors import QAError
-    from qa.indexing import Runner, index_corpus, tqdm_progress
+    from qa.indexing import Runner, index_corpus, read_corpus, tqdm_progress
 
     settings = _settings()
+    corpus_dir = corpus_dir or settings.corpus_dir
+    index_root(index_dir)  # a file in the way is reported before the corpus is read
     try:
+        check_name(collection)
         runner: Runner | None = None
         if ray_address is not None:
             from qa.cluster import RayRunner
 
             runner = RayRunner(settings.model, address=ray_address, actors=actors, batch_size=batch_size)
+        # The corpus before the collection: a missing or empty corpus leaves no empty collection behind.
+        read = read_corpus(corpus_dir, runner=runner, log=_note)
         report = index_corpus(
-            corpus_dir or settings.corpus_dir,
+            corpus_dir,
             collection_index(index_dir, collection, create=True),
+            read=read,
             model=settings.model,
             threads=settings.threads,
             max_chars=settings.max_chars,
             quantize=settings.quantize_vectors,
             force=force,
-            log=lambda message: click.echo(message, err=True),
+            log=_note,
             progress=tqdm_progress(),
             runner=runner,
         )
@@ -526,19 +538,23 @@ def _eval_setup(
     from qa.engine import engine_of
     from qa.errors import QAError
     from qa.gold import load_jsonl, load_squad
-    from qa.ingest import load_corpus
+    from qa.indexing import read_corpus
 
     settings = _settings()
     fmt = fmt or ("squad" if gold.suffix.lower() == ".json" else "jsonl")
     try:
+        documents: list[Document] | None = None
         if fmt == "squad":
             documents, items = load_squad(gold)
         else:
             items = load_jsonl(gold)
-            documents = load_corpus(corpus_dir)[0] if corpus_dir else []
         if not items:
             _fail(f"{gold} holds no questions")
-        if documents:
+        if fmt != "squad" and corpus_dir is not None:
+            # As `qa index` reads it: unreadable files are reported, and no readable document is an error
+            # (never a quiet fall back to the index on disk, whose figures would pass for this corpus's).
+            documents = read_corpus(corpus_dir, log=_note)[0]
+        if documents is not None:
             embedder = load_embedder(settings.model, threads=settings.threads)
             click.echo(f"Indexing {len(documents)} documents in memory...", err=True)
             index = build_index(documents, embedder, max_chars=settings.max_chars, quantize=settings.quantize_vectors)

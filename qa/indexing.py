@@ -145,6 +145,24 @@ def tqdm_progress() -> Callable[[int, int], None]:
     return update
 
 
+def read_corpus(
+    corpus_dir: Path, *, runner: Runner | None = None, log: Callable[[str], None] = lambda message: None
+) -> tuple[list[Document], list[Problem]]:
+    """The documents of ``corpus_dir`` and the files that could not be read, each logged as skipped.
+
+    ``qa index`` and ``qa eval --corpus`` read a corpus through this, so both report it alike.
+
+    Raises:
+        CorpusError: If the directory is missing or holds no readable document.
+    """
+    documents, problems = load_corpus(corpus_dir, parse=runner.parse if runner is not None else None)
+    for problem in problems:
+        log(f"skipped {problem.message}")
+    if not documents:
+        raise CorpusError(f"no readable documents in {corpus_dir} (.txt, .md, .html, .pdf)")
+    return documents, problems
+
+
 def index_corpus(
     corpus_dir: Path,
     index_dir: Path,
@@ -158,6 +176,7 @@ def index_corpus(
     log: Callable[[str], None] = lambda message: None,
     progress: Callable[[int, int], None] | None = None,
     runner: Runner | None = None,
+    read: tuple[list[Document], list[Problem]] | None = None,
 ) -> IndexReport:
     """Bring the index of ``corpus_dir`` up to date: index what is new or changed, take out what is gone.
 
@@ -171,7 +190,8 @@ def index_corpus(
     With a ``runner`` (``qa index --ray``), parsing, chunking and embedding run there; the index
     is the one a local build makes (its vectors equal within float rounding).
 
-    Files that cannot be read are logged and left out; the rest is indexed. Documents written
+    Files that cannot be read are logged and left out; the rest is indexed (``read``: what
+    ``read_corpus`` returned for ``corpus_dir``, when the caller read it first). Documents written
     through the API (``index_dir/sources``) are part of the index: an upload replaces the corpus
     file of its id or joins the corpus, and a document deleted through the API stays out, so a
     rebuild under a running server keeps exactly the documents it acknowledged.
@@ -181,11 +201,7 @@ def index_corpus(
         ModelError: If the model cannot be loaded.
     """
     started = time.perf_counter()
-    documents, problems = load_corpus(corpus_dir, parse=runner.parse if runner is not None else None)
-    for problem in problems:
-        log(f"skipped {problem.message}")
-    if not documents:
-        raise CorpusError(f"no readable documents in {corpus_dir} (.txt, .md, .html, .pdf)")
+    documents, problems = read or read_corpus(corpus_dir, runner=runner, log=log)
     name = embedder.name if embedder is not None else model
     fingerprint = settings_fingerprint(name, max_chars, quantize)
     with writer_lock(index_dir, on_wait=lambda: log(f"waiting for another qa index on {index_dir} to finish...")):

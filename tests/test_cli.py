@@ -198,6 +198,23 @@ GOLD = Path(__file__).resolve().parent / "data" / "gold.jsonl"
 NO_DOCUMENTS = "no readable documents in {} (.txt, .md, .html, .pdf)"
 
 
+@pytest.mark.parametrize("bad_file", [False, True], ids=["empty-folder", "only-an-unreadable-file"])
+def test_eval_of_a_corpus_without_readable_documents_exits_1(
+    settings_env: pytest.MonkeyPatch, tmp_path: Path, bad_file: bool
+) -> None:
+    """Regression: `qa eval --corpus` on a folder without readable documents fell back to the index on disk and
+    printed its figures with exit code 0; it never reported the files it skipped either."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    if bad_file:
+        (corpus / "bad.txt").write_bytes(b"\xff\xfe not UTF-8")
+    result = invoke("eval", str(GOLD), "--corpus", str(corpus))
+    assert result.exit_code == 1
+    skipped = ["skipped bad.txt: not valid UTF-8 (byte 0xff at offset 0); save it as UTF-8"] if bad_file else []
+    assert messages(result) == [*skipped, "Error: " + NO_DOCUMENTS.format(corpus)]
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     "args",
     [

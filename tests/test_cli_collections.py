@@ -100,3 +100,21 @@ def test_keys_add_prints_the_key_once_and_stores_its_hash(env: Path) -> None:
     bad = invoke("keys", "add", "--scope", "fly:docs", "--keys-file", str(keys_file))
     assert bad.exit_code == 1 and "fly" in bad.stderr
     assert invoke("keys", "add", "--scope", "admin").exit_code == 1  # no file: QA_KEYS_FILE unset
+
+
+@pytest.mark.parametrize("corpus", ["missing", "empty"])
+def test_index_into_a_new_collection_checks_the_corpus_first(env: Path, corpus: str) -> None:
+    """Regression: `qa index MISSING --collection ghost` made the collection, then failed on the corpus,
+    leaving an empty collection behind."""
+    folder = env / corpus
+    if corpus == "empty":
+        folder.mkdir()
+    result = invoke("index", str(folder), "--collection", "ghost")
+    assert result.exit_code == 1
+    expected = {
+        "missing": f"corpus directory {folder} does not exist or is not a directory",
+        "empty": f"no readable documents in {folder} (.txt, .md, .html, .pdf)",
+    }[corpus]
+    assert result.stderr == f"Error: {expected}\n"
+    assert not (env / "index" / "collections").exists()
+    assert "there is no collection named 'ghost'" in invoke("search", "census", "--collection", "ghost").stderr
