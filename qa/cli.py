@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from qa.config import Settings
     from qa.engine import Engine
     from qa.types import Answer, Document
+    from qa.verify import Cited
 
 INDEX_DIR = click.option(
     "--index-dir",
@@ -365,7 +366,7 @@ def show_command(document_id: str, index_dir: Path | None, collection: str, as_j
 
 
 @main.command("verify")
-@click.argument("answers", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.argument("answers", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
 @INDEX_DIR
 @COLLECTION
 def verify_command(answers: Path, index_dir: Path | None, collection: str) -> None:
@@ -373,35 +374,106 @@ def verify_command(answers: Path, index_dir: Path | None, collection: str) -> No
 
     Prints one line per answer: its question and, for each citation in order, whether its quote is still
     at its offsets (current), elsewhere in the document (moved, with the new offsets) or gone.
+
+    A line that is not an answer with citations (each a document_id, a non-empty quote, and start and end
+    offsets) is reported on stderr, the rest are checked, and the exit code is 1. The line `qa ask --json`
+    prints for a question it refused ({"question": ..., "error": ...}) has nothing to check: it is noted
+    on stderr and skipped, and leaves the exit code 0.
     """
     from qa.errors import QAError
     from qa.storage import load_index
-    from qa.verify import Cited, verify
 
     folder = collection_index(index_dir, collection)
     try:
         index = load_index(folder)
     except QAError as exc:
         _fail(str(exc))
-    stream = sys.stdin if str(answers) == "-" else answers.open(encoding="utf-8")
-    failed = False
+    try:
+        # Bytes, decoded line by line: a line that is not UTF-8 is one bad line, not the end of the run.
+        stream = sys.stdin.buffer if str(answers) == "-" else answers.open("rb")
+    except OSError as exc:
+        _fail(f"cannot read {answers}: {exc.strerror or exc}")
     with stream:
-        for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                cited = [Cited(c["document_id"], c["quote"], int(c["start"]), int(c["end"]))
-                         for c in record["citations"]]  # fmt: skip
-            except (ValueError, KeyError, TypeError) as exc:
-                failed = True
-                click.echo(f"Error: line {number} is not an answer with citations ({exc.__class__.__name__})", err=True)
-                continue
-            verdicts = verify(cited, index.documents.get)
-            results = [{"status": v.status, "start": v.start, "end": v.end, "document_version": v.document_version}
-                       for v in verdicts]  # fmt: skip
-            click.echo(json.dumps({"question": record.get("question"), "results": results}, ensure_ascii=False))
-    sys.exit(1 if failed else 0)
+        checked = [_verify_line(raw, number, index.documents) for number, raw in enumerate(stream, 1)]
+    sys.exit(0 if all(checked) else 1)
+
+
+def _verify_line(raw: bytes, number: int, documents: Mapping[str, Document]) -> bool:
+    """Print the verdicts of the answer on line ``number``; False if the line is not an answer with citations."""
+    from qa.verify import verify
+
+    if not raw.strip():
+        return True
+    try:
+        record = _answer_record(raw, first=number == 1)
+        if _refused(record):
+            _note(f"line {number}: a question `qa ask` refused ({_printable(record['error'])}), skipped")
+            return True
+        cited = _citations(record)
+    except ValueError as exc:
+        _note(f"Error: line {number} is not an answer with citations ({exc})")
+        return False
+    results = [{"status": v.status, "start": v.start, "end": v.end, "document_version": v.document_version}
+               for v in verify(cited, documents.get)]  # fmt: skip
+    question = record.get("question")
+    question = _printable(question) if isinstance(question, str) else question
+    click.echo(json.dumps({"question": question, "results": results}, ensure_ascii=False))
+    return True
+
+
+def _answer_record(raw: bytes, *, first: bool) -> dict[str, Any]:
+    """The JSON object on one line of answers (a byte-order mark may open the first).
+
+    Raises:
+        ValueError: Saying why the line holds no JSON object.
+    """
+    try:
+        text = raw.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}") from None
+    try:
+        record = json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply to parse") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg} at character {exc.pos}") from None
+    except ValueError:  # a number of over 4,300 digits, which Python will not convert
+        raise ValueError("holds a number too long to read") from None
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    return record
+
+
+def _refused(record: dict[str, Any]) -> bool:
+    """Whether ``record`` is the line `qa ask --json` prints for a question it refused."""
+    return "citations" not in record and isinstance(record.get("error"), str)
+
+
+def _citations(record: dict[str, Any]) -> list[Cited]:
+    """The citations of an answer record, each checked as `POST /v1/verify` checks it.
+
+    Raises:
+        ValueError: Naming the first citation that breaks a rule, and the rule.
+    """
+    from qa.verify import Cited
+
+    citations = record.get("citations")
+    if not isinstance(citations, list):
+        raise ValueError("citations must be a list")
+    cited = []
+    for number, c in enumerate(citations, 1):
+        if not isinstance(c, dict):
+            raise ValueError(f"citation {number} is not a JSON object")
+        if not isinstance(c.get("document_id"), str):
+            raise ValueError(f"citation {number}: document_id must be a string")
+        if not isinstance(c.get("quote"), str) or not c["quote"]:
+            raise ValueError(f"citation {number}: quote must be a non-empty string")
+        for key in ("start", "end"):
+            # type() rather than isinstance: True is no offset; JSON's Infinity and NaN are floats, never offsets
+            if type(c.get(key)) is not int or c[key] < 0:
+                raise ValueError(f"citation {number}: {key} must be a non-negative integer")
+        cited.append(Cited(c["document_id"], c["quote"], c["start"], c["end"]))
+    return cited
 
 
 @main.group("keys")

@@ -295,6 +295,78 @@ def test_writer_lock_calls_on_wait_once_then_waits(tmp_path: Path) -> None:
     assert taken == ["free", "waited", "after the holder"]
 
 
+def _with(field: str, raw: str) -> bytes:
+    """An answer line whose one citation has ``field`` set to the JSON text ``raw`` (the last of two keys wins)."""
+    citation = f'"document_id": "a.md", "quote": "x", "start": 0, "end": 1, "{field}": {raw}'
+    return f'{{"citations": [{{{citation}}}]}}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        pytest.param(_with("start", "Infinity"), "citation 1: start must be a non-negative integer", id="infinity"),
+        pytest.param(_with("start", "NaN"), "citation 1: start must be a non-negative integer", id="nan"),
+        pytest.param(_with("end", "1.0"), "citation 1: end must be a non-negative integer", id="float"),
+        pytest.param(_with("end", "true"), "citation 1: end must be a non-negative integer", id="bool"),
+        pytest.param(_with("start", "-1"), "citation 1: start must be a non-negative integer", id="negative"),
+        pytest.param(_with("start", '"0"'), "citation 1: start must be a non-negative integer", id="string-offset"),
+        pytest.param(_with("document_id", '["a"]'), "citation 1: document_id must be a string", id="list-id"),
+        pytest.param(_with("quote", "123"), "citation 1: quote must be a non-empty string", id="number-quote"),
+        pytest.param(_with("quote", "null"), "citation 1: quote must be a non-empty string", id="null-quote"),
+        pytest.param(_with("quote", '""'), "citation 1: quote must be a non-empty string", id="empty-quote"),
+        pytest.param(b'{"citations": [7]}', "citation 1 is not a JSON object", id="number-citation"),
+        pytest.param(b'{"citations": {"a": 1}}', "citations must be a list", id="citations-object"),
+        pytest.param(b'{"question": "q"}', "citations must be a list", id="no-citations"),
+        pytest.param(b"[" * 100_000, "nested too deeply to parse", id="deep"),
+        pytest.param(b'{"citations": [' + b"9" * 5000 + b"]}", "holds a number too long to read", id="long-number"),
+        pytest.param(b"[1, 2]", "not a JSON object", id="array"),
+        pytest.param(b"not json", "not valid JSON: Expecting value at character 0", id="not-json"),
+        pytest.param(b'{"question": "\xff"}', "not valid UTF-8: byte 0xff at offset 14", id="not-utf8"),
+    ],
+)
+def test_verify_reports_each_bad_line_and_checks_the_rest(
+    settings_env: pytest.MonkeyPatch,
+    hash_index_dir: Path,
+    corpus_document: Document,
+    tmp_path: Path,
+    line: bytes,
+    reason: str,
+) -> None:
+    """Regression: Infinity, a list as document_id, a number as quote, deep nesting and bytes that are not UTF-8
+    were tracebacks, and a null quote was checked as "gone"; each is one bad line now, and the next is checked."""
+    text = corpus_document.text
+    good = {"question": "q", "citations": [{"document_id": corpus_document.id, "quote": text[100:160],
+                                            "start": 100, "end": 160}]}  # fmt: skip
+    answers = tmp_path / "answers.jsonl"
+    answers.write_bytes(json.dumps(good).encode() + b"\n" + line + b"\n" + json.dumps(good).encode() + b"\n")
+    result = invoke("verify", str(answers), "--index-dir", str(hash_index_dir))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: line 2 is not an answer with citations ({reason})\n"
+    assert [[r["status"] for r in record["results"]] for record in json_lines(result)] == [["current"], ["current"]]
+
+
+@pytest.mark.model
+def test_verify_skips_the_line_of_a_question_qa_ask_refused(
+    settings_env: pytest.MonkeyPatch, embedder: object, model_index_dir: Path
+) -> None:
+    """`qa ask --json Q "" | qa verify -`: the refused question's error line is noted and skipped, exit code 0.
+    Regression: it failed the run as a line that is not an answer."""
+    asked = invoke("ask", "--json", "--index-dir", str(model_index_dir), AGENCIES, "")
+    assert asked.exit_code == 1
+    result = invoke("verify", "-", "--index-dir", str(model_index_dir), stdin=asked.stdout)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "line 2: a question `qa ask` refused (question is empty), skipped\n"
+    (record,) = json_lines(result)
+    assert record["question"] == AGENCIES and {r["status"] for r in record["results"]} == {"current"}
+
+
+def test_verify_of_a_missing_file_is_a_usage_error(settings_env: pytest.MonkeyPatch, hash_index_dir: Path) -> None:
+    """Regression: a FileNotFoundError traceback."""
+    result = invoke("verify", "nofile.jsonl", "--index-dir", str(hash_index_dir))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == "Error: Invalid value for 'ANSWERS': File 'nofile.jsonl' does not exist."
+
+
 # --- with the real model ----------------------------------------------------------------------------
 
 
