@@ -8,6 +8,7 @@ imported inside commands so that ``qa --help`` is instant.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -561,9 +562,12 @@ def eval_command(
 
     from qa.evaluate import calibrate as propose_threshold
     from qa.evaluate import evaluate
+    from qa.files import write_durably
     from qa.report import render_report
 
-    gold = gold or Path("tests/data/gold.jsonl")
+    gold = gold or _default_gold()
+    if report is not None:
+        _check_report_folder(report)
     engine, items = _eval_setup(gold, fmt, index_dir, collection, corpus_dir)
     modes = ["bm25", "dense", "hybrid"] if mode == "all" else [mode]
     results = []
@@ -588,11 +592,15 @@ def eval_command(
         click.echo(json.dumps({"gold": str(gold), "modes": payload, "threshold": threshold}, indent=2))
     else:
         _print_table(results)
+    written = True
     if report:
-        report.write_text(
-            render_report(f"qa eval: {gold.name}", results, threshold or engine.min_score), encoding="utf-8"
-        )
-        click.echo(f"Report written to {report}", err=True)
+        page = render_report(f"qa eval: {gold.name}", results, threshold or engine.min_score)
+        try:
+            write_durably(report, page.encode("utf-8"))
+            _note(f"Report written to {report}")
+        except OSError as exc:  # checked before the run, but the folder may have gone since: the gates still count
+            written = False
+            _note(f"Error: the report could not be written to {report} ({exc.strerror or exc})")
     unmet = [
         f"{_GATES[name]} {main_result.aggregate[_GATES[name]]:.3f} < {floor}"
         for name, floor in gates.items()
@@ -600,6 +608,31 @@ def eval_command(
     ]
     if unmet:
         _fail("gate not met: " + "; ".join(unmet))
+    if not written:
+        sys.exit(1)
+
+
+# `qa eval`'s gold set when none is given: the repository's, relative to the current directory.
+DEFAULT_GOLD = Path("tests/data/gold.jsonl")
+
+
+def _default_gold() -> Path:
+    """DEFAULT_GOLD, or a usage error (as for a GOLD that does not exist) outside the repository root."""
+    if not DEFAULT_GOLD.is_file():
+        raise click.BadParameter(
+            f"no GOLD given, and the default {DEFAULT_GOLD} is not in {Path.cwd()}: pass GOLD",
+            param_hint="'[GOLD]'",
+        )
+    return DEFAULT_GOLD
+
+
+def _check_report_folder(report: Path) -> None:
+    """A usage error unless ``report`` can be written, checked before the run rather than after it."""
+    folder = report.parent
+    if not folder.is_dir():
+        raise click.BadParameter(f"folder {folder} does not exist", param_hint="'--report'")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"folder {folder} is not writable", param_hint="'--report'")
 
 
 def _eval_setup(

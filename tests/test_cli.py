@@ -215,6 +215,30 @@ def test_eval_of_a_corpus_without_readable_documents_exits_1(
     assert result.stdout == ""
 
 
+def test_eval_checks_the_report_folder_before_the_run(settings_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Regression: a --report in a missing folder failed with a traceback after the whole run, and the
+    --min-* gates were never checked."""
+    report = tmp_path / "nodir" / "report.html"
+    result = invoke("eval", str(GOLD), "--report", str(report), "--min-containment", "0.5")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '--report': folder {report.parent} does not exist"
+    )
+
+
+def test_eval_without_gold_outside_the_repository_is_a_usage_error(
+    settings_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Regression: the default gold set is relative to the current directory; elsewhere it was a traceback."""
+    settings_env.chdir(tmp_path)
+    result = invoke("eval")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '[GOLD]': no GOLD given, and the default tests/data/gold.jsonl is not in "
+        f"{tmp_path}: pass GOLD"
+    )
+
+
 @pytest.mark.parametrize(
     "args",
     [
