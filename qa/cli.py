@@ -642,6 +642,7 @@ def _eval_setup(
     from qa.embedders import load_embedder
     from qa.engine import engine_of
     from qa.errors import QAError
+    from qa.evaluate import check_questions
     from qa.gold import load_jsonl, load_squad
     from qa.indexing import read_corpus
 
@@ -655,6 +656,7 @@ def _eval_setup(
             items = load_jsonl(gold)
         if not items:
             _fail(f"{gold} holds no questions")
+        check_questions(items)  # before the model loads and the corpus is indexed
         if fmt != "squad" and corpus_dir is not None:
             # As `qa index` reads it: unreadable files are reported, and no readable document is an error
             # (never a quiet fall back to the index on disk, whose figures would pass for this corpus's).

@@ -215,6 +215,31 @@ def test_eval_of_a_corpus_without_readable_documents_exits_1(
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            '{"id": "g1", "question": "How many?", "answers": "zzzz9"}',
+            "gold.jsonl:1: answers must be a list of non-empty strings",
+        ),
+        (
+            '{"id": "g1", "question": "' + "fusion " * 200 + '", "answers": ["x"]}',
+            "gold item 'g1': question has 1399 characters; the limit is 1000",
+        ),
+    ],
+)
+def test_eval_refuses_a_gold_file_it_cannot_score_before_the_run(
+    settings_env: pytest.MonkeyPatch, tmp_path: Path, line: str, message: str
+) -> None:
+    """Regression: a string of answers scored containment 1.0 (each letter an answer), and a question the
+    service refuses stopped the run at that item with a traceback."""
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(line + "\n", encoding="utf-8")
+    result = invoke("eval", str(gold), "--corpus", str(tmp_path / "nothing"))
+    assert result.exit_code == 1
+    assert messages(result)[-1].endswith(message) and result.stdout == ""
+
+
 def test_eval_checks_the_report_folder_before_the_run(settings_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Regression: a --report in a missing folder failed with a traceback after the whole run, and the
     --min-* gates were never checked."""
