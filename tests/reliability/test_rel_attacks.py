@@ -227,8 +227,9 @@ def _status(server: QaServe, document_id: str) -> int:
 def test_a_document_of_too_many_passages_is_refused_before_it_is_embedded(
     make_app: Callable[..., FastAPI], figure: Callable[..., None]
 ) -> None:
-    """44 KB of ``w1<br>w2<br>...`` made 5,001 passages and held the writer; now a 413 names the limit."""
-    html = "<html><body><p>" + "<br>".join(f"w{i}" for i in range(1, 5002)) + "</p></body></html>"
+    """54 KB of ``<p>w1</p><p>w2</p>...`` makes 5,001 passages, which held the writer; now a 413 names the limit.
+    (The first flood, ``w1<br>w2<br>...`` in one paragraph, is one paragraph since a ``<br>`` breaks a line.)"""
+    html = "<html><body>" + "".join(f"<p>w{i}</p>" for i in range(1, 5002)) + "</body></html>"
     with TestClient(make_app(api_keys=[API_KEY])) as client:
         body = {"document_id": "flood.html", "text": html}
         started = time.monotonic()
