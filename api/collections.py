@@ -81,14 +81,32 @@ class Collections:
             service = self.services.get(name)
             if service is None or self.stamps.get(name) != stamp:
                 try:
-                    collection = read_collection(self.index_dir, name)
+                    collection = self.record(name)
                 except CollectionNotFound:
                     self.services.pop(name, None)
-                    raise CollectionNotFound(NOT_FOUND) from None
+                    raise
                 service = await anyio.to_thread.run_sync(self._open, collection)
                 self.services[name], self.stamps[name] = service, stamp
                 self.on_open(service)
         return service
+
+    def is_open(self, name: str) -> bool:
+        """Whether collection ``name`` is open here, as its record now stands (``service`` opens it otherwise)."""
+        if name == DEFAULT:
+            return True
+        stamp = self.stamps.get(name)
+        return name in self.services and stamp is not None and stamp == record_stamp(self.index_dir, name)
+
+    def record(self, name: str) -> Collection:
+        """Collection ``name``'s record (its read rule), read without opening its index.
+
+        Raises:
+            CollectionNotFound: If there is no such collection (404; the name is not repeated).
+        """
+        try:
+            return read_collection(self.index_dir, name)
+        except CollectionNotFound:
+            raise CollectionNotFound(NOT_FOUND) from None
 
     def any_private(self, everywhere: bool) -> bool:
         """Whether reading some collection needs a key (``everywhere``: QA_REQUIRE_KEY_FOR_READS): then an

@@ -68,13 +68,20 @@ async def get_service(request: Request) -> Service:
 
     While some collection needs a key to be read, an unknown name first gets the answer a private collection
     would get (401 without a key, 403 for one that may not read that name), and the 404 only when the key
-    could read it (or admin it): otherwise 404 against 401 would tell which private collections exist.
+    could read it (or admin it): otherwise 404 against 401 would tell which private collections exist. A
+    private collection is opened only for a caller who may read it (or admin it).
     """
     collections: Collections = request.app.state.collections
+    settings: Settings = request.app.state.settings
+    name = collection_name(request)
     try:
-        return await collections.service(collection_name(request))
+        if not collections.is_open(name):
+            # Opening a collection loads its index: a caller who may not read it (it is private) is answered
+            # first, so that requests without a key cannot make the process load every private index.
+            if reads_need_key(settings, await run_sync(collections.record, name)):
+                await run_sync(check_existence_rights, request)
+        return await collections.service(name)
     except CollectionNotFound:
-        settings: Settings = request.app.state.settings
         if await run_sync(collections.any_private, settings.require_key_for_reads):
             await run_sync(check_existence_rights, request)
         raise

@@ -286,3 +286,18 @@ def test_a_collection_created_again_as_private_is_private_in_every_process(index
             assert_problem(other.get(path), 401, "an API key is required")
         listed = other.get("/v1/collections/team/documents", headers=ADMIN).json()
         assert [d["document_id"] for d in listed["documents"]] == ["salaries.md"]
+
+
+def test_a_private_collection_is_not_opened_for_a_caller_who_may_not_read_it(index_copy: Path, hash_embedder) -> None:
+    """Opening a collection loads its index: requests without a key must not make the process load it."""
+    settings = Settings(index_dir=index_copy, api_keys=[API_KEY])
+    with TestClient(create_app(settings, embedder=hash_embedder)) as maker:
+        assert maker.post("/v1/collections", json={"name": "hr", "require_key_for_reads": True}, headers=ADMIN)
+    with TestClient(create_app(settings, embedder=hash_embedder)) as client:
+        collections = client.app.state.collections  # type: ignore[attr-defined]
+        for path in ("/v1/collections/hr/documents", "/v1/collections/hr/ask?q=pay", "/v1/collections/hr/view/a.md"):
+            assert client.get(path).status_code == 401
+        assert client.get("/v1/collections/hr/documents", headers=_auth("qa_not_a_key")).status_code == 403
+        assert "hr" not in collections.services
+        assert client.get("/v1/collections/hr/documents", headers=ADMIN).status_code == 200
+        assert "hr" in collections.services
