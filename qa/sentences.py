@@ -66,6 +66,8 @@ _BOUNDARY = re.compile(
 )
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
 _WORD_AFTER = re.compile(r"\s+[\"'“‘(\[]?([A-Za-z]+)")
+# Read at the period's place, not on a copy of the text after it (a copy per period is quadratic).
+_NUMBER_AFTER = re.compile(r"\s*\d")
 
 
 def _word_before(text: str, stop: int) -> str:
@@ -80,21 +82,18 @@ def _word_before(text: str, stop: int) -> str:
 
 def _is_abbreviation(text: str, stop: int) -> bool:
     """Whether the period at ``stop`` closes an abbreviation or an initial (and not the sentence too)."""
-    word = _word_before(text, stop)
-    if word in BEFORE_NUMBERS:
-        return text[stop + 1 : stop + 2].isspace() and text[stop + 1 :].lstrip()[:1].isdigit()
-    if word in ENDS_SENTENCES:
+    if _word_before(text, stop) in ENDS_SENTENCES:
         after = _WORD_AFTER.match(text, stop + 1)
         return not (after and after.group(1).lower() in SENTENCE_STARTERS)
-    return word in ABBREVIATIONS or (len(word) == 1 and word.isupper())
+    return ends_in_abbreviation(text, stop)
 
 
 def ends_in_abbreviation(text: str, stop: int) -> bool:
     """Whether the period at ``stop`` closes an abbreviation ("Dr.", "U.S.C.") or an initial rather than a
-    sentence, whatever follows it."""
+    sentence, whatever follows it (but a number after "p." or "Eq.")."""
     word = _word_before(text, stop)
     if word in BEFORE_NUMBERS:
-        return text[stop + 1 :].lstrip()[:1].isdigit()
+        return _NUMBER_AFTER.match(text, stop + 1) is not None
     return (word in ABBREVIATIONS and word not in ENDS_SENTENCES) or (len(word) == 1 and word.isupper())
 
 
