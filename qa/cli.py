@@ -428,18 +428,13 @@ def _answer_record(raw: bytes, *, first: bool) -> dict[str, Any]:
     Raises:
         ValueError: Saying why the line holds no JSON object.
     """
+    from qa.jsontext import decode
+
     try:
         text = raw.decode("utf-8-sig" if first else "utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}") from None
-    try:
-        record = json.loads(text)
-    except RecursionError:
-        raise ValueError("nested too deeply to parse") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc.msg} at character {exc.pos}") from None
-    except ValueError:  # a number of over 4,300 digits, which Python will not convert
-        raise ValueError("holds a number too long to read") from None
+    record = decode(text, "the line")
     if not isinstance(record, dict):
         raise ValueError("not a JSON object")
     return record

@@ -28,7 +28,6 @@ documents at once (retrieval keeps one per segment).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qa.errors import QueryError
+from qa.jsontext import decode
 from qa.metadata import (
     DOCUMENT_ID,
     MAX_STRING_CHARS,
@@ -252,13 +252,9 @@ def filter_json(text: str) -> dict[str, Any]:
             number too long to read, or JSON that is not an object.
     """
     try:
-        data = json.loads(text)
-    except RecursionError:
-        raise FilterError("filter is nested too deeply to parse") from None
-    except json.JSONDecodeError as exc:
-        raise FilterError(f"filter is not valid JSON ({exc.msg} at character {exc.pos})") from None
-    except ValueError:  # a number of over 4,300 digits, which Python will not convert
-        raise FilterError("filter holds a number too long to read") from None
+        data = decode(text, "filter")
+    except ValueError as exc:
+        raise FilterError(str(exc)) from None
     if not isinstance(data, dict):
         raise FilterError("filter must be a JSON object")
     return data

@@ -11,13 +11,13 @@ by blank lines), and every gold answer is mapped to offsets in it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qa.errors import CorpusError
 from qa.ingest import parse_document
+from qa.jsontext import decode
 from qa.types import Document
 
 
@@ -91,11 +91,9 @@ def _read_text(path: Path) -> str:
 
 def _json(text: str, where: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CorpusError(f"{where}: not JSON ({exc.msg})") from exc
-    except RecursionError:
-        raise CorpusError(f"{where}: not JSON (nested too deeply)") from None
+        return decode(text, "the text")
+    except ValueError as exc:
+        raise CorpusError(f"{where}: {exc}") from None
 
 
 def load_jsonl(path: Path) -> list[GoldItem]:

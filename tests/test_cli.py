@@ -366,10 +366,12 @@ def _with(field: str, raw: str) -> bytes:
         pytest.param(b'{"citations": [7]}', "citation 1 is not a JSON object", id="number-citation"),
         pytest.param(b'{"citations": {"a": 1}}', "citations must be a list", id="citations-object"),
         pytest.param(b'{"question": "q"}', "citations must be a list", id="no-citations"),
-        pytest.param(b"[" * 100_000, "nested too deeply to parse", id="deep"),
-        pytest.param(b'{"citations": [' + b"9" * 5000 + b"]}", "holds a number too long to read", id="long-number"),
+        pytest.param(b"[" * 100_000, "the line is nested too deeply to parse", id="deep"),
+        pytest.param(
+            b'{"citations": [' + b"9" * 5000 + b"]}", "the line holds a number too long to read", id="long-number"
+        ),
         pytest.param(b"[1, 2]", "not a JSON object", id="array"),
-        pytest.param(b"not json", "not valid JSON: Expecting value at character 0", id="not-json"),
+        pytest.param(b"not json", "the line is not valid JSON (Expecting value at character 0)", id="not-json"),
         pytest.param(b'{"question": "\xff"}', "not valid UTF-8: byte 0xff at offset 14", id="not-utf8"),
     ],
 )

@@ -95,7 +95,9 @@ def test_xquad_answers_lie_inside_their_paragraphs() -> None:
 def test_jsonl_gold_rejects_a_line_that_is_not_json(tmp_path: Path) -> None:
     path = tmp_path / "gold.jsonl"
     path.write_text('{"question": "ok?", "answers": ["x"]}\nnot json\n', encoding="utf-8")
-    with pytest.raises(CorpusError, match=r"gold.jsonl:2: not JSON"):
+    with pytest.raises(
+        CorpusError, match=r"gold.jsonl:2: the text is not valid JSON \(Expecting value at character 0\)"
+    ):
         load_jsonl(path)
 
 
@@ -124,7 +126,8 @@ def test_jsonl_gold_rejects_an_answerable_question_without_answers(tmp_path: Pat
         ('{"answers": ["4"]}', "question must be a non-empty string"),
         ('{"id": ["g1"], "question": "How many?", "answers": ["4"]}', "id must be a string"),
         ('{"question": "Who won?", "answers": ["x"], "unanswerable": true}', "an unanswerable question has no answers"),
-        ("[" * 100_000, "not JSON"),
+        ("[" * 100_000, "the text is nested too deeply to parse"),
+        ('{"question": "q?", "answers": [' + "9" * 5000 + "]}", "the text holds a number too long to read"),
     ],
 )
 def test_jsonl_gold_refuses_a_field_of_the_wrong_type(tmp_path: Path, line: str, message: str) -> None:

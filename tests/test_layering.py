@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "qa.metrics": set(),
     "qa.defaults": set(),
     "qa.files": set(),
+    "qa.jsontext": set(),
     # parsing and structure
     "qa.structure": {"qa.sentences", "qa.types"},
     "qa.htmltext": {"qa.types"},
@@ -99,7 +100,7 @@ ALLOWED: dict[str, set[str]] = {
     # faces and their helpers
     "qa.records": {"qa.cite", "qa.engine", "qa.metadata", "qa.types"},
     "qa.config": {"qa.defaults"},
-    "qa.gold": {"qa.errors", "qa.ingest", "qa.types"},
+    "qa.gold": {"qa.errors", "qa.ingest", "qa.jsontext", "qa.types"},
     "qa.evaluate": {
         "qa.cite",
         "qa.engine",
@@ -127,6 +128,7 @@ ALLOWED: dict[str, set[str]] = {
         "qa.filters",
         "qa.gold",
         "qa.indexing",
+        "qa.jsontext",
         "qa.keys",
         "qa.metadata",
         "qa.records",
@@ -228,7 +230,7 @@ ALLOWED: dict[str, set[str]] = {
     "qa.collections": {"qa.errors", "qa.files"},
     "api.routes.verify": {"api.deps", "api.routes", "api.schemas", "qa.engine", "qa.errors", "qa.types", "qa.verify"},
     "qa.verify": {"qa.cite", "qa.types"},
-    "qa.filters": {"qa.errors", "qa.metadata"},
+    "qa.filters": {"qa.errors", "qa.jsontext", "qa.metadata"},
     "qa.keys": {"qa.errors", "qa.files"},
     "qa.metadata": {"qa.errors"},
 }
